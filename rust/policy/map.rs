@@ -1,0 +1,645 @@
+//! Migration map: the state of every chunk of a migrating source.
+//!
+//! Each chunk is in one of four states:
+//!
+//! | state | meaning |
+//! |---|---|
+//! | [`ChunkState::Unmigrated`] | never copied; must be copied |
+//! | [`ChunkState::InFlight`] | a copy (migration read + destination write) is running |
+//! | [`ChunkState::Migrated`] | the destination holds the current data |
+//! | [`ChunkState::Dirty`] | copied once, then written again without mirroring; must be copied again |
+//!
+//! Chunks that must be copied and are not in flight are *pending*. Pending
+//! chunks are kept in a bitmap with summary levels above it (one bit per
+//! 64-bit word of the level below), so [`ChunkMap::next_pending`] and
+//! [`ChunkMap::prev_pending`] cost O(log64 n) word operations: 4 levels for
+//! the 1 M chunks of a 1 TB source in 1 MiB chunks.
+//!
+//! The map lives in storage handed in by the caller (`KVec<u64>` in the
+//! kernel, `Vec<u64>` in userspace); [`ChunkMap::words_needed`] says how much.
+
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+
+/// Maximum number of bitmap levels (64^11 > 2^64, so any `u64` chunk count fits).
+const MAX_LEVELS: usize = 12;
+
+/// State of one chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkState {
+    /// Never copied to the destination.
+    Unmigrated,
+    /// A copy is in flight.
+    InFlight,
+    /// Copied; the destination is up to date.
+    Migrated,
+    /// Copied before, written since without mirroring: must be copied again.
+    Dirty,
+}
+
+impl ChunkState {
+    /// Whether a chunk in this state still has to be copied (and is not in flight).
+    pub const fn is_pending(self) -> bool {
+        matches!(self, ChunkState::Unmigrated | ChunkState::Dirty)
+    }
+}
+
+/// Errors of the map operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The chunk number is not below the number of chunks.
+    OutOfRange,
+    /// [`ChunkMap::mark_in_flight`] on a chunk that is not pending.
+    NotPending,
+    /// [`ChunkMap::complete`] on a chunk that is not in flight.
+    NotInFlight,
+}
+
+impl MapError {
+    /// Short message for logs.
+    pub const fn message(self) -> &'static str {
+        match self {
+            MapError::OutOfRange => "Chunk out of range",
+            MapError::NotPending => "Chunk is not pending",
+            MapError::NotInFlight => "Chunk is not in flight",
+        }
+    }
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Word layout of a map of a given size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    nr_chunks: u64,
+    /// Number of levels of the pending hierarchy (level 0 = one bit per chunk).
+    levels: usize,
+    /// Word offset of each pending level in the storage.
+    level_off: [usize; MAX_LEVELS],
+    /// Number of words of each pending level.
+    level_words: [usize; MAX_LEVELS],
+    /// Number of words of one flat bitmap (level 0 size).
+    flat_words: usize,
+    /// Word offsets of the in-flight, copied-once and redirtied bitmaps.
+    inflight_off: usize,
+    copied_off: usize,
+    redirty_off: usize,
+    total: usize,
+}
+
+impl Layout {
+    fn new(nr_chunks: u64) -> Option<Self> {
+        if nr_chunks == 0 {
+            return None;
+        }
+        let mut level_off = [0usize; MAX_LEVELS];
+        let mut level_words = [0usize; MAX_LEVELS];
+        let mut bits = nr_chunks;
+        let mut off = 0usize;
+        let mut levels = 0usize;
+        loop {
+            let words = usize::try_from(bits.div_ceil(64)).ok()?;
+            *level_off.get_mut(levels)? = off;
+            *level_words.get_mut(levels)? = words;
+            off = off.checked_add(words)?;
+            levels = levels.checked_add(1)?;
+            if words == 1 {
+                break;
+            }
+            bits = u64::try_from(words).ok()?;
+        }
+        let flat_words = *level_words.first()?;
+        let inflight_off = off;
+        let copied_off = inflight_off.checked_add(flat_words)?;
+        let redirty_off = copied_off.checked_add(flat_words)?;
+        let total = redirty_off.checked_add(flat_words)?;
+        Some(Self {
+            nr_chunks,
+            levels,
+            level_off,
+            level_words,
+            flat_words,
+            inflight_off,
+            copied_off,
+            redirty_off,
+            total,
+        })
+    }
+}
+
+/// Word index and bit mask of bit `i` in a flat bitmap.
+fn split(i: u64) -> Option<(usize, u64)> {
+    let w = usize::try_from(i / 64).ok()?;
+    Some((w, 1u64 << (i % 64)))
+}
+
+/// Migration map over caller storage `S` (a slice of `u64` words).
+pub struct ChunkMap<S> {
+    words: S,
+    layout: Layout,
+    nr_pending: u64,
+    nr_unmigrated: u64,
+    nr_dirty: u64,
+    nr_inflight: u64,
+    nr_migrated: u64,
+}
+
+impl<S> fmt::Debug for ChunkMap<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkMap")
+            .field("nr_chunks", &self.layout.nr_chunks)
+            .field("pending", &self.nr_pending)
+            .field("unmigrated", &self.nr_unmigrated)
+            .field("dirty", &self.nr_dirty)
+            .field("in_flight", &self.nr_inflight)
+            .field("migrated", &self.nr_migrated)
+            .finish()
+    }
+}
+
+impl<S> ChunkMap<S> {
+    /// Number of `u64` words of storage a map of `nr_chunks` chunks needs, or
+    /// `None` when `nr_chunks` is 0 or the size does not fit in `usize`.
+    pub fn words_needed(nr_chunks: u64) -> Option<usize> {
+        Layout::new(nr_chunks).map(|l| l.total)
+    }
+
+    /// Number of chunks.
+    pub const fn nr_chunks(&self) -> u64 {
+        self.layout.nr_chunks
+    }
+
+    /// Number of pending chunks (unmigrated or dirty, not in flight).
+    pub const fn nr_pending(&self) -> u64 {
+        self.nr_pending
+    }
+
+    /// Number of chunks never copied and not in flight.
+    pub const fn nr_unmigrated(&self) -> u64 {
+        self.nr_unmigrated
+    }
+
+    /// Number of dirty-again chunks (not in flight).
+    pub const fn nr_dirty(&self) -> u64 {
+        self.nr_dirty
+    }
+
+    /// Number of chunks in flight.
+    pub const fn nr_in_flight(&self) -> u64 {
+        self.nr_inflight
+    }
+
+    /// Number of migrated chunks (destination up to date).
+    pub const fn nr_migrated(&self) -> u64 {
+        self.nr_migrated
+    }
+
+    /// True when every chunk is migrated: the destination is a full copy.
+    pub const fn is_synced(&self) -> bool {
+        self.nr_migrated == self.layout.nr_chunks
+    }
+
+    /// Give the storage back.
+    pub fn into_storage(self) -> S {
+        self.words
+    }
+}
+
+impl<S: Deref<Target = [u64]>> ChunkMap<S> {
+    fn word(&self, idx: usize) -> u64 {
+        self.words.get(idx).copied().unwrap_or(0)
+    }
+
+    fn flat_bit(&self, off: usize, chunk: u64) -> bool {
+        match split(chunk) {
+            Some((w, m)) => match off.checked_add(w) {
+                Some(idx) => self.word(idx) & m != 0,
+                None => false,
+            },
+            None => false,
+        }
+    }
+
+    fn level_word(&self, level: usize, w: usize) -> u64 {
+        let (Some(&off), Some(&n)) = (
+            self.layout.level_off.get(level),
+            self.layout.level_words.get(level),
+        ) else {
+            return 0;
+        };
+        if w >= n {
+            return 0;
+        }
+        match off.checked_add(w) {
+            Some(idx) => self.word(idx),
+            None => 0,
+        }
+    }
+
+    /// State of `chunk`, or `None` when it is out of range.
+    pub fn state(&self, chunk: u64) -> Option<ChunkState> {
+        if chunk >= self.layout.nr_chunks {
+            return None;
+        }
+        let copied = self.flat_bit(self.layout.copied_off, chunk);
+        Some(if self.flat_bit(self.layout.inflight_off, chunk) {
+            ChunkState::InFlight
+        } else if self.flat_bit(self.layout.level_off[0], chunk) {
+            if copied {
+                ChunkState::Dirty
+            } else {
+                ChunkState::Unmigrated
+            }
+        } else {
+            ChunkState::Migrated
+        })
+    }
+
+    /// Whether an in-flight chunk was written during its copy (it will become
+    /// dirty when the copy completes).
+    pub fn is_redirtied(&self, chunk: u64) -> bool {
+        chunk < self.layout.nr_chunks && self.flat_bit(self.layout.redirty_off, chunk)
+    }
+
+    /// First pending chunk at or after `from`, if any.
+    pub fn next_pending(&self, from: u64) -> Option<u64> {
+        if from >= self.layout.nr_chunks {
+            return None;
+        }
+        let top = self.layout.levels.checked_sub(1)?;
+        let mut idx = from;
+        let mut level = 0usize;
+        // Ascend until a word with a set bit at or after `idx` is found.
+        loop {
+            let w = usize::try_from(idx / 64).ok()?;
+            let masked = self.level_word(level, w) & (u64::MAX << (idx % 64));
+            if masked != 0 {
+                let base = u64::try_from(w).ok()?.checked_mul(64)?;
+                idx = base.checked_add(u64::from(masked.trailing_zeros()))?;
+                break;
+            }
+            if level >= top {
+                return None;
+            }
+            // Bit `w + 1` of the level above stands for word `w + 1` here.
+            let next = w.checked_add(1)?;
+            if next >= *self.layout.level_words.get(level)? {
+                return None;
+            }
+            idx = u64::try_from(next).ok()?;
+            level = level.checked_add(1)?;
+        }
+        // Descend: take the lowest set bit of each word below.
+        while level > 0 {
+            level = level.checked_sub(1)?;
+            let w = usize::try_from(idx).ok()?;
+            let word = self.level_word(level, w);
+            if word == 0 {
+                return None; // broken invariant; never panic
+            }
+            idx = idx
+                .checked_mul(64)?
+                .checked_add(u64::from(word.trailing_zeros()))?;
+        }
+        (idx < self.layout.nr_chunks).then_some(idx)
+    }
+
+    /// Last pending chunk at or before `from`, if any (`from` beyond the end
+    /// searches from the last chunk).
+    pub fn prev_pending(&self, from: u64) -> Option<u64> {
+        let from = from.min(self.layout.nr_chunks.checked_sub(1)?);
+        let top = self.layout.levels.checked_sub(1)?;
+        let mut idx = from;
+        let mut level = 0usize;
+        loop {
+            let w = usize::try_from(idx / 64).ok()?;
+            let masked = self.level_word(level, w) & (u64::MAX >> 63u64.saturating_sub(idx % 64));
+            if masked != 0 {
+                let base = u64::try_from(w).ok()?.checked_mul(64)?;
+                idx = base.checked_add(u64::from(63u32.saturating_sub(masked.leading_zeros())))?;
+                break;
+            }
+            if level >= top || w == 0 {
+                return None;
+            }
+            idx = u64::try_from(w.checked_sub(1)?).ok()?;
+            level = level.checked_add(1)?;
+        }
+        while level > 0 {
+            level = level.checked_sub(1)?;
+            let w = usize::try_from(idx).ok()?;
+            let word = self.level_word(level, w);
+            if word == 0 {
+                return None;
+            }
+            idx = idx
+                .checked_mul(64)?
+                .checked_add(u64::from(63u32.saturating_sub(word.leading_zeros())))?;
+        }
+        (idx < self.layout.nr_chunks).then_some(idx)
+    }
+
+    /// Pending chunk nearest to `chunk` in either direction; on a tie the one
+    /// at or after `chunk` wins.
+    pub fn nearest_pending(&self, chunk: u64) -> Option<u64> {
+        let chunk = chunk.min(self.layout.nr_chunks.checked_sub(1)?);
+        let fwd = self.next_pending(chunk);
+        let back = match chunk.checked_sub(1) {
+            Some(c) => self.prev_pending(c),
+            None => None,
+        };
+        match (fwd, back) {
+            (Some(f), Some(b)) => {
+                if f.abs_diff(chunk) <= chunk.abs_diff(b) {
+                    Some(f)
+                } else {
+                    Some(b)
+                }
+            }
+            (f, b) => f.or(b),
+        }
+    }
+}
+
+impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
+    /// Build a map of `nr_chunks` chunks, all [`ChunkState::Unmigrated`], in
+    /// `storage`. Returns `None` when `nr_chunks` is 0 or `storage` holds
+    /// fewer than [`ChunkMap::words_needed`] words. The storage is overwritten.
+    pub fn new(storage: S, nr_chunks: u64) -> Option<Self> {
+        let layout = Layout::new(nr_chunks)?;
+        if storage.len() < layout.total {
+            return None;
+        }
+        let mut map = Self {
+            words: storage,
+            layout,
+            nr_pending: 0,
+            nr_unmigrated: 0,
+            nr_dirty: 0,
+            nr_inflight: 0,
+            nr_migrated: 0,
+        };
+        map.reset();
+        Some(map)
+    }
+
+    /// Mark every chunk [`ChunkState::Unmigrated`] again (start over).
+    pub fn reset(&mut self) {
+        let total = self.layout.total;
+        for w in self.words.iter_mut().take(total) {
+            *w = 0;
+        }
+        // Fill every pending level with ones for exactly the valid bits.
+        let mut bits = self.layout.nr_chunks;
+        for level in 0..self.layout.levels {
+            let (Some(&off), Some(&n)) = (
+                self.layout.level_off.get(level),
+                self.layout.level_words.get(level),
+            ) else {
+                break;
+            };
+            let full = usize::try_from(bits / 64).unwrap_or(usize::MAX).min(n);
+            let rem = bits % 64;
+            for w in 0..n {
+                let val = if w < full {
+                    u64::MAX
+                } else if w == full && rem != 0 {
+                    (1u64 << rem).wrapping_sub(1)
+                } else {
+                    0
+                };
+                if let Some(slot) = off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
+                    *slot = val;
+                }
+            }
+            bits = u64::try_from(n).unwrap_or(u64::MAX);
+        }
+        self.nr_pending = self.layout.nr_chunks;
+        self.nr_unmigrated = self.layout.nr_chunks;
+        self.nr_dirty = 0;
+        self.nr_inflight = 0;
+        self.nr_migrated = 0;
+    }
+
+    fn set_flat(&mut self, off: usize, chunk: u64, on: bool) {
+        if let Some((w, m)) = split(chunk) {
+            if let Some(slot) = off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
+                if on {
+                    *slot |= m;
+                } else {
+                    *slot &= !m;
+                }
+            }
+        }
+    }
+
+    /// Set or clear the pending bit of `chunk` and keep the summary levels.
+    fn set_pending_bit(&mut self, chunk: u64, on: bool) {
+        let mut idx = chunk;
+        for level in 0..self.layout.levels {
+            let (Some(&off), Some(&n)) = (
+                self.layout.level_off.get(level),
+                self.layout.level_words.get(level),
+            ) else {
+                return;
+            };
+            let Some((w, m)) = split(idx) else { return };
+            if w >= n {
+                return;
+            }
+            let Some(slot) = off.checked_add(w).and_then(|i| self.words.get_mut(i)) else {
+                return;
+            };
+            let before = *slot;
+            if on {
+                *slot |= m;
+                if before != 0 {
+                    return; // the summary bit above is already set
+                }
+            } else {
+                *slot &= !m;
+                if *slot != 0 {
+                    return; // the word still has pending bits
+                }
+            }
+            idx = u64::try_from(w).unwrap_or(u64::MAX);
+        }
+    }
+
+    /// Start a copy of a pending chunk: it becomes [`ChunkState::InFlight`].
+    pub fn mark_in_flight(&mut self, chunk: u64) -> Result<(), MapError> {
+        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
+        match state {
+            ChunkState::Unmigrated => {
+                self.nr_unmigrated = self.nr_unmigrated.saturating_sub(1);
+            }
+            ChunkState::Dirty => {
+                self.nr_dirty = self.nr_dirty.saturating_sub(1);
+            }
+            ChunkState::InFlight | ChunkState::Migrated => return Err(MapError::NotPending),
+        }
+        self.nr_pending = self.nr_pending.saturating_sub(1);
+        self.nr_inflight = self.nr_inflight.saturating_add(1);
+        self.set_pending_bit(chunk, false);
+        self.set_flat(self.layout.inflight_off, chunk, true);
+        self.set_flat(self.layout.redirty_off, chunk, false);
+        Ok(())
+    }
+
+    /// Finish the copy of an in-flight chunk. With `ok` the chunk becomes
+    /// [`ChunkState::Migrated`], or [`ChunkState::Dirty`] when it was written
+    /// during the copy; without `ok` it becomes pending again (unmigrated or
+    /// dirty, as before the copy). Returns the new state.
+    pub fn complete(&mut self, chunk: u64, ok: bool) -> Result<ChunkState, MapError> {
+        if self.state(chunk).ok_or(MapError::OutOfRange)? != ChunkState::InFlight {
+            return Err(MapError::NotInFlight);
+        }
+        let redirtied = self.flat_bit(self.layout.redirty_off, chunk);
+        let was_copied = self.flat_bit(self.layout.copied_off, chunk);
+        self.set_flat(self.layout.inflight_off, chunk, false);
+        self.set_flat(self.layout.redirty_off, chunk, false);
+        self.nr_inflight = self.nr_inflight.saturating_sub(1);
+        let new = if ok && !redirtied {
+            self.set_flat(self.layout.copied_off, chunk, true);
+            self.nr_migrated = self.nr_migrated.saturating_add(1);
+            ChunkState::Migrated
+        } else {
+            let dirty = (ok && redirtied) || was_copied;
+            if dirty {
+                self.set_flat(self.layout.copied_off, chunk, true);
+                self.nr_dirty = self.nr_dirty.saturating_add(1);
+            } else {
+                self.nr_unmigrated = self.nr_unmigrated.saturating_add(1);
+            }
+            self.nr_pending = self.nr_pending.saturating_add(1);
+            self.set_pending_bit(chunk, true);
+            if dirty {
+                ChunkState::Dirty
+            } else {
+                ChunkState::Unmigrated
+            }
+        };
+        Ok(new)
+    }
+
+    /// Account a VM write to `chunk` that is mirrored to the destination
+    /// (written to both devices). A migrated chunk stays migrated, a pending
+    /// chunk stays pending, and an in-flight chunk is flagged so that it
+    /// becomes dirty (copied once more) when its copy completes, because the
+    /// copy may have read the old data. Returns the current state.
+    pub fn mark_written(&mut self, chunk: u64) -> Result<ChunkState, MapError> {
+        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
+        if state == ChunkState::InFlight {
+            self.set_flat(self.layout.redirty_off, chunk, true);
+        }
+        Ok(state)
+    }
+
+    /// Account a VM write to `chunk` that was *not* mirrored (for instance
+    /// because the destination write failed): a migrated chunk becomes
+    /// [`ChunkState::Dirty`] and will be selected again; an in-flight chunk
+    /// is flagged as by [`ChunkMap::mark_written`]. Returns the new state.
+    pub fn mark_dirty(&mut self, chunk: u64) -> Result<ChunkState, MapError> {
+        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
+        match state {
+            ChunkState::Migrated => {
+                self.nr_migrated = self.nr_migrated.saturating_sub(1);
+                self.nr_dirty = self.nr_dirty.saturating_add(1);
+                self.nr_pending = self.nr_pending.saturating_add(1);
+                self.set_pending_bit(chunk, true);
+                Ok(ChunkState::Dirty)
+            }
+            ChunkState::InFlight => {
+                self.set_flat(self.layout.redirty_off, chunk, true);
+                Ok(ChunkState::InFlight)
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn map(n: u64) -> ChunkMap<Vec<u64>> {
+        let w = ChunkMap::<Vec<u64>>::words_needed(n).unwrap();
+        ChunkMap::new(vec![0xdead_beef; w], n).unwrap()
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(0), None);
+        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(1), Some(4));
+        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(64), Some(4));
+        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(65), Some(2 + 1 + 6));
+        // 1 TB in 1 MiB chunks: 2^20 chunks -> 16384 + 256 + 4 + 1 + 3 * 16384
+        assert_eq!(
+            ChunkMap::<Vec<u64>>::words_needed(1 << 20),
+            Some(16384 + 256 + 4 + 1 + 3 * 16384)
+        );
+        let _ = ChunkMap::<Vec<u64>>::words_needed(u64::MAX);
+        assert!(ChunkMap::new(vec![0u64; 3], 1).is_none());
+    }
+
+    #[test]
+    fn lifecycle() {
+        let mut m = map(200);
+        assert_eq!(m.nr_pending(), 200);
+        assert_eq!(m.next_pending(0), Some(0));
+        assert_eq!(m.prev_pending(1000), Some(199));
+        m.mark_in_flight(5).unwrap();
+        assert_eq!(m.state(5), Some(ChunkState::InFlight));
+        assert_eq!(m.mark_in_flight(5), Err(MapError::NotPending));
+        assert_eq!(m.complete(5, true), Ok(ChunkState::Migrated));
+        assert_eq!(m.complete(5, true), Err(MapError::NotInFlight));
+        assert_eq!(m.mark_written(5), Ok(ChunkState::Migrated));
+        assert_eq!(m.mark_dirty(5), Ok(ChunkState::Dirty));
+        assert_eq!(m.nr_dirty(), 1);
+        m.mark_in_flight(5).unwrap();
+        m.mark_written(5).unwrap();
+        assert!(m.is_redirtied(5));
+        assert_eq!(m.complete(5, true), Ok(ChunkState::Dirty));
+        m.mark_in_flight(5).unwrap();
+        assert_eq!(m.complete(5, false), Ok(ChunkState::Dirty));
+        m.mark_in_flight(6).unwrap();
+        assert_eq!(m.complete(6, false), Ok(ChunkState::Unmigrated));
+        assert_eq!(m.state(200), None);
+        assert_eq!(m.mark_in_flight(200), Err(MapError::OutOfRange));
+    }
+
+    #[test]
+    fn full_migration() {
+        let mut m = map(130);
+        while let Some(c) = m.next_pending(0) {
+            m.mark_in_flight(c).unwrap();
+            m.complete(c, true).unwrap();
+        }
+        assert!(m.is_synced());
+        assert_eq!(m.prev_pending(129), None);
+        assert_eq!(m.nearest_pending(64), None);
+        m.reset();
+        assert_eq!(m.nr_pending(), 130);
+        assert_eq!(m.nearest_pending(64), Some(64));
+    }
+
+    #[test]
+    fn nearest_tie_goes_forward() {
+        let mut m = map(10);
+        for c in 0..10 {
+            if c != 3 && c != 7 {
+                m.mark_in_flight(c).unwrap();
+            }
+        }
+        assert_eq!(m.nearest_pending(5), Some(7));
+        assert_eq!(m.nearest_pending(4), Some(3));
+        assert_eq!(m.nearest_pending(100), Some(7));
+    }
+}

@@ -1,0 +1,100 @@
+//! Target messages (`dmsetup message <dev> 0 <verb> [<arg>]`).
+//!
+//! | message | effect |
+//! |---|---|
+//! | `pause` | stop issuing migration IO (in-flight copies finish) |
+//! | `resume` | issue migration IO again |
+//! | `ratio <V>:<M>` | change the VM:migration dispatch ratio |
+//! | `policy follow\|sequential` | switch the chunk selection policy |
+//!
+//! Verbs and policy names are ASCII case-insensitive.
+
+use crate::policy::ratio::Ratio;
+use crate::policy::select::PolicyKind;
+pub use crate::policy::table::ParseError;
+use core::fmt;
+
+/// A parsed message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Stop issuing migration IO.
+    Pause,
+    /// Issue migration IO again.
+    Resume,
+    /// New dispatch ratio.
+    Ratio(Ratio),
+    /// New selection policy.
+    Policy(PolicyKind),
+}
+
+/// Parse the words of a message.
+pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
+    let Some((&verb, rest)) = args.split_first() else {
+        return Err(ParseError::MessageArgs);
+    };
+    let want_args = if verb.eq_ignore_ascii_case("pause") || verb.eq_ignore_ascii_case("resume") {
+        0
+    } else if verb.eq_ignore_ascii_case("ratio") || verb.eq_ignore_ascii_case("policy") {
+        1
+    } else {
+        return Err(ParseError::UnknownMessage);
+    };
+    if rest.len() != want_args {
+        return Err(ParseError::MessageArgs);
+    }
+    if verb.eq_ignore_ascii_case("pause") {
+        Ok(Message::Pause)
+    } else if verb.eq_ignore_ascii_case("resume") {
+        Ok(Message::Resume)
+    } else {
+        let &value = rest.first().ok_or(ParseError::MessageArgs)?;
+        if verb.eq_ignore_ascii_case("ratio") {
+            Ratio::parse(value)
+                .map(Message::Ratio)
+                .ok_or(ParseError::Ratio)
+        } else {
+            PolicyKind::from_name(value)
+                .map(Message::Policy)
+                .ok_or(ParseError::Policy)
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    /// The message in the form [`parse_message`] accepts.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Pause => f.write_str("pause"),
+            Message::Resume => f.write_str("resume"),
+            Message::Ratio(r) => write!(f, "ratio {r}"),
+            Message::Policy(p) => write!(f, "policy {p}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(parse_message(&["PAUSE"]), Ok(Message::Pause));
+        assert_eq!(parse_message(&["resume"]), Ok(Message::Resume));
+        assert_eq!(
+            parse_message(&["ratio", "4:1"]),
+            Ok(Message::Ratio(Ratio::new(4, 1).unwrap()))
+        );
+        assert_eq!(
+            parse_message(&["Policy", "SEQUENTIAL"]),
+            Ok(Message::Policy(PolicyKind::Sequential))
+        );
+        assert_eq!(parse_message(&[]), Err(ParseError::MessageArgs));
+        assert_eq!(parse_message(&["pause", "x"]), Err(ParseError::MessageArgs));
+        assert_eq!(parse_message(&["ratio"]), Err(ParseError::MessageArgs));
+        assert_eq!(parse_message(&["ratio", "1"]), Err(ParseError::Ratio));
+        assert_eq!(parse_message(&["policy", "smq"]), Err(ParseError::Policy));
+        assert_eq!(parse_message(&["hydrate"]), Err(ParseError::UnknownMessage));
+        assert_eq!(std::format!("{}", Message::Ratio(Ratio::default())), "ratio 2:1");
+    }
+}

@@ -1,0 +1,24 @@
+//! IOFollow policy core.
+//!
+//! Pure decision logic of the IOFollow live storage migration target
+//! (Mao et al., "IOFollow: Improving the performance of VM live storage
+//! migration with IO following in the cloud", FGCS 2018): where the disk head
+//! is, which chunk to migrate next, when migration IO may be issued, which
+//! cached chunk is least alive, and the parsing of the target's table line and
+//! messages.
+//!
+//! The same files are compiled as `crate::policy` inside the `dm-iofollow`
+//! kernel module and as the `iofollow-policy` cargo crate (see `lib.rs`). They
+//! therefore use `core` only: no allocation (callers hand in storage), no
+//! floating point, no `unsafe`, and no panics on any input (checked or
+//! saturating arithmetic, `get()` instead of indexing).
+#![forbid(unsafe_code)]
+
+pub mod head;
+pub mod liveness;
+pub mod map;
+pub mod message;
+pub mod piggyback;
+pub mod ratio;
+pub mod select;
+pub mod table;

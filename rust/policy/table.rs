@@ -1,0 +1,381 @@
+//! Constructor table line of the `iofollow` target.
+//!
+//! ```text
+//! <source dev> <destination dev> <chunk sectors> [<#feature args> <feature arg>*]
+//! ```
+//!
+//! | feature | words | default | meaning |
+//! |---|---|---|---|
+//! | `ratio <V>:<M>` | 2 | `2:1` | serve V VM requests, then M migration requests, while VM IO waits; V, M in 1..=64 |
+//! | `policy follow\|sequential` | 2 | `follow` | chunk selection policy |
+//! | `cache <MiB>` | 2 | `64` | migration-aware cache size in MiB, 0 = off, at most 65536 |
+//! | `paused` | 1 | off | create the target with the migration paused |
+//! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
+//!
+//! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
+//! Feature names and the policy name are ASCII case-insensitive.
+
+use crate::policy::ratio::Ratio;
+use crate::policy::select::PolicyKind;
+use core::fmt;
+
+/// Smallest chunk size in sectors (4 KiB).
+pub const CHUNK_SECTORS_MIN: u64 = 8;
+/// Largest chunk size in sectors (1 GiB).
+pub const CHUNK_SECTORS_MAX: u64 = 1 << 21;
+/// Default cache size in MiB.
+pub const CACHE_MIB_DEFAULT: u32 = 64;
+/// Largest cache size in MiB.
+pub const CACHE_MIB_MAX: u32 = 65536;
+
+/// A table line or message that could not be parsed. [`ParseError::message`]
+/// is the short text the kernel puts in `ti->error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Fewer than three constructor arguments, or words left over.
+    ArgCount,
+    /// Chunk size not a number or outside `CHUNK_SECTORS_MIN..=CHUNK_SECTORS_MAX`.
+    ChunkSize,
+    /// Chunk size not a power of two.
+    ChunkNotPowerOfTwo,
+    /// `<#feature args>` not a number or not the number of words that follow,
+    /// or a feature without its value.
+    FeatureCount,
+    /// A feature name that is not known.
+    UnknownFeature,
+    /// The same feature given twice.
+    DuplicateFeature,
+    /// A ratio that is not `V:M` with V, M in 1..=64.
+    Ratio,
+    /// A policy name that is not known.
+    Policy,
+    /// A cache size that is not a number in `0..=CACHE_MIB_MAX`.
+    CacheSize,
+    /// A source offset that is not a number.
+    SourceOffset,
+    /// A message verb that is not known.
+    UnknownMessage,
+    /// A message with the wrong number of words.
+    MessageArgs,
+}
+
+impl ParseError {
+    /// Short, exact error text, NUL-terminated for the kernel's `ti->error`.
+    pub const fn c_message(self) -> &'static core::ffi::CStr {
+        match self {
+            ParseError::ArgCount => c"Invalid number of arguments",
+            ParseError::ChunkSize => c"Invalid chunk size",
+            ParseError::ChunkNotPowerOfTwo => c"Chunk size is not a power of 2",
+            ParseError::FeatureCount => c"Invalid number of feature arguments",
+            ParseError::UnknownFeature => c"Unknown feature argument",
+            ParseError::DuplicateFeature => c"Duplicate feature argument",
+            ParseError::Ratio => c"Invalid ratio",
+            ParseError::Policy => c"Unknown policy",
+            ParseError::CacheSize => c"Invalid cache size",
+            ParseError::SourceOffset => c"Invalid source offset",
+            ParseError::UnknownMessage => c"Unknown message",
+            ParseError::MessageArgs => c"Invalid number of message arguments",
+        }
+    }
+
+    /// Short, exact error text.
+    pub fn message(self) -> &'static str {
+        // Every message is ASCII, so the conversion cannot fail.
+        self.c_message().to_str().unwrap_or("Invalid argument")
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Parse an unsigned decimal number: ASCII digits only, no sign, no spaces,
+/// no overflow.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v = 0u64;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
+    }
+    Some(v)
+}
+
+/// A parsed constructor table line; device names borrow from the arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableConfig<'a> {
+    /// Source device path (first argument).
+    pub source: &'a str,
+    /// Destination device path (second argument).
+    pub dest: &'a str,
+    /// Chunk size in 512-byte sectors, a power of two.
+    pub chunk_sectors: u64,
+    /// VM:migration dispatch ratio.
+    pub ratio: Ratio,
+    /// Chunk selection policy.
+    pub policy: PolicyKind,
+    /// Migration-aware cache size in MiB (0 = off).
+    pub cache_mib: u32,
+    /// Start with the migration paused.
+    pub paused: bool,
+    /// Start of the source on its physical disk, in sectors.
+    pub source_offset: Option<u64>,
+}
+
+impl<'a> TableConfig<'a> {
+    /// A configuration with every feature at its default.
+    pub fn new(source: &'a str, dest: &'a str, chunk_sectors: u64) -> Self {
+        Self {
+            source,
+            dest,
+            chunk_sectors,
+            ratio: Ratio::default(),
+            policy: PolicyKind::default(),
+            cache_mib: CACHE_MIB_DEFAULT,
+            paused: false,
+            source_offset: None,
+        }
+    }
+
+    /// log2 of the chunk size in sectors.
+    pub const fn chunk_shift(&self) -> u32 {
+        self.chunk_sectors.trailing_zeros()
+    }
+
+    /// Number of feature words [`format_table`] emits.
+    pub fn nr_feature_words(&self) -> u32 {
+        let mut n = 0u32;
+        if self.ratio != Ratio::default() {
+            n = n.saturating_add(2);
+        }
+        if self.policy != PolicyKind::default() {
+            n = n.saturating_add(2);
+        }
+        if self.cache_mib != CACHE_MIB_DEFAULT {
+            n = n.saturating_add(2);
+        }
+        if self.paused {
+            n = n.saturating_add(1);
+        }
+        if self.source_offset.is_some() {
+            n = n.saturating_add(2);
+        }
+        n
+    }
+}
+
+/// Parse the full constructor argument list:
+/// `<source> <dest> <chunk sectors> [<#feature args> <feature arg>*]`.
+pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> {
+    let (&source, &dest, &chunk) = match args {
+        [s, d, c, ..] => (s, d, c),
+        _ => return Err(ParseError::ArgCount),
+    };
+    let chunk_sectors = parse_u64(chunk).ok_or(ParseError::ChunkSize)?;
+    if !(CHUNK_SECTORS_MIN..=CHUNK_SECTORS_MAX).contains(&chunk_sectors) {
+        return Err(ParseError::ChunkSize);
+    }
+    if !chunk_sectors.is_power_of_two() {
+        return Err(ParseError::ChunkNotPowerOfTwo);
+    }
+    let mut cfg = TableConfig::new(source, dest, chunk_sectors);
+    let rest = args.get(3..).unwrap_or(&[]);
+    let Some((&count, features)) = rest.split_first() else {
+        return Ok(cfg);
+    };
+    let count = parse_u64(count).ok_or(ParseError::FeatureCount)?;
+    if u64::try_from(features.len()).ok() != Some(count) {
+        return Err(ParseError::FeatureCount);
+    }
+    let (mut seen_ratio, mut seen_policy, mut seen_cache, mut seen_paused, mut seen_offset) =
+        (false, false, false, false, false);
+    let mut it = features.iter();
+    while let Some(&name) = it.next() {
+        let seen = if name.eq_ignore_ascii_case("ratio") {
+            &mut seen_ratio
+        } else if name.eq_ignore_ascii_case("policy") {
+            &mut seen_policy
+        } else if name.eq_ignore_ascii_case("cache") {
+            &mut seen_cache
+        } else if name.eq_ignore_ascii_case("paused") {
+            &mut seen_paused
+        } else if name.eq_ignore_ascii_case("source_offset") {
+            &mut seen_offset
+        } else {
+            return Err(ParseError::UnknownFeature);
+        };
+        if *seen {
+            return Err(ParseError::DuplicateFeature);
+        }
+        *seen = true;
+        if name.eq_ignore_ascii_case("paused") {
+            cfg.paused = true;
+            continue;
+        }
+        let &value = it.next().ok_or(ParseError::FeatureCount)?;
+        if name.eq_ignore_ascii_case("ratio") {
+            cfg.ratio = Ratio::parse(value).ok_or(ParseError::Ratio)?;
+        } else if name.eq_ignore_ascii_case("policy") {
+            cfg.policy = PolicyKind::from_name(value).ok_or(ParseError::Policy)?;
+        } else if name.eq_ignore_ascii_case("cache") {
+            let mib = parse_u64(value)
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|&v| v <= CACHE_MIB_MAX)
+                .ok_or(ParseError::CacheSize)?;
+            cfg.cache_mib = mib;
+        } else {
+            cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
+        }
+    }
+    Ok(cfg)
+}
+
+/// Write the feature group (`<#feature args> <feature arg>*`, nothing when
+/// every feature is at its default) of `cfg`, with a leading space.
+pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt::Result {
+    let n = cfg.nr_feature_words();
+    if n == 0 {
+        return Ok(());
+    }
+    write!(out, " {n}")?;
+    if cfg.ratio != Ratio::default() {
+        write!(out, " ratio {}", cfg.ratio)?;
+    }
+    if cfg.policy != PolicyKind::default() {
+        write!(out, " policy {}", cfg.policy)?;
+    }
+    if cfg.cache_mib != CACHE_MIB_DEFAULT {
+        write!(out, " cache {}", cfg.cache_mib)?;
+    }
+    if cfg.paused {
+        out.write_str(" paused")?;
+    }
+    if let Some(off) = cfg.source_offset {
+        write!(out, " source_offset {off}")?;
+    }
+    Ok(())
+}
+
+/// Write the table line of `cfg` with the device names `source` and `dest`
+/// supplied by the caller (the kernel prints `major:minor`). Parsing the
+/// output with [`parse_table`] gives `cfg` back, with those names.
+pub fn format_table<W: fmt::Write>(
+    cfg: &TableConfig<'_>,
+    source: &str,
+    dest: &str,
+    out: &mut W,
+) -> fmt::Result {
+    write!(out, "{source} {dest} {}", cfg.chunk_sectors)?;
+    format_features(cfg, out)
+}
+
+/// The state word of the status line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateWord {
+    /// Chunks are being copied.
+    Copying,
+    /// The migration is paused (`pause` message or `paused` feature).
+    Paused,
+    /// Every chunk is migrated; writes are mirrored.
+    Synced,
+    /// A copy failed for good; the target keeps serving from the source.
+    Error,
+}
+
+impl StateWord {
+    /// The word as printed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StateWord::Copying => "copying",
+            StateWord::Paused => "paused",
+            StateWord::Synced => "synced",
+            StateWord::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for StateWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn p(line: &str) -> Result<TableConfig<'_>, ParseError> {
+        let v: Vec<&str> = line.split_whitespace().collect();
+        parse_table(&v)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = p("/dev/a /dev/b 2048").unwrap();
+        assert_eq!(c, TableConfig::new("/dev/a", "/dev/b", 2048));
+        assert_eq!(c.chunk_shift(), 11);
+        assert_eq!(c.ratio, Ratio::new(2, 1).unwrap());
+        assert_eq!(c.cache_mib, 64);
+    }
+
+    #[test]
+    fn features() {
+        let c = p("a b 256 9 ratio 3:1 POLICY Sequential cache 0 paused source_offset 77").unwrap();
+        assert_eq!(c.ratio, Ratio::new(3, 1).unwrap());
+        assert_eq!(c.policy, PolicyKind::Sequential);
+        assert_eq!(c.cache_mib, 0);
+        assert!(c.paused);
+        assert_eq!(c.source_offset, Some(77));
+        let mut s = String::new();
+        format_table(&c, "8:16", "8:32", &mut s).unwrap();
+        assert_eq!(
+            s,
+            "8:16 8:32 256 9 ratio 3:1 policy sequential cache 0 paused source_offset 77"
+        );
+        assert_eq!(p("a b 8 0").unwrap(), TableConfig::new("a", "b", 8));
+    }
+
+    #[test]
+    fn errors() {
+        let cases = [
+            ("", ParseError::ArgCount),
+            ("a b", ParseError::ArgCount),
+            ("a b x", ParseError::ChunkSize),
+            ("a b 4", ParseError::ChunkSize),
+            ("a b 4194304", ParseError::ChunkSize),
+            ("a b 24", ParseError::ChunkNotPowerOfTwo),
+            ("a b 8 1", ParseError::FeatureCount),
+            ("a b 8 x paused", ParseError::FeatureCount),
+            ("a b 8 2 paused", ParseError::FeatureCount),
+            ("a b 8 1 ratio", ParseError::FeatureCount),
+            ("a b 8 1 frob", ParseError::UnknownFeature),
+            ("a b 8 2 paused PAUSED", ParseError::DuplicateFeature),
+            ("a b 8 2 ratio 0:1", ParseError::Ratio),
+            ("a b 8 2 policy lru", ParseError::Policy),
+            ("a b 8 2 cache 65537", ParseError::CacheSize),
+            ("a b 8 2 cache -1", ParseError::CacheSize),
+            ("a b 8 2 source_offset x", ParseError::SourceOffset),
+        ];
+        for (line, want) in cases {
+            assert_eq!(p(line), Err(want), "{line}");
+        }
+        assert_eq!(ParseError::ChunkNotPowerOfTwo.message(), "Chunk size is not a power of 2");
+    }
+
+    #[test]
+    fn state_words() {
+        assert_eq!(std::format!("{}", StateWord::Copying), "copying");
+        assert_eq!(StateWord::Synced.as_str(), "synced");
+    }
+}

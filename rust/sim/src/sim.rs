@@ -1,0 +1,403 @@
+//! Discrete-event simulation of VM IO and migration IO sharing one HDD.
+//!
+//! One disk, one request in service at a time (the host dispatches the next
+//! request when the disk is idle). Each VM has an image at a fixed offset on
+//! the disk, an open-loop request stream, a FIFO queue of VM requests, one
+//! migration stream with one outstanding chunk read, a `RatioScheduler`,
+//! and (optionally) a migration-aware cache. VMs are served round robin, one
+//! dispatch each; within a VM the ratio scheduler decides between its VM
+//! queue and its migration stream. All decisions come from the policy crate.
+
+use crate::trace::Req;
+use iofollow_hddmodel::{Disk, DiskParams};
+use iofollow_policy::head::{chunk_of_head, HeadModel};
+use iofollow_policy::liveness::{LiveEntry, LivenessIndex, LivenessParams};
+use iofollow_policy::map::ChunkMap;
+use iofollow_policy::piggyback::PiggybackRule;
+use iofollow_policy::ratio::RatioScheduler;
+use iofollow_policy::select::{AnySelector, Follow, FollowParams, Selector, Sequential};
+use std::collections::{HashMap, VecDeque};
+
+/// Migration policy of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// No migration ("normal state").
+    Normal,
+    /// Standard start-to-end migration.
+    Sequential,
+    /// IO following with these tunables.
+    Follow(FollowParams),
+}
+
+/// Device queueing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queueing {
+    /// VM requests in arrival order.
+    Fifo,
+    /// Shortest positioning time first among the first 32 queued VM
+    /// requests (NCQ-like), oldest first once one waited 500 ms.
+    Ncq,
+}
+
+/// Configuration of one run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub mode: Mode,
+    pub chunk_sectors: u64,
+    pub ratio: (u32, u32),
+    pub cache_chunks: u32,
+    pub piggyback: PiggybackRule,
+    pub queueing: Queueing,
+    pub disk: DiskParams,
+    /// Image size in sectors (multiple of the chunk size) of every VM.
+    pub image_sectors: u64,
+    /// Disk offset in sectors of VM i's image: `i * image_stride`.
+    pub image_stride: u64,
+    /// Stop VM arrivals at this time when there is no migration (ns).
+    pub normal_window_ns: u64,
+    /// Record (time, head) samples for plots.
+    pub record_head: bool,
+    /// Arrival-rate scale of synthetic workloads (1.0 = Table 2).
+    pub load_scale: f64,
+}
+
+/// Results of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    /// Response times (ns) of VM requests that arrived during the window.
+    pub vm_lat_ns: Vec<u64>,
+    pub vm_cache_hits: u64,
+    pub vm_piggybacked: u64,
+    /// Response times (ns) of migration requests.
+    pub mig_lat_ns: Vec<u64>,
+    /// End of the window: last migration completion (or the normal window).
+    pub window_ns: u64,
+    pub chunks_copied: u64,
+    pub chunks_recopied: u64,
+    /// Head travel in sectors and in full strokes during the window.
+    pub travel_sectors: u64,
+    pub travel_strokes: f64,
+    pub seeks: u64,
+    /// Disk busy time during the window.
+    pub busy_ns: u64,
+    pub head_samples: Vec<(u64, u64, bool)>,
+    /// VM requests still queued when the window closed (a large value means
+    /// the VM load exceeded the VM share of the disk: saturated).
+    pub vm_backlog_at_end: u64,
+}
+
+struct VmState {
+    trace: Box<dyn Iterator<Item = Req> + Send>,
+    next_arrival: Option<Req>,
+    queue: VecDeque<Req>,
+    offset: u64,
+    map: Option<ChunkMap<Vec<u64>>>,
+    sel: AnySelector,
+    sched: RatioScheduler,
+    mig_inflight: bool,
+    mig_ready_at: u64,
+    mig_done_at: Option<u64>,
+    cache: Option<(LivenessIndex<Vec<LiveEntry>>, HashMap<u64, u32>)>,
+}
+
+enum InService {
+    Vm { vm: usize, req: Req, piggy_chunk: Option<u64> },
+    Mig { vm: usize, chunk: u64, ready_at: u64 },
+}
+
+pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -> RunResult {
+    let shift = cfg.chunk_sectors.trailing_zeros();
+    let nr_chunks = cfg.image_sectors >> shift;
+    let mut disk = Disk::new(cfg.disk);
+    let mut head = HeadModel::new(0);
+    let migrating = cfg.mode != Mode::Normal;
+    let mut vms: Vec<VmState> = traces
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            let map = migrating.then(|| {
+                let w = ChunkMap::<Vec<u64>>::words_needed(nr_chunks).expect("map size");
+                ChunkMap::new(vec![0; w], nr_chunks).expect("map")
+            });
+            let sel = match cfg.mode {
+                Mode::Follow(p) => AnySelector::Follow(Follow::new(p)),
+                _ => AnySelector::Sequential(Sequential::new()),
+            };
+            let cache = (migrating && cfg.cache_chunks > 0).then(|| {
+                (
+                    LivenessIndex::new(
+                        vec![LiveEntry::EMPTY; cfg.cache_chunks as usize],
+                        LivenessParams::default(),
+                    ),
+                    HashMap::new(),
+                )
+            });
+            VmState {
+                next_arrival: t.next(),
+                trace: t,
+                queue: VecDeque::new(),
+                offset: i as u64 * cfg.image_stride,
+                map,
+                sel,
+                sched: RatioScheduler::new(cfg.ratio.0, cfg.ratio.1),
+                mig_inflight: false,
+                mig_ready_at: 0,
+                mig_done_at: None,
+                cache,
+            }
+        })
+        .collect();
+
+    let mut res = RunResult::default();
+    let mut now = 0u64;
+    let mut busy_until: Option<(u64, InService)> = None;
+    let mut rr = 0usize;
+    // Dispatches left in the current VM's unit (V VM + M migration requests,
+    // the paper's multi-VM schedule: one VM's IO as a unit, round robin).
+    let mut unit_left = 0u32;
+    let stroke_of = |d: &Disk, lba: u64| d.stroke(lba);
+    let mut last_end_stroke = 0.0f64;
+    let mut window_end: Option<u64> = if migrating { None } else { Some(cfg.normal_window_ns) };
+    let sample_every = 1u64;
+    let mut dispatches = 0u64;
+
+    loop {
+        // Arrivals up to `now`.
+        for vm in vms.iter_mut() {
+            while let Some(r) = vm.next_arrival {
+                if r.t_ns > now {
+                    break;
+                }
+                if window_end.is_some_and(|w| r.t_ns >= w) {
+                    vm.next_arrival = None;
+                    if !migrating {
+                        res.vm_backlog_at_end += vm.queue.len() as u64;
+                    }
+                    break;
+                }
+                vm.next_arrival = vm.trace.next();
+                // Cache hit: a read entirely inside one cached chunk.
+                let first = r.lba >> shift;
+                let last = (r.lba + r.sectors - 1) >> shift;
+                let mut hit = false;
+                if let Some((idx, lookup)) = vm.cache.as_mut() {
+                    let head_chunk = chunk_of_head(head.position(), vm.offset, shift, nr_chunks);
+                    if !r.write && first == last {
+                        if let Some(&slot) = lookup.get(&first) {
+                            idx.touch(slot, first.abs_diff(head_chunk));
+                            hit = true;
+                        }
+                    } else if r.write {
+                        for c in first..=last {
+                            if let Some(&slot) = lookup.get(&c) {
+                                idx.touch(slot, c.abs_diff(head_chunk));
+                            }
+                        }
+                    }
+                }
+                if hit {
+                    res.vm_lat_ns.push(0);
+                    res.vm_cache_hits += 1;
+                } else {
+                    vm.queue.push_back(r);
+                }
+            }
+        }
+        // Completion.
+        if let Some((t_done, _)) = &busy_until {
+            if *t_done <= now {
+                let (t_done, what) = busy_until.take().expect("busy");
+                match what {
+                    InService::Vm { vm, req, piggy_chunk } => {
+                        res.vm_lat_ns.push(t_done - req.t_ns);
+                        if let Some(c) = piggy_chunk {
+                            let v = &mut vms[vm];
+                            complete_chunk(v, c, &head, shift, nr_chunks, &mut res);
+                        }
+                    }
+                    InService::Mig { vm, chunk, ready_at } => {
+                        res.mig_lat_ns.push(t_done - ready_at);
+                        let v = &mut vms[vm];
+                        v.mig_inflight = false;
+                        v.mig_ready_at = t_done;
+                        complete_chunk(v, chunk, &head, shift, nr_chunks, &mut res);
+                    }
+                }
+                // Migration finished for a VM?
+                for v in vms.iter_mut() {
+                    if let Some(m) = &v.map {
+                        if v.mig_done_at.is_none() && m.is_synced() {
+                            v.mig_done_at = Some(t_done);
+                        }
+                    }
+                }
+                if migrating && window_end.is_none() && vms.iter().all(|v| v.mig_done_at.is_some()) {
+                    window_end = Some(t_done);
+                    res.vm_backlog_at_end = vms.iter().map(|v| v.queue.len() as u64).sum();
+                }
+            }
+        }
+        // Dispatch when idle.
+        if busy_until.is_none() {
+            let any_vm_waiting = vms.iter().any(|v| !v.queue.is_empty());
+            let n = vms.len();
+            let mut dispatched = None;
+            if unit_left == 0 {
+                unit_left = cfg.ratio.0 + cfg.ratio.1;
+            }
+            for k in 0..n {
+                let i = (rr + k) % n;
+                let v = &mut vms[i];
+                let vm_waiting = !v.queue.is_empty() || (n > 1 && any_vm_waiting);
+                let mig_possible = v.map.as_ref().is_some_and(|m| m.nr_pending() > 0) && !v.mig_inflight;
+                if mig_possible && v.sched.may_dispatch_migration(vm_waiting) {
+                    let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
+                    let map = v.map.as_mut().expect("map");
+                    if let Some(c) = v.sel.next(map, head_chunk, !any_vm_waiting) {
+                        map.mark_in_flight(c).expect("pending");
+                        v.mig_inflight = true;
+                        v.sched.on_migration_dispatch();
+                        let lba = v.offset + (c << shift);
+                        dispatched = Some((
+                            lba,
+                            cfg.chunk_sectors,
+                            false,
+                            InService::Mig { vm: i, chunk: c, ready_at: v.mig_ready_at },
+                        ));
+                    }
+                }
+                if dispatched.is_none() && !v.queue.is_empty() {
+                    let pos = pick_vm(&v.queue, cfg.queueing, &disk, now, v.offset);
+                    let req = v.queue.remove(pos).expect("queued");
+                    v.sched.on_vm_dispatch();
+                    let first = req.lba >> shift;
+                    let last = (req.lba + req.sectors - 1) >> shift;
+                    let mut piggy = None;
+                    if let Some(map) = v.map.as_mut() {
+                        if req.write {
+                            for c in first..=last {
+                                let _ = map.mark_written(c);
+                            }
+                        } else if first == last {
+                            let pending = map.state(first).is_some_and(|s| s.is_pending());
+                            let waiting = u32::try_from(v.queue.len()).unwrap_or(u32::MAX);
+                            if cfg.piggyback.decide(pending, cfg.chunk_sectors, req.sectors, waiting) {
+                                map.mark_in_flight(first).expect("pending");
+                                piggy = Some(first);
+                                res.vm_piggybacked += 1;
+                            }
+                        }
+                    }
+                    let (lba, sectors) = match piggy {
+                        Some(c) => (v.offset + (c << shift), cfg.chunk_sectors),
+                        None => (v.offset + req.lba, req.sectors),
+                    };
+                    dispatched = Some((
+                        lba,
+                        sectors,
+                        req.write,
+                        InService::Vm { vm: i, req, piggy_chunk: piggy },
+                    ));
+                }
+                if dispatched.is_some() {
+                    if i != rr {
+                        unit_left = cfg.ratio.0 + cfg.ratio.1;
+                    }
+                    unit_left -= 1;
+                    rr = if unit_left == 0 { (i + 1) % n } else { i };
+                    break;
+                }
+            }
+            if let Some((lba, sectors, write, what)) = dispatched {
+                let in_window = window_end.is_none_or(|w| now < w);
+                let s = disk.access(now, lba, sectors, write);
+                head.on_dispatch(lba, sectors);
+                if in_window {
+                    let st = stroke_of(&disk, lba);
+                    res.travel_strokes += (st - last_end_stroke).abs();
+                    res.travel_sectors += s.distance;
+                    res.busy_ns += s.total_ns();
+                    if s.seek_ns > 0 {
+                        res.seeks += 1;
+                    }
+                    dispatches += 1;
+                    if cfg.record_head && dispatches % sample_every == 0 {
+                        res.head_samples.push((now, lba, matches!(what, InService::Mig { .. })));
+                    }
+                }
+                last_end_stroke = stroke_of(&disk, lba + sectors);
+                busy_until = Some((now + s.total_ns(), what));
+                continue;
+            }
+        }
+        // Advance the clock.
+        let mut t_next = u64::MAX;
+        if let Some((t, _)) = &busy_until {
+            t_next = t_next.min(*t);
+        }
+        for v in &vms {
+            if let Some(r) = &v.next_arrival {
+                t_next = t_next.min(r.t_ns.max(now));
+            }
+        }
+        if t_next == u64::MAX {
+            break;
+        }
+        now = t_next;
+    }
+    res.window_ns = window_end.unwrap_or(now);
+    res
+}
+
+fn complete_chunk(
+    v: &mut VmState,
+    c: u64,
+    head: &HeadModel,
+    shift: u32,
+    nr_chunks: u64,
+    res: &mut RunResult,
+) {
+    let Some(map) = v.map.as_mut() else { return };
+    let redirtied = map.is_redirtied(c);
+    let st = map.complete(c, true).expect("in flight");
+    res.chunks_copied += 1;
+    if redirtied {
+        res.chunks_recopied += 1;
+    }
+    if let Some((idx, lookup)) = v.cache.as_mut() {
+        let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
+        let migrated = st == iofollow_policy::map::ChunkState::Migrated;
+        if let Some(&slot) = lookup.get(&c) {
+            idx.set_migrated(slot, migrated, c.abs_diff(head_chunk));
+        } else if let Some(ins) = idx.insert(c, migrated, c.abs_diff(head_chunk)) {
+            if let Some(old) = ins.evicted {
+                lookup.remove(&old);
+            }
+            lookup.insert(c, ins.slot);
+        }
+    }
+}
+
+/// Index of the VM request to dispatch.
+fn pick_vm(queue: &VecDeque<Req>, q: Queueing, disk: &Disk, now: u64, offset: u64) -> usize {
+    match q {
+        Queueing::Fifo => 0,
+        Queueing::Ncq => {
+            if let Some(front) = queue.front() {
+                if now.saturating_sub(front.t_ns) > 500_000_000 {
+                    return 0;
+                }
+            }
+            let mut best = 0;
+            let mut best_t = u64::MAX;
+            for (i, r) in queue.iter().take(32).enumerate() {
+                let s = disk.estimate(now, offset + r.lba, r.sectors, r.write);
+                if s.positioning_ns() < best_t {
+                    best_t = s.positioning_ns();
+                    best = i;
+                }
+            }
+            best
+        }
+    }
+}
