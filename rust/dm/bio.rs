@@ -1,0 +1,259 @@
+//! Bios as a target sees them: [`Bio`] (borrowed), [`MapBio`] (the bio in
+//! `map`, which must be routed exactly once), [`OwnedBio`] (a bio the target
+//! took over and must end) and [`BioList`] (a queue of owned bios).
+
+use super::{ffi, DmDev};
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+use kernel::{prelude::*, types::Opaque};
+
+/// What a bio asks the device to do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BioOp {
+    /// Read data.
+    Read,
+    /// Write data.
+    Write,
+    /// An empty flush.
+    Flush,
+    /// Discard a range.
+    Discard,
+    /// Write zeroes to a range without data pages.
+    WriteZeroes,
+    /// Anything else (zone management, ...).
+    Other,
+}
+
+/// A `blk_status_t`: how a bio completed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct BlkStatus(ffi::BlkStatus);
+
+impl BlkStatus {
+    /// Success.
+    pub(crate) const OK: Self = Self(0);
+
+    /// The status for a kernel error code.
+    pub(crate) fn from_error(err: Error) -> Self {
+        // SAFETY: errno_to_blk_status is a pure table lookup.
+        Self(unsafe { ffi::iof_errno_to_blk_status(err.to_errno()) })
+    }
+
+    pub(super) fn from_raw(raw: ffi::BlkStatus) -> Self {
+        Self(raw)
+    }
+}
+
+/// A bio the target may look at.
+///
+/// # Invariants
+///
+/// `self.0` is a live `struct bio` that dm handed to this target, for the
+/// duration of the borrow.
+#[repr(transparent)]
+pub(crate) struct Bio(Opaque<ffi::BioRaw>);
+
+impl Bio {
+    /// # Safety
+    ///
+    /// `ptr` must be a live bio of this target for the lifetime `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut ffi::BioRaw) -> &'a Self {
+        // SAFETY: transparent wrapper of the opaque C type; lifetime guaranteed by the caller.
+        // INVARIANT: by the safety requirements of this function.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut ffi::BioRaw {
+        self.0.get()
+    }
+
+    fn kind(&self) -> u32 {
+        // SAFETY: live bio by the type invariant.
+        unsafe { ffi::iof_bio_kind(self.as_ptr()) }
+    }
+
+    /// The operation.
+    pub(crate) fn op(&self) -> BioOp {
+        match self.kind() & ffi::IOF_OP_MASK {
+            ffi::IOF_OP_READ => BioOp::Read,
+            ffi::IOF_OP_WRITE => BioOp::Write,
+            ffi::IOF_OP_FLUSH => BioOp::Flush,
+            ffi::IOF_OP_DISCARD => BioOp::Discard,
+            ffi::IOF_OP_WRITE_ZEROES => BioOp::WriteZeroes,
+            _ => BioOp::Other,
+        }
+    }
+
+    /// First sector, in the sector space of whoever holds the bio now.
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: live bio by the type invariant.
+        unsafe { ffi::iof_bio_sector(self.as_ptr()) }
+    }
+
+    /// Size in sectors; 0 for an empty flush.
+    pub(crate) fn sectors(&self) -> u32 {
+        // SAFETY: live bio by the type invariant.
+        unsafe { ffi::iof_bio_sectors(self.as_ptr()) }
+    }
+
+    /// Which clone of a flush/discard/write-zeroes bio this is (see `Target::setup`).
+    pub(crate) fn target_bio_nr(&self) -> u32 {
+        // SAFETY: live bio by the type invariant.
+        unsafe { ffi::iof_bio_target_nr(self.as_ptr()) }
+    }
+
+    /// The target's 8 bytes of per-bio data, set in `map`, read back in `end_io`.
+    pub(crate) fn private(&self) -> u64 {
+        // SAFETY: dm reserves per_io_data_size (8, see Target::setup) bytes for every bio
+        // it hands to this target, aligned for u64, owned by the target while it holds the bio.
+        unsafe { *ffi::iof_bio_data(self.as_ptr()) }
+    }
+
+    fn set_private(&self, value: u64) {
+        // SAFETY: as in `private`; the target holds the bio exclusively in `map`.
+        unsafe { *ffi::iof_bio_data(self.as_ptr()) = value }
+    }
+}
+
+/// The bio in `map`: it must be remapped, killed or taken over, exactly once.
+pub(crate) struct MapBio<'a> {
+    bio: &'a Bio,
+}
+
+/// Proof that `map` routed its bio; only [`MapBio`]'s methods make one.
+pub(crate) struct Routed(pub(super) ffi::MapStatus);
+
+impl<'a> MapBio<'a> {
+    pub(super) fn new(bio: &'a Bio) -> Self {
+        bio.set_private(0);
+        Self { bio }
+    }
+
+    /// Stores 8 bytes of per-bio data for `end_io`.
+    pub(crate) fn set_private(&self, value: u64) {
+        self.bio.set_private(value);
+    }
+
+    /// Sends the bio to `dev` at `sector`; dm submits it.
+    pub(crate) fn remap(self, dev: &DmDev, sector: u64) -> Routed {
+        // SAFETY: the bio is ours in map (Bio invariant); `dev` is held by the table.
+        unsafe { ffi::iof_bio_remap(self.bio.as_ptr(), dev.as_ptr(), sector) };
+        Routed(ffi::DM_MAPIO_REMAPPED)
+    }
+
+    /// Fails the bio with an IO error.
+    pub(crate) fn kill(self) -> Routed {
+        Routed(ffi::DM_MAPIO_KILL)
+    }
+
+    /// Takes the bio over: the target must end it later (see [`OwnedBio`]).
+    pub(crate) fn take(self) -> (OwnedBio, Routed) {
+        let ptr = NonNull::from(self.bio).cast::<ffi::BioRaw>();
+        // INVARIANT: map returns DM_MAPIO_SUBMITTED, so the bio is the target's to end.
+        (OwnedBio { ptr }, Routed(ffi::DM_MAPIO_SUBMITTED))
+    }
+}
+
+impl Deref for MapBio<'_> {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        self.bio
+    }
+}
+
+/// A bio the target took over in `map`; ending it is the target's job.
+///
+/// # Invariants
+///
+/// `ptr` is a live bio that nobody else will end. Dropping an `OwnedBio`
+/// without [`OwnedBio::end`] fails it with an IO error, so no bio is ever
+/// left hanging.
+pub(crate) struct OwnedBio {
+    ptr: NonNull<ffi::BioRaw>,
+}
+
+// SAFETY: a bio may be ended from any thread or interrupt context.
+unsafe impl Send for OwnedBio {}
+
+impl OwnedBio {
+    /// # Safety
+    ///
+    /// `ptr` must be a bio that was taken with [`MapBio::take`] and handed to C,
+    /// coming back exactly once.
+    pub(super) unsafe fn from_raw(ptr: NonNull<ffi::BioRaw>) -> Self {
+        // INVARIANT: by the safety requirements of this function.
+        Self { ptr }
+    }
+
+    /// Gives up ownership to C code that ends the bio or returns it.
+    pub(super) fn into_raw(self) -> *mut ffi::BioRaw {
+        let ptr = self.ptr.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+
+    /// Completes the bio with `status`.
+    pub(crate) fn end(self, status: BlkStatus) {
+        let ptr = self.into_raw();
+        // SAFETY: the bio is live and ours to end (type invariant); ended once.
+        unsafe { ffi::iof_bio_endio(ptr, status.0) }
+    }
+}
+
+impl Deref for OwnedBio {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        // SAFETY: the bio is live while owned (type invariant).
+        unsafe { Bio::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedBio {
+    fn drop(&mut self) {
+        pr_err!("bio dropped without completion; failing it\n");
+        // SAFETY: the bio is live and ours to end (type invariant); ended once.
+        unsafe { ffi::iof_bio_endio(self.ptr.as_ptr(), BlkStatus::from_error(EIO).0) }
+    }
+}
+
+/// A FIFO of owned bios, linked through the bios themselves (no allocation).
+pub(crate) struct BioList {
+    raw: ffi::BioListRaw,
+}
+
+// SAFETY: the list only holds owned bios, which are Send.
+unsafe impl Send for BioList {}
+
+impl BioList {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Self {
+            raw: ffi::BioListRaw {
+                head: ptr::null_mut(),
+                tail: ptr::null_mut(),
+            },
+        }
+    }
+
+    /// Appends `bio`.
+    pub(crate) fn push(&mut self, bio: OwnedBio) {
+        // SAFETY: `raw` is a valid bio_list; the list now owns the bio.
+        unsafe { ffi::iof_bio_list_add(&mut self.raw, bio.into_raw()) }
+    }
+
+    /// Removes the first bio.
+    pub(crate) fn pop(&mut self) -> Option<OwnedBio> {
+        // SAFETY: `raw` is a valid bio_list of owned bios.
+        let ptr = NonNull::new(unsafe { ffi::iof_bio_list_pop(&mut self.raw) })?;
+        // SAFETY: every bio in the list was pushed as an OwnedBio.
+        Some(unsafe { OwnedBio::from_raw(ptr) })
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        // Ending them (with an error) beats leaving them hanging.
+        while self.pop().is_some() {}
+    }
+}

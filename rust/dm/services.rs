@@ -1,0 +1,184 @@
+//! Per-target services: a worker, asynchronous dm-io on preallocated
+//! buffers, and the count of IOs in flight that suspend and `dtr` wait for.
+//!
+//! C counterpart: the `iof_services` functions of `glue.c`, built on
+//! `alloc_workqueue(WQ_MEM_RECLAIM)`, `dm_io()` and a mempool of requests,
+//! so nothing in the IO path allocates except from reserves (GFP_NOIO).
+
+use super::{ffi, BlkStatus, DmDev, OwnedBio, Target};
+use core::ptr::NonNull;
+use kernel::{error::from_err_ptr, ffi::c_void, prelude::*};
+
+/// The services of one target instance.
+///
+/// # Invariants
+///
+/// `raw` came from `iof_services_create` and is destroyed once, on drop,
+/// after [`Services::shutdown`] (the dm layer's `dtr` guarantees the order).
+pub(crate) struct Services {
+    raw: NonNull<ffi::ServicesRaw>,
+}
+
+// SAFETY: the C services object is made to be used from any context: kicks
+// and IO submission are serialised internally.
+unsafe impl Send for Services {}
+// SAFETY: as above.
+unsafe impl Sync for Services {}
+
+impl Services {
+    pub(super) fn new(
+        target: &Target,
+        nr_bufs: u32,
+        buf_bytes: usize,
+        work_fn: ffi::WorkFn,
+        io_fn: ffi::IoFn,
+    ) -> Result<Self> {
+        // SAFETY: `target` is live during ctr; the callbacks are valid for the module's life.
+        let raw = from_err_ptr(unsafe {
+            ffi::iof_services_create(target.as_ptr(), nr_bufs, buf_bytes, work_fn, io_fn)
+        })?;
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // INVARIANT: created above, destroyed in Drop.
+        Ok(Self { raw })
+    }
+
+    fn as_ptr(&self) -> *mut ffi::ServicesRaw {
+        self.raw.as_ptr()
+    }
+
+    /// Sets the pointer handed to the work and IO callbacks.
+    ///
+    /// # Safety
+    ///
+    /// `owner` must stay valid until [`Services::shutdown`] and
+    /// [`Services::wait_idle`] have returned.
+    pub(super) unsafe fn bind(&self, owner: *const c_void) {
+        // SAFETY: live services (type invariant); the owner's lifetime is the caller's duty.
+        unsafe { ffi::iof_services_bind(self.as_ptr(), owner.cast_mut()) }
+    }
+
+    /// Stops the worker for good: waits for a running work item, queues no more.
+    pub(super) fn shutdown(&self) {
+        // SAFETY: live services (type invariant).
+        unsafe { ffi::iof_services_shutdown(self.as_ptr()) }
+    }
+
+    /// Sleeps until no IO is in flight.
+    pub(super) fn wait_idle(&self) {
+        // SAFETY: live services (type invariant); called from process context.
+        unsafe { ffi::iof_io_wait_idle(self.as_ptr()) }
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`, destroyed once; the dm layer shut the worker down and
+        // waited for IO before dropping.
+        unsafe { ffi::iof_services_destroy(self.as_ptr()) }
+    }
+}
+
+/// What a target may do besides routing bios: kick its worker, issue IO
+/// and raise dm events. Handed to every callback of [`super::TargetOps`].
+pub(crate) struct Ctx<'a> {
+    pub(super) target: &'a Target,
+    pub(super) services: &'a Services,
+}
+
+/// A reserved slot of in-flight IO, taken under the target's own lock so
+/// that a suspend, which sets its flag under the same lock and then waits for
+/// in-flight IO to drain, cannot miss an IO that is about to be issued.
+#[must_use]
+pub(crate) struct IoTicket<'a> {
+    services: &'a Services,
+}
+
+impl Drop for IoTicket<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the ticket holds one in-flight reference, released once here.
+        unsafe { ffi::iof_io_put(self.services.as_ptr()) }
+    }
+}
+
+/// The completion of an IO issued through [`Ctx`].
+pub(crate) struct IoCompletion {
+    /// The tag given when issuing it.
+    pub(crate) tag: u64,
+    /// The VM bio written by [`Ctx::write_bio`], back to be ended.
+    pub(crate) bio: Option<OwnedBio>,
+    /// Bit `i` is set when region `i` (0: first device, 1: second) failed.
+    pub(crate) error_bits: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The target.
+    pub(crate) fn target(&self) -> &'a Target {
+        self.target
+    }
+
+    /// Queues the worker (a no-op once the target is being destroyed).
+    pub(crate) fn kick(&self) {
+        // SAFETY: live services (Services invariant); safe from any context.
+        unsafe { ffi::iof_services_kick(self.services.as_ptr()) }
+    }
+
+    /// Reserves one in-flight IO; see [`IoTicket`].
+    pub(crate) fn io_ticket(&self) -> IoTicket<'a> {
+        // SAFETY: live services; the reference is released by the ticket or its IO.
+        unsafe { ffi::iof_io_get(self.services.as_ptr()) };
+        IoTicket {
+            services: self.services,
+        }
+    }
+
+    /// Reads (`write == false`) or writes `sectors` at `sector` of `dev` into or
+    /// from buffer `buf`; completes through `TargetOps::io_done` with `tag`.
+    /// Process context only (may sleep for reserves).
+    pub(crate) fn buffer_io(
+        &self,
+        ticket: IoTicket<'_>,
+        write: bool,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: u64,
+    ) -> Result {
+        core::mem::forget(ticket); // The IO (or its failure below) now owns the reference.
+        // SAFETY: live services and device; the in-flight reference moved to the IO.
+        kernel::error::to_result(unsafe {
+            ffi::iof_io_buf(self.services.as_ptr(), write, dev.as_ptr(), sector, sectors, buf, tag)
+        })
+    }
+
+    /// Writes the data of `bio` at `sector` of `first` and, if given, `second`;
+    /// the bio comes back in `TargetOps::io_done`. Process context only.
+    pub(crate) fn write_bio(
+        &self,
+        ticket: IoTicket<'_>,
+        bio: OwnedBio,
+        first: &DmDev,
+        second: Option<&DmDev>,
+        sector: u64,
+        tag: u64,
+    ) {
+        core::mem::forget(ticket); // The IO (or its failure below) now owns the reference.
+        let raw = bio.into_raw();
+        let second = second.map_or(core::ptr::null_mut(), |d| d.as_ptr());
+        // SAFETY: live services and devices; the bio is owned and moves to the IO.
+        let r = unsafe {
+            ffi::iof_io_bio(self.services.as_ptr(), raw, first.as_ptr(), second, sector, tag)
+        };
+        if let (true, Some(ptr)) = (r != 0, NonNull::new(raw)) {
+            // dm_io refused the request synchronously: the bio never left.
+            // SAFETY: the bio was not handed to any IO, so it is still ours.
+            let bio = unsafe { OwnedBio::from_raw(ptr) };
+            bio.end(BlkStatus::from_error(Error::from_errno(r)));
+        }
+    }
+
+    /// Raises a dm event (`dmsetup wait` returns). Process context only.
+    pub(crate) fn raise_event(&self) {
+        self.target.raise_event();
+    }
+}

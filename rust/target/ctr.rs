@@ -1,0 +1,101 @@
+//! Constructor: table arguments to a running target, with one precise
+//! error string per rejection.
+
+use super::engine::{EngineState, COPY_SLOTS};
+use super::{Geometry, IoFollow, Settings};
+use crate::dm::{CtrError, DmDev, IrqSpinLock, ServiceConfig, Target};
+use crate::policy::{
+    map::ChunkMap, ratio::RatioScheduler, select::AnySelector, table::parse_table,
+};
+use super::head::DiskHead;
+use kernel::prelude::*;
+
+/// Largest chunk the copy buffers hold (8 MiB): each copy slot owns one.
+const CHUNK_SECTORS_MAX: u64 = 16384;
+
+pub(super) fn construct(
+    target: &Target,
+    args: &[&str],
+) -> Result<(impl PinInit<IoFollow, Error>, ServiceConfig), CtrError> {
+    let cfg = parse_table(args).map_err(|e| CtrError::new(EINVAL, e.c_message()))?;
+    if cfg.chunk_sectors > CHUNK_SECTORS_MAX {
+        return Err(CtrError::new(EINVAL, c"Chunk size larger than 8 MiB"));
+    }
+    let len = target.len();
+
+    let source = DmDev::open(target, cfg.source)
+        .map_err(|e| CtrError::new(e, c"Error opening source device"))?;
+    let dest = DmDev::open(target, cfg.dest)
+        .map_err(|e| CtrError::new(e, c"Error opening destination device"))?;
+    if source.whole_disk() == dest.whole_disk() && source.start_on_disk() == dest.start_on_disk() {
+        return Err(CtrError::new(EINVAL, c"Source and destination are the same device"));
+    }
+
+    // Always true while chunks are at least 4 KiB and blocks at most a page,
+    // but a chunk that is not whole blocks could never be copied.
+    let chunk_bytes = cfg.chunk_sectors.saturating_mul(512);
+    for dev in [&source, &dest] {
+        if chunk_bytes % u64::from(dev.logical_block_size().max(1)) != 0 {
+            return Err(CtrError::new(
+                EINVAL,
+                c"Chunk size is not a multiple of the logical block size",
+            ));
+        }
+    }
+    if source.nr_sectors() < len {
+        return Err(CtrError::new(EINVAL, c"Source device is smaller than the target"));
+    }
+    if dest.nr_sectors() < len {
+        return Err(CtrError::new(EINVAL, c"Destination device is smaller than the target"));
+    }
+
+    let nr_chunks = len.div_ceil(cfg.chunk_sectors);
+    let words = ChunkMap::<KVVec<u64>>::words_needed(nr_chunks)
+        .ok_or(CtrError::new(EINVAL, c"Too many chunks"))?;
+    let storage = KVVec::from_elem(0u64, words, GFP_KERNEL)
+        .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
+    let map = ChunkMap::new(storage, nr_chunks)
+        .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
+
+    // Flushes go to both devices; no bio crosses a chunk.
+    target
+        .setup(2, 1, 0, cfg.chunk_sectors)
+        .map_err(|e| CtrError::new(e, c"Cannot set the maximum IO size"))?;
+
+    // Partitions are resolved here; a stacked source (dm, md) has to be told
+    // its place on the physical disk with `source_offset`.
+    let disk_offset = cfg.source_offset.unwrap_or(source.start_on_disk());
+    let head = DiskHead::join(source.whole_disk(), disk_offset)
+        .ok_or(CtrError::new(ENOSPC, c"Too many disks with iofollow devices"))?;
+
+    let state = EngineState::new(
+        map,
+        AnySelector::new(cfg.policy),
+        RatioScheduler::with_ratio(cfg.ratio),
+        cfg.paused,
+    );
+    let geometry = Geometry {
+        len,
+        chunk_sectors: cfg.chunk_sectors,
+        chunk_shift: cfg.chunk_shift(),
+        nr_chunks,
+        disk_offset,
+    };
+    let settings = Settings {
+        cache_mib: cfg.cache_mib,
+        source_offset: cfg.source_offset,
+    };
+    let services = ServiceConfig {
+        nr_buffers: COPY_SLOTS as u32,
+        buffer_bytes: usize::try_from(chunk_bytes).unwrap_or(usize::MAX),
+    };
+    let init = try_pin_init!(IoFollow {
+        source,
+        dest,
+        settings,
+        geometry,
+        head,
+        state <- IrqSpinLock::new(state),
+    });
+    Ok((init, services))
+}

@@ -1,0 +1,289 @@
+//! The migration engine's state and its worker: picks chunks through the
+//! policy core, copies them source → buffer → destination with a bounded
+//! number of copies in flight, mirrors the VM writes `map` handed over, and
+//! announces the end of the copy.
+
+use super::IoFollow;
+use crate::dm::{BioList, BlkStatus, Ctx, IoCompletion};
+use crate::policy::{
+    head::chunk_of_head,
+    map::{ChunkMap, ChunkState},
+    ratio::RatioScheduler,
+    select::{AnySelector, Selector},
+    table::StateWord,
+};
+use kernel::prelude::*;
+
+/// Copies in flight at most; each owns one chunk-sized buffer. Two keep the
+/// source busy reading the next chunk while the previous one is written.
+pub(super) const COPY_SLOTS: usize = 2;
+
+/// What a copy slot is doing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    Idle,
+    /// Reading this chunk from the source into the slot's buffer.
+    Reading(u64),
+    /// Read done; the worker writes the buffer to the destination.
+    ReadDone(u64),
+    /// Writing this chunk to the destination.
+    Writing(u64),
+}
+
+/// Everything `map`, `end_io`, the worker and IO completions share, under
+/// the target's interrupt-safe lock.
+pub(super) struct EngineState {
+    pub(super) map: ChunkMap<KVVec<u64>>,
+    pub(super) selector: AnySelector,
+    pub(super) ratio: RatioScheduler,
+    /// `pause` message or `paused` feature.
+    pub(super) paused: bool,
+    /// Between presuspend and resume: no new copies.
+    pub(super) suspended: bool,
+    /// A copy or a mirrored write failed; copying stops until `resume`.
+    pub(super) error: bool,
+    /// The dm event for the end of the copy has been raised.
+    pub(super) announced: bool,
+    /// The worker stopped on the ratio and wants a kick when VM IO allows.
+    pub(super) waiting_for_ratio: bool,
+    pub(super) slots: [Slot; COPY_SLOTS],
+    /// VM writes to migrated chunks, to be written to both devices by the worker.
+    pub(super) mirror_queue: BioList,
+    /// VM bios sent to the disk and not completed yet.
+    pub(super) vm_in_flight: u64,
+    pub(super) vm_ios: u64,
+    pub(super) migration_ios: u64,
+}
+
+impl EngineState {
+    pub(super) fn new(map: ChunkMap<KVVec<u64>>, selector: AnySelector, ratio: RatioScheduler, paused: bool) -> Self {
+        Self {
+            map,
+            selector,
+            ratio,
+            paused,
+            suspended: false,
+            error: false,
+            announced: false,
+            waiting_for_ratio: false,
+            slots: [Slot::Idle; COPY_SLOTS],
+            mirror_queue: BioList::new(),
+            vm_in_flight: 0,
+            vm_ios: 0,
+            migration_ios: 0,
+        }
+    }
+
+    /// The state word of `dmsetup status`.
+    pub(super) fn state_word(&self) -> StateWord {
+        if self.error {
+            StateWord::Error
+        } else if self.paused {
+            StateWord::Paused
+        } else if self.map.is_synced() {
+            StateWord::Synced
+        } else {
+            StateWord::Copying
+        }
+    }
+
+    /// Whether new copies may start at all.
+    fn copying_allowed(&self) -> bool {
+        !self.paused && !self.suspended && !self.error
+    }
+
+    /// Accounts a VM bio sent to the disk; true when the worker should be kicked
+    /// because the VM has now earned the migration its share.
+    pub(super) fn on_vm_dispatch(&mut self) -> bool {
+        self.vm_ios = self.vm_ios.saturating_add(1);
+        self.vm_in_flight = self.vm_in_flight.saturating_add(1);
+        self.ratio.on_vm_dispatch();
+        self.waiting_for_ratio && self.ratio.may_dispatch_migration(true)
+    }
+
+    /// Accounts a VM bio completion; true when the worker should be kicked
+    /// because the disk has no VM IO left (migration runs freely then).
+    pub(super) fn on_vm_complete(&mut self) -> bool {
+        self.vm_in_flight = self.vm_in_flight.saturating_sub(1);
+        self.waiting_for_ratio && self.vm_in_flight == 0
+    }
+
+    /// A VM write or discard completed on the source only, while `chunk`
+    /// may have been copied meanwhile: make sure it is copied (again).
+    pub(super) fn source_only_write_done(&mut self, chunk: u64) {
+        match self.map.state(chunk) {
+            Some(ChunkState::Migrated) | Some(ChunkState::InFlight) => {
+                let _ = self.map.mark_dirty(chunk);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// IO tags: the kind in the top byte, the slot or chunk below.
+const TAG_READ: u64 = 1 << 56;
+const TAG_WRITE: u64 = 2 << 56;
+const TAG_MIRROR: u64 = 3 << 56;
+const TAG_KIND: u64 = 0xff << 56;
+
+/// One unit of work the worker picked under the lock.
+enum Job {
+    /// Write both devices with this mirrored VM bio (chunk given for errors).
+    Mirror(crate::dm::OwnedBio, u64),
+    /// Write slot's buffer holding `chunk` to the destination.
+    WriteOut(usize, u64),
+    /// Read `chunk` into slot's buffer.
+    ReadIn(usize, u64),
+}
+
+impl IoFollow {
+    /// The worker: runs until there is nothing it may do now.
+    pub(super) fn run_worker(&self, ctx: &Ctx<'_>) {
+        loop {
+            let mut st = self.state.lock();
+            let (job, ticket) = if let Some(bio) = st.mirror_queue.pop() {
+                let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
+                (Job::Mirror(bio, chunk), ctx.io_ticket())
+            } else if let Some(job) = self.next_copy_step(&mut st) {
+                (job, ctx.io_ticket())
+            } else {
+                let announce = st.map.is_synced() && !st.announced && !st.error;
+                st.announced |= announce;
+                drop(st);
+                if announce {
+                    pr_info!("{}: copy complete, device synced\n", self.name());
+                    ctx.raise_event();
+                }
+                return;
+            };
+            drop(st);
+
+            match job {
+                Job::Mirror(bio, chunk) => {
+                    let sector = bio.sector().saturating_sub(ctx.target().begin());
+                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, TAG_MIRROR | chunk);
+                }
+                Job::WriteOut(slot, chunk) => {
+                    let (sector, sectors) = self.geometry.chunk_range(chunk);
+                    let r = ctx.buffer_io(ticket, true, &self.dest, sector, sectors, slot as u32, TAG_WRITE | slot as u64);
+                    if r.is_err() {
+                        self.copy_failed(slot, chunk, "destination write could not be issued");
+                    }
+                }
+                Job::ReadIn(slot, chunk) => {
+                    let (sector, sectors) = self.geometry.chunk_range(chunk);
+                    self.head.set(self.geometry.disk_offset.saturating_add(sector).saturating_add(sectors));
+                    let r = ctx.buffer_io(ticket, false, &self.source, sector, sectors, slot as u32, TAG_READ | slot as u64);
+                    if r.is_err() {
+                        self.copy_failed(slot, chunk, "source read could not be issued");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks the next copy step under the lock: finish a read (write it out),
+    /// or start reading the chunk the policy selects, if the ratio allows.
+    fn next_copy_step(&self, st: &mut EngineState) -> Option<Job> {
+        // A finished read is written out even when copying stops: the chunk
+        // is in flight and must reach an end.
+        if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::ReadDone(_))) {
+            if let Some(Slot::ReadDone(chunk)) = st.slots.get(slot).copied() {
+                if !st.error && !st.suspended {
+                    st.slots[slot] = Slot::Writing(chunk);
+                    st.migration_ios = st.migration_ios.saturating_add(1);
+                    return Some(Job::WriteOut(slot, chunk));
+                }
+                // Suspending or failed: give the chunk back rather than issue IO
+                // after postsuspend found the target quiet.
+                st.slots[slot] = Slot::Idle;
+                let _ = st.map.complete(chunk, false);
+            }
+        }
+        if !st.copying_allowed() {
+            return None;
+        }
+        let slot = st.slots.iter().position(|s| *s == Slot::Idle)?;
+        let vm_waiting = st.vm_in_flight > 0;
+        if !st.ratio.may_dispatch_migration(vm_waiting) {
+            st.waiting_for_ratio = true;
+            return None;
+        }
+        st.waiting_for_ratio = false;
+        let g = &self.geometry;
+        let head = chunk_of_head(self.head.get(), g.disk_offset, g.chunk_shift, g.nr_chunks);
+        let chunk = st.selector.next(&st.map, head, !vm_waiting)?;
+        st.map.mark_in_flight(chunk).ok()?;
+        st.ratio.on_migration_dispatch();
+        st.migration_ios = st.migration_ios.saturating_add(1);
+        st.slots[slot] = Slot::Reading(chunk);
+        Some(Job::ReadIn(slot, chunk))
+    }
+
+    fn copy_failed(&self, slot: usize, chunk: u64, why: &str) {
+        pr_err!("{}: chunk {}: {}; copying stops until 'resume'\n", self.name(), chunk, why);
+        let mut st = self.state.lock();
+        if let Some(s) = st.slots.get_mut(slot) {
+            *s = Slot::Idle;
+        }
+        let _ = st.map.complete(chunk, false);
+        st.error = true;
+    }
+
+    /// An IO issued by the worker completed (atomic context).
+    pub(super) fn on_io_done(&self, ctx: &Ctx<'_>, done: IoCompletion) {
+        let failed = done.error_bits != 0;
+        match done.tag & TAG_KIND {
+            TAG_MIRROR => {
+                let chunk = done.tag & !TAG_KIND;
+                let source_failed = done.error_bits & 1 != 0;
+                let dest_failed = done.error_bits & 2 != 0;
+                let mut st = self.state.lock();
+                st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+                if dest_failed {
+                    // The VM's data is on the source; the chunk is copied again later.
+                    let _ = st.map.mark_dirty(chunk);
+                    st.error = true;
+                }
+                drop(st);
+                if dest_failed {
+                    pr_err!("{}: mirrored write to chunk {} failed on the destination\n", self.name(), chunk);
+                }
+                if let Some(bio) = done.bio {
+                    let status = if source_failed { BlkStatus::from_error(EIO) } else { BlkStatus::OK };
+                    bio.end(status);
+                }
+            }
+            TAG_READ => {
+                let slot = (done.tag & !TAG_KIND) as usize;
+                let mut st = self.state.lock();
+                if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
+                    if failed {
+                        st.slots[slot] = Slot::Idle;
+                        let _ = st.map.complete(chunk, false);
+                        st.error = true;
+                        drop(st);
+                        pr_err!("{}: chunk {}: source read failed; copying stops until 'resume'\n", self.name(), chunk);
+                    } else {
+                        st.slots[slot] = Slot::ReadDone(chunk);
+                    }
+                }
+            }
+            TAG_WRITE => {
+                let slot = (done.tag & !TAG_KIND) as usize;
+                let mut st = self.state.lock();
+                if let Some(Slot::Writing(chunk)) = st.slots.get(slot).copied() {
+                    st.slots[slot] = Slot::Idle;
+                    let _ = st.map.complete(chunk, !failed);
+                    if failed {
+                        st.error = true;
+                        drop(st);
+                        pr_err!("{}: chunk {}: destination write failed; copying stops until 'resume'\n", self.name(), chunk);
+                    }
+                }
+            }
+            _ => {}
+        }
+        ctx.kick();
+    }
+}

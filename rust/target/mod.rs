@@ -1,0 +1,134 @@
+//! The `iofollow` target: the VM's IO path, the migration engine, status
+//! and messages.
+//!
+//! Mechanism only: every decision is taken by [`crate::policy`], every
+//! kernel interaction goes through the safe [`crate::dm`] layer.
+#![forbid(unsafe_code)]
+
+mod ctr;
+mod engine;
+mod head;
+mod message;
+mod routing;
+mod status;
+
+use crate::dm::{
+    Bio, BlkStatus, CtrError, Ctx, DeviceVisitor, DmDev, IoCompletion, IrqSpinLock, MapBio,
+    QueueLimits, Routed, ServiceConfig, StatusType, StatusWriter, Target, TargetOps,
+};
+use engine::EngineState;
+use head::DiskHead;
+use kernel::prelude::*;
+
+/// Target type name, as in the table line.
+pub(crate) const NAME: &CStr = kernel::c_str!("iofollow");
+/// Target type version (major, minor, patch).
+pub(crate) const VERSION: [u32; 3] = [0, 1, 0];
+
+/// Table arguments kept to print the table back.
+#[derive(Clone, Copy)]
+pub(crate) struct Settings {
+    cache_mib: u32,
+    source_offset: Option<u64>,
+}
+
+/// Sizes of one target instance, fixed at construction.
+pub(crate) struct Geometry {
+    /// Target length in sectors.
+    len: u64,
+    chunk_sectors: u64,
+    chunk_shift: u32,
+    nr_chunks: u64,
+    /// Where the source starts on its physical disk, in sectors.
+    disk_offset: u64,
+}
+
+impl Geometry {
+    /// First sector and length of `chunk` (the last one may be short).
+    fn chunk_range(&self, chunk: u64) -> (u64, u64) {
+        let start = chunk.checked_shl(self.chunk_shift).unwrap_or(u64::MAX).min(self.len);
+        (start, self.chunk_sectors.min(self.len - start))
+    }
+
+    /// The chunk of a bio starting at mapped-device sector `sector`.
+    fn chunk_of_bio(&self, sector: u64, begin: u64) -> u64 {
+        sector.saturating_sub(begin) >> self.chunk_shift
+    }
+}
+
+/// One `iofollow` target instance.
+#[pin_data]
+pub(crate) struct IoFollow {
+    source: DmDev,
+    dest: DmDev,
+    settings: Settings,
+    geometry: Geometry,
+    head: DiskHead,
+    #[pin]
+    state: IrqSpinLock<EngineState>,
+}
+
+impl IoFollow {
+    /// How log lines name this target: by its source device.
+    fn name(&self) -> &str {
+        self.source.name()
+    }
+}
+
+impl TargetOps for IoFollow {
+    fn ctr(
+        target: &Target,
+        args: &[&str],
+    ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError> {
+        ctr::construct(target, args)
+    }
+
+    fn map(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed {
+        self.route(ctx, bio)
+    }
+
+    fn end_io(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) {
+        self.on_vm_bio_done(ctx, bio, status)
+    }
+
+    fn work(&self, ctx: &Ctx<'_>) {
+        self.run_worker(ctx)
+    }
+
+    fn io_done(&self, ctx: &Ctx<'_>, done: IoCompletion) {
+        self.on_io_done(ctx, done)
+    }
+
+    fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>) {
+        // A truncated status is all dm can show when its buffer is too small.
+        let _ = match kind {
+            StatusType::Info => status::info(self, out),
+            StatusType::Table => status::table(self, out),
+        };
+    }
+
+    fn message(&self, ctx: &Ctx<'_>, args: &[&str]) -> Result {
+        message::handle(self, ctx, args)
+    }
+
+    fn iterate_devices(&self, visitor: &mut DeviceVisitor<'_>) -> i32 {
+        match visitor.visit(&self.source, 0, self.geometry.len) {
+            0 => visitor.visit(&self.dest, 0, self.geometry.len),
+            stop => stop,
+        }
+    }
+
+    fn io_hints(&self, limits: &mut QueueLimits) {
+        limits.set_chunk(u32::try_from(self.geometry.chunk_sectors).unwrap_or(u32::MAX));
+    }
+
+    fn presuspend(&self, _ctx: &Ctx<'_>) {
+        // No new copies; the dm layer waits for the ones in flight in postsuspend.
+        self.state.lock().suspended = true;
+    }
+
+    fn resume(&self, ctx: &Ctx<'_>) {
+        self.state.lock().suspended = false;
+        ctx.kick();
+    }
+}

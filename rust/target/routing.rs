@@ -1,0 +1,86 @@
+//! The VM's IO path: `map` and `end_io`.
+//!
+//! Reads go to the source. A write to a migrated chunk is handed to the
+//! worker, which writes it to both devices and completes it when both are
+//! done. Any other write (and a discard) goes to the source only, and when
+//! it completes, a chunk that was copied meanwhile is marked dirty, so a
+//! copy that may have read the old data is done again: the destination is
+//! never left stale. Bios never cross a chunk (`max_io_len`).
+
+use super::IoFollow;
+use crate::dm::{Bio, BioOp, BlkStatus, Ctx, MapBio, Routed};
+use crate::policy::map::ChunkState;
+
+/// Per-bio data: the bio is VM IO accounted in `vm_in_flight`.
+const VM: u64 = 1 << 63;
+/// Per-bio data: a write or discard sent to the source only; bits below: the chunk.
+const SOURCE_ONLY_WRITE: u64 = 1 << 62;
+const CHUNK_MASK: u64 = (1 << 62) - 1;
+
+impl IoFollow {
+    pub(super) fn route(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed {
+        let op = bio.op();
+        if op == BioOp::Flush {
+            // Two clones of every flush (Target::setup): one per device. Without a
+            // healthy destination both go to the source, so the VM never sees the
+            // destination's errors.
+            let to_dest = bio.target_bio_nr() == 1 && !self.state.lock().error;
+            let dev = if to_dest { &self.dest } else { &self.source };
+            let sector = bio.sector();
+            return bio.remap(dev, sector);
+        }
+        let Some(offset) = bio.sector().checked_sub(ctx.target().begin()) else {
+            return bio.kill();
+        };
+        let sectors = u64::from(bio.sectors());
+        let chunk = offset >> self.geometry.chunk_shift;
+        if matches!(op, BioOp::Read | BioOp::Write) {
+            self.head
+                .set(self.geometry.disk_offset.saturating_add(offset).saturating_add(sectors));
+        }
+
+        let mut st = self.state.lock();
+        let kick = st.on_vm_dispatch();
+        let routed = match op {
+            BioOp::Write if st.map.state(chunk) == Some(ChunkState::Migrated) && !st.error => {
+                let (owned, routed) = bio.take();
+                st.mirror_queue.push(owned);
+                drop(st);
+                ctx.kick();
+                return routed;
+            }
+            BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => {
+                // Not mirrored: a migrated chunk is stale on the destination from now on.
+                st.source_only_write_done(chunk);
+                bio.set_private(VM | SOURCE_ONLY_WRITE | (chunk & CHUNK_MASK));
+                bio.remap(&self.source, offset)
+            }
+            _ => {
+                bio.set_private(VM);
+                bio.remap(&self.source, offset)
+            }
+        };
+        drop(st);
+        if kick {
+            ctx.kick();
+        }
+        routed
+    }
+
+    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_>, bio: &Bio, _status: BlkStatus) {
+        let private = bio.private();
+        if private & VM == 0 {
+            return;
+        }
+        let mut st = self.state.lock();
+        if private & SOURCE_ONLY_WRITE != 0 {
+            // A copy may have read the chunk before this write reached the source.
+            st.source_only_write_done(private & CHUNK_MASK);
+        }
+        let kick = st.on_vm_complete();
+        drop(st);
+        if kick {
+            ctx.kick();
+        }
+    }
+}

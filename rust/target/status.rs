@@ -1,0 +1,50 @@
+//! `dmsetup status` and `dmsetup table` text.
+
+use super::IoFollow;
+use crate::dm::StatusWriter;
+use crate::policy::select::PolicyKind;
+use crate::policy::table::{format_table, TableConfig};
+use core::fmt::{self, Write};
+
+/// `<state> <migrated>/<total> <dirty> <head sector> <vm ios> <migration ios>
+/// <cache hits> <cache misses> <cache bytes>/<cache capacity bytes> <policy> <V>:<M>`
+///
+/// The migration-aware cache is not built yet: its four fields are zero.
+pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
+    let st = t.state.lock();
+    let ratio = st.ratio.ratio();
+    let policy: PolicyKind = st.selector.kind();
+    write!(
+        out,
+        "{} {}/{} {} {} {} {} {} {} {}/{} {} {}:{}",
+        st.state_word(),
+        st.map.nr_migrated(),
+        st.map.nr_chunks(),
+        st.map.nr_dirty(),
+        t.head.get(),
+        st.vm_ios,
+        st.migration_ios,
+        0,
+        0,
+        0,
+        0,
+        policy.name(),
+        ratio.vm(),
+        ratio.mig()
+    )
+}
+
+/// The table line that recreates the target (devices as `major:minor`), with
+/// the ratio, policy and pause state in force now.
+pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
+    let mut cfg = TableConfig::new("", "", t.geometry.chunk_sectors);
+    {
+        let st = t.state.lock();
+        cfg.ratio = st.ratio.ratio();
+        cfg.policy = st.selector.kind();
+        cfg.paused = st.paused;
+    }
+    cfg.cache_mib = t.settings.cache_mib;
+    cfg.source_offset = t.settings.source_offset;
+    format_table(&cfg, t.source.name(), t.dest.name(), out)
+}

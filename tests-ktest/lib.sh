@@ -1,0 +1,114 @@
+# Helpers for the in-guest test cases (sourced).  Every case runs as root in
+# a virtme-ng guest, in its own bash process, with `set -euo pipefail`; it
+# creates its devices through these helpers so they are removed on exit.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODULE=$REPO/dm-iofollow.ko
+SCRATCH=$(mktemp -d /tmp/iofollow-test.XXXXXX)
+DM_DEVS=()
+LOOP_DEVS=()
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "  $*"
+}
+
+cleanup() {
+	local i
+	for ((i = ${#DM_DEVS[@]} - 1; i >= 0; i--)); do
+		dmsetup remove --retry "${DM_DEVS[i]}" 2>/dev/null || true
+	done
+	for dev in "${LOOP_DEVS[@]}"; do
+		losetup -d "$dev" 2>/dev/null || true
+	done
+	rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+load_module() {
+	grep -q '^dm_iofollow ' /proc/modules || insmod "$MODULE"
+}
+
+# make_loop <MiB> [losetup options...]: a loop device over a sparse file.
+make_loop() {
+	local mib=$1 file dev
+	shift
+	file=$(mktemp "$SCRATCH/disk.XXXXXX")
+	truncate -s "${mib}M" "$file"
+	dev=$(losetup -f --show "$@" "$file")
+	LOOP_DEVS+=("$dev")
+	echo "$dev"
+}
+
+sectors() {
+	blockdev --getsz "$1"
+}
+
+# dm_create <name> <table>: create a device and check that its node really
+# is a block device (without udev, writes would land in a plain file).
+dm_create() {
+	local name=$1 table=$2
+	dmsetup create "$name" --table "$table" || fail "dmsetup create $name failed: $table"
+	DM_DEVS+=("$name")
+	udevadm settle 2>/dev/null || true
+	[ -b "/dev/mapper/$name" ] || fail "/dev/mapper/$name is not a block device"
+}
+
+dm_remove() {
+	local name=$1 i
+	dmsetup remove --retry "$name"
+	for i in "${!DM_DEVS[@]}"; do
+		[ "${DM_DEVS[i]}" != "$name" ] || unset 'DM_DEVS[i]'
+	done
+	DM_DEVS=("${DM_DEVS[@]}")
+}
+
+# A line in the kernel log to search after, so a case only sees its own messages.
+kmsg_mark() {
+	KMSG_MARK="iofollow-test mark $RANDOM$RANDOM"
+	echo "$KMSG_MARK" >/dev/kmsg
+}
+
+kmsg_since_mark() {
+	dmesg | sed -n "/$KMSG_MARK/,\$p"
+}
+
+# expect_rejected <table> <ti->error text>: the table must fail to load and the
+# kernel log must carry exactly that error from the iofollow target.
+expect_rejected() {
+	local table=$1 msg=$2 name=bad$RANDOM
+	kmsg_mark
+	if dmsetup create "$name" --table "$table" 2>/dev/null; then
+		DM_DEVS+=("$name")
+		fail "table accepted: $table"
+	fi
+	dmsetup remove "$name" 2>/dev/null || true
+	kmsg_since_mark | grep -qF "iofollow: $msg" ||
+		fail "no '$msg' in the kernel log for: $table"
+	note "rejected: $msg"
+}
+
+# pattern <file> <MiB> <seed>: reproducible pseudo-random data.
+pattern() {
+	local file=$1 mib=$2 seed=$3
+	# openssl dies of SIGPIPE when head has enough: not an error here.
+	{ openssl enc -aes-128-ctr -pass "pass:$seed" -nosalt -pbkdf2 </dev/zero 2>/dev/null || true; } |
+		head -c "$((mib * 1024 * 1024))" >"$file"
+	[ "$(stat -c %s "$file")" -eq $((mib * 1024 * 1024)) ] || fail "cannot make pattern $file"
+}
+
+# read_range <dev> <byte offset> <bytes> <out file>: O_DIRECT read of a range.
+read_range() {
+	dd if="$1" of="$4" bs=4096 skip="$(($2 / 4096))" count="$(($3 / 4096))" \
+		iflag=direct status=none
+}
+
+write_range() {
+	dd if="$3" of="$1" bs=4096 seek="$(($2 / 4096))" oflag=direct conv=notrunc status=none
+}
