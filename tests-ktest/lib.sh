@@ -112,3 +112,48 @@ read_range() {
 write_range() {
 	dd if="$3" of="$1" bs=4096 seek="$(($2 / 4096))" oflag=direct conv=notrunc status=none
 }
+
+# Status fields of an iofollow device (after "<start> <len> iofollow").
+status_field() { # <name> <index: 0 state, 1 migrated/total, 2 dirty, 3 head, 4 vm ios, 5 migration ios,
+	# 6 cache hits, 7 cache misses, 8 cache bytes/capacity, 9 policy, 10 ratio>
+	local f
+	read -r -a f <<<"$(dmsetup status "$1")"
+	echo "${f[$((3 + $2))]}"
+}
+state_of() { status_field "$1" 0; }
+migrated_of() { local p; p=$(status_field "$1" 1); echo "${p%/*}"; }
+total_of() { local p; p=$(status_field "$1" 1); echo "${p#*/}"; }
+
+# wait_state <name> <state> [seconds]
+wait_state() {
+	local name=$1 want=$2 limit=${3:-120} i
+	for ((i = 0; i < limit * 10; i++)); do
+		[ "$(state_of "$name")" = "$want" ] && return 0
+		sleep 0.1
+	done
+	fail "$name not $want after ${limit}s: $(dmsetup status "$name")"
+}
+
+# compare_devices <a> <b> <bytes>: byte-identical over the first <bytes>.
+compare_devices() {
+	cmp -n "$3" "$1" "$2" || fail "$1 and $2 differ"
+}
+
+load_kmod() {
+	modprobe "$1" || fail "cannot load kernel module $1"
+}
+
+# fill <dev> <MiB> <seed>: write a pattern over the device.
+fill() {
+	pattern "$SCRATCH/fill" "$2" "$3"
+	dd if="$SCRATCH/fill" of="$1" bs=1M oflag=direct status=none
+	rm -f "$SCRATCH/fill"
+}
+
+# A device-mapper device over <dev> that delays reads and writes by <ms>:
+# a slower "disk" so that the copy takes long enough to overlap VM IO.
+slow_dev() { # <name> <dev> <read ms> <write ms>
+	load_kmod dm_delay
+	dm_create "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
+	echo "/dev/mapper/$1"
+}

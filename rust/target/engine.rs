@@ -18,6 +18,12 @@ use kernel::prelude::*;
 /// source busy reading the next chunk while the previous one is written.
 pub(super) const COPY_SLOTS: usize = 2;
 
+/// Mirrored VM writes in flight at most; more wait in the queue. Each slot
+/// records its chunk so that no copy of that chunk starts meanwhile: a copy
+/// could read the source before the write lands and then overwrite the
+/// destination with the old data.
+const MIRROR_SLOTS: usize = 64;
+
 /// What a copy slot is doing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
@@ -44,11 +50,15 @@ pub(super) struct EngineState {
     pub(super) error: bool,
     /// The dm event for the end of the copy has been raised.
     pub(super) announced: bool,
+    /// The dm event for the error state has been raised.
+    pub(super) error_announced: bool,
     /// The worker stopped on the ratio and wants a kick when VM IO allows.
     pub(super) waiting_for_ratio: bool,
     pub(super) slots: [Slot; COPY_SLOTS],
     /// VM writes to migrated chunks, to be written to both devices by the worker.
     pub(super) mirror_queue: BioList,
+    /// Chunks of the mirrored writes in flight.
+    mirrors: [Option<u64>; MIRROR_SLOTS],
     /// VM bios sent to the disk and not completed yet.
     pub(super) vm_in_flight: u64,
     pub(super) vm_ios: u64,
@@ -65,9 +75,11 @@ impl EngineState {
             suspended: false,
             error: false,
             announced: false,
+            error_announced: false,
             waiting_for_ratio: false,
             slots: [Slot::Idle; COPY_SLOTS],
             mirror_queue: BioList::new(),
+            mirrors: [None; MIRROR_SLOTS],
             vm_in_flight: 0,
             vm_ios: 0,
             migration_ios: 0,
@@ -120,7 +132,7 @@ impl EngineState {
     }
 }
 
-/// IO tags: the kind in the top byte, the slot or chunk below.
+/// IO tags: the kind in the top byte, the copy or mirror slot below.
 const TAG_READ: u64 = 1 << 56;
 const TAG_WRITE: u64 = 2 << 56;
 const TAG_MIRROR: u64 = 3 << 56;
@@ -128,8 +140,8 @@ const TAG_KIND: u64 = 0xff << 56;
 
 /// One unit of work the worker picked under the lock.
 enum Job {
-    /// Write both devices with this mirrored VM bio (chunk given for errors).
-    Mirror(crate::dm::OwnedBio, u64),
+    /// Write both devices with this mirrored VM bio, tracked in a mirror slot.
+    Mirror(crate::dm::OwnedBio, usize),
     /// Write slot's buffer holding `chunk` to the destination.
     WriteOut(usize, u64),
     /// Read `chunk` into slot's buffer.
@@ -141,17 +153,22 @@ impl IoFollow {
     pub(super) fn run_worker(&self, ctx: &Ctx<'_>) {
         loop {
             let mut st = self.state.lock();
-            let (job, ticket) = if let Some(bio) = st.mirror_queue.pop() {
-                let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
-                (Job::Mirror(bio, chunk), ctx.io_ticket())
+            let (job, ticket) = if let Some(job) = self.next_mirror(&mut st, ctx) {
+                (job, ctx.io_ticket())
             } else if let Some(job) = self.next_copy_step(&mut st) {
                 (job, ctx.io_ticket())
             } else {
-                let announce = st.map.is_synced() && !st.announced && !st.error;
-                st.announced |= announce;
+                let synced = st.map.is_synced() && !st.error;
+                let announce_sync = synced && !st.announced;
+                // A chunk dirtied after the end of the copy: announce the next end too.
+                st.announced = synced;
+                let announce_error = st.error && !st.error_announced;
+                st.error_announced = st.error;
                 drop(st);
-                if announce {
+                if announce_sync {
                     pr_info!("{}: copy complete, device synced\n", self.name());
+                }
+                if announce_sync || announce_error {
                     ctx.raise_event();
                 }
                 return;
@@ -159,9 +176,9 @@ impl IoFollow {
             drop(st);
 
             match job {
-                Job::Mirror(bio, chunk) => {
+                Job::Mirror(bio, slot) => {
                     let sector = bio.sector().saturating_sub(ctx.target().begin());
-                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, TAG_MIRROR | chunk);
+                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, TAG_MIRROR | slot as u64);
                 }
                 Job::WriteOut(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
@@ -180,6 +197,15 @@ impl IoFollow {
                 }
             }
         }
+    }
+
+    /// Takes the next queued mirrored write, if a mirror slot is free.
+    fn next_mirror(&self, st: &mut EngineState, ctx: &Ctx<'_>) -> Option<Job> {
+        let slot = st.mirrors.iter().position(Option::is_none)?;
+        let bio = st.mirror_queue.pop()?;
+        let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
+        st.mirrors[slot] = Some(chunk);
+        Some(Job::Mirror(bio, slot))
     }
 
     /// Picks the next copy step under the lock: finish a read (write it out),
@@ -213,6 +239,10 @@ impl IoFollow {
         let g = &self.geometry;
         let head = chunk_of_head(self.head.get(), g.disk_offset, g.chunk_shift, g.nr_chunks);
         let chunk = st.selector.next(&st.map, head, !vm_waiting)?;
+        if st.mirrors.contains(&Some(chunk)) {
+            // Retried when that mirrored write completes (it kicks the worker).
+            return None;
+        }
         st.map.mark_in_flight(chunk).ok()?;
         st.ratio.on_migration_dispatch();
         st.migration_ios = st.migration_ios.saturating_add(1);
@@ -235,10 +265,11 @@ impl IoFollow {
         let failed = done.error_bits != 0;
         match done.tag & TAG_KIND {
             TAG_MIRROR => {
-                let chunk = done.tag & !TAG_KIND;
+                let slot = (done.tag & !TAG_KIND) as usize;
                 let source_failed = done.error_bits & 1 != 0;
                 let dest_failed = done.error_bits & 2 != 0;
                 let mut st = self.state.lock();
+                let chunk = st.mirrors.get_mut(slot).and_then(Option::take).unwrap_or(u64::MAX);
                 st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
                 if dest_failed {
                     // The VM's data is on the source; the chunk is copied again later.

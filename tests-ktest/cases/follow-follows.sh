@@ -1,0 +1,57 @@
+#!/bin/bash
+# With the VM reading far from the start, policy follow first copies the
+# chunks near where the VM reads; policy sequential starts at sector 0.
+. "$(dirname "$0")/../lib.sh"
+load_module
+
+# Which 1 MiB chunks of <dev> are not zero, as a list of chunk numbers.
+copied_chunks() {
+	local dev=$1 n=$2 c
+	for ((c = 0; c < n; c++)); do
+		if ! cmp -s -n 1048576 <(dd if="$dev" bs=1M skip=$c count=1 iflag=direct status=none) /dev/zero; then
+			echo $c
+		fi
+	done
+}
+
+run() { # <policy>
+	local policy=$1 src dst slow len name=fol-$1
+	src=$(make_loop 128)
+	dst=$(make_loop 128)
+	fill "$src" 128 "follow-$policy"
+	len=$(sectors "$src")
+	slow=$(slow_dev "$name-slow" "$src" 200 0)
+	dm_create "$name" "0 $len iofollow $slow $dst 2048 3 policy $policy paused"
+	# The VM works at 96 MiB.
+	( while :; do dd if="/dev/mapper/$name" of=/dev/null bs=64k skip=1536 count=4 iflag=direct status=none; done ) &
+	local reader=$!
+	sleep 1
+	dmsetup message "$name" 0 resume
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(migrated_of "$name")" -ge 4 ] && break
+		sleep 0.1
+	done
+	dmsetup message "$name" 0 pause
+	kill $reader; wait $reader 2>/dev/null || true
+	sleep 0.5
+	local chunks
+	chunks=$(copied_chunks "$dst" 128 | tr '\n' ' ')
+	note "$policy: head $(status_field "$name" 3), copied chunks: $chunks"
+	[ -n "$chunks" ] || fail "$policy copied nothing"
+	echo "$chunks" >"$SCRATCH/chunks-$policy"
+	dm_remove "$name"
+	dm_remove "$name-slow"
+}
+
+run follow
+run sequential
+follow=$(cat "$SCRATCH/chunks-follow")
+sequential=$(cat "$SCRATCH/chunks-sequential")
+first_follow=${follow%% *}
+first_seq=${sequential%% *}
+[ "$first_seq" -eq 0 ] || fail "sequential did not start at chunk 0 ($sequential)"
+for c in $follow; do
+	[ "$c" -ge 90 ] && [ "$c" -le 110 ] || fail "follow copied chunk $c, far from the VM at chunk 96 ($follow)"
+done
+[ "$first_follow" -ge 90 ] || fail "follow did not start near the VM"
