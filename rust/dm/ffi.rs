@@ -185,6 +185,13 @@ extern "C" {
         buf: c_uint,
         tag: u64,
     ) -> c_int;
+    pub(crate) fn iof_bio_fill_from_buf(
+        s: *mut ServicesRaw,
+        bio: *mut BioRaw,
+        buf: c_uint,
+        offset: usize,
+        buf_bytes: usize,
+    ) -> c_int;
     pub(crate) fn iof_io_bio(
         s: *mut ServicesRaw,
         bio: *mut BioRaw,

@@ -362,6 +362,24 @@ void iof_io_wait_idle(struct iof_services *s)
 	wait_var_event(&s->in_flight, !atomic_read(&s->in_flight));
 }
 
+int iof_bio_fill_from_buf(struct iof_services *s, struct bio *bio,
+			  unsigned int buf, size_t offset, size_t buf_bytes)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+	const char *from;
+
+	if (buf >= s->nr_bufs || offset > buf_bytes ||
+	    bio->bi_iter.bi_size > buf_bytes - offset)
+		return -EINVAL;
+	from = (const char *)s->bufs[buf] + offset;
+	bio_for_each_segment(bv, bio, iter) {
+		memcpy_to_bvec(&bv, from);
+		from += bv.bv_len;
+	}
+	return 0;
+}
+
 static void iof_io_done(unsigned long error_bits, void *context)
 {
 	struct iof_job *job = context;

@@ -104,6 +104,8 @@ void iof_io_put(struct iof_services *s);
 void iof_io_wait_idle(struct iof_services *s);
 int iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
 	       sector_t sector, sector_t count, unsigned int buf, u64 tag);
+int iof_bio_fill_from_buf(struct iof_services *s, struct bio *bio,
+			  unsigned int buf, size_t offset, size_t buf_bytes);
 int iof_io_bio(struct iof_services *s, struct bio *bio, struct dm_dev *dev0,
 	       struct dm_dev *dev1, sector_t sector, u64 tag);
 

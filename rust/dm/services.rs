@@ -177,6 +177,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Fills the data pages of a read `bio` from buffer `buf`, starting at
+    /// byte `offset` of the buffer (`buf_bytes` long). Any context.
+    pub(crate) fn fill_from_buffer(&self, bio: &OwnedBio, buf: u32, offset: usize, buf_bytes: usize) -> Result {
+        // SAFETY: live services; the bio is owned (its pages are ours to fill); the glue
+        // checks the range against the buffer, which no IO is writing now: the target
+        // calls this after the read into it completed.
+        kernel::error::to_result(unsafe {
+            ffi::iof_bio_fill_from_buf(self.services.as_ptr(), bio.as_ptr(), buf, offset, buf_bytes)
+        })
+    }
+
     /// Raises a dm event (`dmsetup wait` returns). Process context only.
     pub(crate) fn raise_event(&self) {
         self.target.raise_event();

@@ -4,19 +4,22 @@
 //! announces the end of the copy.
 
 use super::IoFollow;
-use crate::dm::{BioList, BlkStatus, Ctx, IoCompletion};
+use crate::dm::{BioList, BlkStatus, Ctx, IoCompletion, OwnedBio};
 use crate::policy::{
     head::chunk_of_head,
     map::{ChunkMap, ChunkState},
+    piggyback::PiggybackRule,
     ratio::RatioScheduler,
     select::{AnySelector, Selector},
     table::StateWord,
 };
 use kernel::prelude::*;
 
-/// Copies in flight at most; each owns one chunk-sized buffer. Two keep the
-/// source busy reading the next chunk while the previous one is written.
-pub(super) const COPY_SLOTS: usize = 2;
+/// Copies in flight at most; each owns one chunk-sized buffer. Background
+/// copies use two (the source reads the next chunk while the previous one is
+/// written); the third is kept for a piggybacked VM read.
+pub(super) const COPY_SLOTS: usize = 3;
+const BACKGROUND_SLOTS: usize = 2;
 
 /// Mirrored VM writes in flight at most; more wait in the queue. Each slot
 /// records its chunk so that no copy of that chunk starts meanwhile: a copy
@@ -28,6 +31,9 @@ const MIRROR_SLOTS: usize = 64;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
     Idle,
+    /// Reserved by `map` for a piggybacked VM read of this chunk: the worker
+    /// reads the whole chunk, the VM's bio is served from the buffer.
+    Piggyback(u64),
     /// Reading this chunk from the source into the slot's buffer.
     Reading(u64),
     /// Read done; the worker writes the buffer to the destination.
@@ -55,6 +61,10 @@ pub(super) struct EngineState {
     /// The worker stopped on the ratio and wants a kick when VM IO allows.
     pub(super) waiting_for_ratio: bool,
     pub(super) slots: [Slot; COPY_SLOTS],
+    /// The VM read each slot's chunk read will serve (piggybacking).
+    piggy_bios: [Option<OwnedBio>; COPY_SLOTS],
+    /// When a VM read is served by reading its whole chunk.
+    piggyback: PiggybackRule,
     /// VM writes to migrated chunks, to be written to both devices by the worker.
     pub(super) mirror_queue: BioList,
     /// Chunks of the mirrored writes in flight.
@@ -78,6 +88,8 @@ impl EngineState {
             error_announced: false,
             waiting_for_ratio: false,
             slots: [Slot::Idle; COPY_SLOTS],
+            piggy_bios: [const { None }; COPY_SLOTS],
+            piggyback: PiggybackRule::default(),
             mirror_queue: BioList::new(),
             mirrors: [None; MIRROR_SLOTS],
             vm_in_flight: 0,
@@ -96,6 +108,30 @@ impl EngineState {
             StateWord::Synced
         } else {
             StateWord::Copying
+        }
+    }
+
+    /// Reserves a copy slot for a VM read of `sectors` in `chunk` (of
+    /// `chunk_sectors`) if the policy's piggyback rule says that reading the
+    /// whole chunk pays; `waiting` is the VM IO already in flight. The caller
+    /// hands the VM's bio to [`EngineState::attach_piggyback`] under the same lock.
+    pub(super) fn reserve_piggyback(&mut self, chunk: u64, chunk_sectors: u64, sectors: u64, waiting: u64) -> Option<usize> {
+        let pending = self.map.state(chunk).is_some_and(ChunkState::is_pending)
+            && !self.mirrors.contains(&Some(chunk));
+        let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
+        if !self.copying_allowed() || !self.piggyback.decide(pending, chunk_sectors, sectors, waiting) {
+            return None;
+        }
+        let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
+        self.map.mark_in_flight(chunk).ok()?;
+        self.slots[slot] = Slot::Piggyback(chunk);
+        Some(slot)
+    }
+
+    /// The VM read that a slot reserved by `reserve_piggyback` will serve.
+    pub(super) fn attach_piggyback(&mut self, slot: usize, bio: OwnedBio) {
+        if let Some(entry) = self.piggy_bios.get_mut(slot) {
+            *entry = Some(bio);
         }
     }
 
@@ -211,6 +247,14 @@ impl IoFollow {
     /// Picks the next copy step under the lock: finish a read (write it out),
     /// or start reading the chunk the policy selects, if the ratio allows.
     fn next_copy_step(&self, st: &mut EngineState) -> Option<Job> {
+        // A VM read waits on a piggyback slot: issue it whatever the state.
+        if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::Piggyback(_))) {
+            if let Some(Slot::Piggyback(chunk)) = st.slots.get(slot).copied() {
+                st.slots[slot] = Slot::Reading(chunk);
+                st.migration_ios = st.migration_ios.saturating_add(1);
+                return Some(Job::ReadIn(slot, chunk));
+            }
+        }
         // A finished read is written out even when copying stops: the chunk
         // is in flight and must reach an end.
         if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::ReadDone(_))) {
@@ -229,7 +273,7 @@ impl IoFollow {
         if !st.copying_allowed() {
             return None;
         }
-        let slot = st.slots.iter().position(|s| *s == Slot::Idle)?;
+        let slot = st.slots.iter().take(BACKGROUND_SLOTS).position(|s| *s == Slot::Idle)?;
         let vm_waiting = st.vm_in_flight > 0;
         if !st.ratio.may_dispatch_migration(vm_waiting) {
             st.waiting_for_ratio = true;
@@ -258,6 +302,36 @@ impl IoFollow {
         }
         let _ = st.map.complete(chunk, false);
         st.error = true;
+        let piggy = Self::take_piggy(&mut st, slot);
+        drop(st);
+        if let Some(bio) = piggy {
+            bio.end(BlkStatus::from_error(EIO));
+        }
+    }
+
+    /// Takes the VM read waiting on `slot`, if any, and accounts its end.
+    fn take_piggy(st: &mut EngineState, slot: usize) -> Option<OwnedBio> {
+        let bio = st.piggy_bios.get_mut(slot)?.take()?;
+        st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+        Some(bio)
+    }
+
+    /// Completes a piggybacked VM read from the chunk its slot read (atomic
+    /// context): the buffer is not reused before the worker writes it out.
+    fn serve_piggyback(&self, ctx: &Ctx<'_>, bio: OwnedBio, slot: usize, chunk: u64, read_failed: bool) {
+        let (chunk_start, chunk_sectors) = self.geometry.chunk_range(chunk);
+        let offset = bio.sector().saturating_sub(ctx.target().begin()).saturating_sub(chunk_start);
+        let bytes = usize::try_from(chunk_sectors.saturating_mul(512)).unwrap_or(0);
+        let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
+        let status = if read_failed {
+            BlkStatus::from_error(EIO)
+        } else {
+            match ctx.fill_from_buffer(&bio, slot as u32, offset, bytes) {
+                Ok(()) => BlkStatus::OK,
+                Err(e) => BlkStatus::from_error(e),
+            }
+        };
+        bio.end(status);
     }
 
     /// An IO issued by the worker completed (atomic context).
@@ -288,6 +362,7 @@ impl IoFollow {
             TAG_READ => {
                 let slot = (done.tag & !TAG_KIND) as usize;
                 let mut st = self.state.lock();
+                let piggy = Self::take_piggy(&mut st, slot);
                 if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
                     if failed {
                         st.slots[slot] = Slot::Idle;
@@ -297,7 +372,14 @@ impl IoFollow {
                         pr_err!("{}: chunk {}: source read failed; copying stops until 'resume'\n", self.name(), chunk);
                     } else {
                         st.slots[slot] = Slot::ReadDone(chunk);
+                        drop(st);
                     }
+                    if let Some(bio) = piggy {
+                        self.serve_piggyback(ctx, bio, slot, chunk, failed);
+                    }
+                } else if let Some(bio) = piggy {
+                    drop(st);
+                    bio.end(BlkStatus::from_error(EIO));
                 }
             }
             TAG_WRITE => {

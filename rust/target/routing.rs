@@ -40,8 +40,22 @@ impl IoFollow {
         }
 
         let mut st = self.state.lock();
+        let waiting = st.vm_in_flight;
         let kick = st.on_vm_dispatch();
         let routed = match op {
+            BioOp::Read => {
+                let (_, chunk_sectors) = self.geometry.chunk_range(chunk);
+                if let Some(slot) = st.reserve_piggyback(chunk, chunk_sectors, sectors, waiting) {
+                    // Served from a whole-chunk read, which also migrates the chunk.
+                    let (owned, routed) = bio.take();
+                    st.attach_piggyback(slot, owned);
+                    drop(st);
+                    ctx.kick();
+                    return routed;
+                }
+                bio.set_private(VM);
+                bio.remap(&self.source, offset)
+            }
             BioOp::Write if st.map.state(chunk) == Some(ChunkState::Migrated) && !st.error => {
                 let (owned, routed) = bio.take();
                 st.mirror_queue.push(owned);

@@ -1,0 +1,34 @@
+#!/bin/bash
+# A VM read into a chunk not yet copied is served by reading the whole chunk
+# (the policy's piggyback rule: 256 KiB chunks, VM otherwise idle): the VM
+# gets the right data, and that chunk reaches the destination long before
+# the sequential copy gets there.
+. "$(dirname "$0")/../lib.sh"
+load_module
+
+src=$(make_loop 64)
+dst=$(make_loop 64)
+fill "$src" 64 piggyback
+len=$(sectors "$src")
+slow=$(slow_dev pig-slow "$src" 100 0)
+dm_create pig "0 $len iofollow $slow $dst 512 2 policy sequential"
+
+# The VM reads 4 KiB at 60 MiB + 12 KiB (chunk 240 of 256).
+offset=$((60 * 1024 * 1024 + 12288))
+read_range /dev/mapper/pig $offset 4096 "$SCRATCH/vm"
+read_range "$src" $offset 4096 "$SCRATCH/want"
+cmp "$SCRATCH/vm" "$SCRATCH/want" || fail "piggybacked read returned wrong data"
+sleep 0.5
+dmsetup message pig 0 pause
+sleep 0.5
+m=$(migrated_of pig)
+[ "$m" -lt 230 ] || fail "sequential copy already near chunk 240 ($m): test proves nothing"
+read_range "$src" $((60 * 1024 * 1024)) 262144 "$SCRATCH/chunk.src"
+read_range "$dst" $((60 * 1024 * 1024)) 262144 "$SCRATCH/chunk.dst"
+cmp "$SCRATCH/chunk.src" "$SCRATCH/chunk.dst" ||
+	fail "chunk 240 not on the destination after the VM read ($m chunks copied in order)"
+note "VM read served; chunk 240 migrated by it while the sequential copy was at $m"
+
+dmsetup message pig 0 resume
+wait_state pig synced 300
+compare_devices "$src" "$dst" $((64 * 1024 * 1024))
