@@ -15,7 +15,8 @@ SHELL := /bin/bash
 LLVM ?= -19
 KERNEL_RUSTC ?= /usr/bin/rustc
 KERNEL_RUSTDOC ?= /usr/bin/rustdoc
-KERNEL_CACHE ?= /opt/iofollow
+IOFOLLOW_CACHE ?= /opt/iofollow
+KERNEL_CACHE ?= $(IOFOLLOW_CACHE)
 KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 	BINDGEN=$(KERNEL_CACHE)/tools/bindgen-0.69.5/bin/bindgen \
 	RUST_LIB_SRC=/usr/src/rustc-1.85.0/library

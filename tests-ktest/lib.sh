@@ -62,7 +62,7 @@ dm_create() {
 
 dm_remove() {
 	local name=$1 i
-	dmsetup remove --retry "$name"
+	timeout 120 dmsetup remove --retry "$name" || fail "cannot remove $name (or it hung)"
 	for i in "${!DM_DEVS[@]}"; do
 		[ "${DM_DEVS[i]}" != "$name" ] || unset 'DM_DEVS[i]'
 	done
@@ -156,4 +156,15 @@ slow_dev() { # <name> <dev> <read ms> <write ms>
 	load_kmod dm_delay
 	dm_create "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
 	echo "/dev/mapper/$1"
+}
+
+# migration_pair <name> <MiB> <read ms> <write ms>: a source filled with a
+# pattern behind a dm-delay device, and an empty destination. Sets SRC (the
+# loop device), SLOW (the delayed device to give iofollow), DST and LEN.
+migration_pair() {
+	SRC=$(make_loop "$2")
+	DST=$(make_loop "$2")
+	fill "$SRC" "$2" "$1"
+	LEN=$(sectors "$SRC")
+	SLOW=$(slow_dev "$1-slow" "$SRC" "$3" "$4")
 }

@@ -38,8 +38,17 @@ impl BlkStatus {
         Self(unsafe { ffi::iof_errno_to_blk_status(err.to_errno()) })
     }
 
+    /// Whether the bio succeeded.
+    pub(crate) fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+
     pub(super) fn from_raw(raw: ffi::BlkStatus) -> Self {
         Self(raw)
+    }
+
+    pub(super) fn into_raw(self) -> ffi::BlkStatus {
+        self.0
     }
 }
 

@@ -80,8 +80,11 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// Routes one bio. Runs concurrently and must not sleep.
     fn map(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed;
 
-    /// A bio `map` remapped has completed. Atomic context.
-    fn end_io(&self, _ctx: &Ctx<'_>, _bio: &Bio, _status: BlkStatus) {}
+    /// A bio `map` remapped has completed with `status`; returns the status
+    /// dm reports for it (a target may absorb an error it handles). Atomic context.
+    fn end_io(&self, _ctx: &Ctx<'_>, _bio: &Bio, status: BlkStatus) -> BlkStatus {
+        status
+    }
 
     /// The worker runs (process context; queued by [`Ctx::kick`]).
     fn work(&self, _ctx: &Ctx<'_>) {}
@@ -286,7 +289,9 @@ unsafe extern "C" fn end_io_callback<T: TargetOps>(
     let bio = unsafe { Bio::from_raw(bio) };
     // SAFETY: dm passes a valid pointer to the completion status.
     let status = BlkStatus::from_raw(unsafe { *error });
-    instance.state.end_io(&instance.ctx(), bio, status);
+    let status = instance.state.end_io(&instance.ctx(), bio, status);
+    // SAFETY: as above; dm reads it back after end_io returns.
+    unsafe { *error = status.into_raw() };
     ffi::DM_ENDIO_DONE
 }
 

@@ -87,7 +87,7 @@ impl TargetOps for IoFollow {
         self.route(ctx, bio)
     }
 
-    fn end_io(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) {
+    fn end_io(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) -> BlkStatus {
         self.on_vm_bio_done(ctx, bio, status)
     }
 

@@ -10,12 +10,15 @@
 use super::IoFollow;
 use crate::dm::{Bio, BioOp, BlkStatus, Ctx, MapBio, Routed};
 use crate::policy::map::ChunkState;
+use kernel::prelude::*;
 
 /// Per-bio data: the bio is VM IO accounted in `vm_in_flight`.
 const VM: u64 = 1 << 63;
 /// Per-bio data: a write or discard sent to the source only; bits below: the chunk.
 const SOURCE_ONLY_WRITE: u64 = 1 << 62;
-const CHUNK_MASK: u64 = (1 << 62) - 1;
+/// Per-bio data: the flush clone sent to the destination.
+const DEST_FLUSH: u64 = 1 << 61;
+const CHUNK_MASK: u64 = (1 << 61) - 1;
 
 impl IoFollow {
     pub(super) fn route(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed {
@@ -25,9 +28,12 @@ impl IoFollow {
             // healthy destination both go to the source, so the VM never sees the
             // destination's errors.
             let to_dest = bio.target_bio_nr() == 1 && !self.state.lock().error;
-            let dev = if to_dest { &self.dest } else { &self.source };
             let sector = bio.sector();
-            return bio.remap(dev, sector);
+            if to_dest {
+                bio.set_private(DEST_FLUSH);
+                return bio.remap(&self.dest, sector);
+            }
+            return bio.remap(&self.source, sector);
         }
         let Some(offset) = bio.sector().checked_sub(ctx.target().begin()) else {
             return bio.kill();
@@ -81,10 +87,18 @@ impl IoFollow {
         routed
     }
 
-    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_>, bio: &Bio, _status: BlkStatus) {
+    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) -> BlkStatus {
         let private = bio.private();
+        if private & DEST_FLUSH != 0 && !status.is_ok() {
+            // The VM's data is safe on the source; a broken destination only
+            // stops the copy (state error), it does not fail the VM's flush.
+            self.state.lock().error = true;
+            pr_err!("{}: flush of the destination failed\n", self.name());
+            ctx.kick();
+            return BlkStatus::OK;
+        }
         if private & VM == 0 {
-            return;
+            return status;
         }
         let mut st = self.state.lock();
         if private & SOURCE_ONLY_WRITE != 0 {
@@ -96,5 +110,6 @@ impl IoFollow {
         if kick {
             ctx.kick();
         }
+        status
     }
 }

@@ -1,15 +1,12 @@
 #!/bin/bash
-# A failing destination puts the target in state "error": VM IO keeps going
-# to the source and nothing is lost; after the fault is removed, the
+# A failing destination puts the target in state "error": VM IO (flushes
+# included) keeps going to the source and nothing is lost; after the fault is removed, the
 # "resume" message retries and the copy completes byte-identical.
 . "$(dirname "$0")/../lib.sh"
 load_module
 
-src=$(make_loop 64)
-dst=$(make_loop 64)
-fill "$src" 64 fault
-len=$(sectors "$src")
-slow=$(slow_dev flt-slow "$src" 50 0)
+migration_pair flt 64 50 0
+src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create flt-dst "0 $len linear $dst 0"
 dm_create flt "0 $len iofollow $slow /dev/mapper/flt-dst 512"
 for ((i = 0; i < 300; i++)); do
@@ -22,6 +19,8 @@ done
 dmsetup load flt-dst --table "0 $len error"
 dmsetup suspend flt-dst
 dmsetup resume flt-dst
+# A VM flush (one clone goes to the destination) still succeeds.
+sync /dev/mapper/flt || fail "VM flush failed because of the broken destination"
 wait_state flt error 60
 note "state error: $(dmsetup status flt)"
 
@@ -43,3 +42,14 @@ dmsetup message flt 0 resume
 wait_state flt synced 300
 compare_devices "$src" "$dst" $((64 * 1024 * 1024))
 note "recovered with 'resume'; source and destination identical"
+
+# Removing a device in the error state, with copies failing, does not hang.
+dd if=/dev/zero of="$dst" bs=1M count=64 oflag=direct status=none
+dmsetup load flt-dst --table "0 $len error"
+dmsetup suspend flt-dst
+dmsetup resume flt-dst
+dm_create flt2 "0 $len iofollow $slow /dev/mapper/flt-dst 512"
+wait_state flt2 error 60
+write_range /dev/mapper/flt2 0 "$SCRATCH/w"
+dm_remove flt2
+note "removed in the error state"

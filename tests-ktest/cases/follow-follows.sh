@@ -16,11 +16,8 @@ copied_chunks() {
 
 run() { # <policy>
 	local policy=$1 src dst slow len name=fol-$1
-	src=$(make_loop 64)
-	dst=$(make_loop 64)
-	fill "$src" 64 "follow-$policy"
-	len=$(sectors "$src")
-	slow=$(slow_dev "$name-slow" "$src" 200 0)
+	migration_pair "$name" 64 200 0
+	src=$SRC dst=$DST len=$LEN slow=$SLOW
 	dm_create "$name" "0 $len iofollow $slow $dst 2048 3 policy $policy paused"
 	# The VM works at 48 MiB.
 	( while :; do dd if="/dev/mapper/$name" of=/dev/null bs=64k skip=768 count=4 iflag=direct status=none; done ) &

@@ -8,11 +8,8 @@ command -v fio >/dev/null || fail "fio missing"
 
 run() { # <chunk sectors> <ratio> <policy>
 	local chunk=$1 ratio=$2 policy=$3 name=mig-$1-${2/:/-}-$3 src dst len
-	src=$(make_loop 64)
-	dst=$(make_loop 64)
-	fill "$src" 64 "old-$name"
-	len=$(sectors "$src")
-	src=$(slow_dev "$name-slow" "$src" 1 1)
+	migration_pair "$name" 64 1 1
+	src=$SLOW dst=$DST len=$LEN
 	dm_create "$name" "0 $len iofollow $src $dst $chunk 5 ratio $ratio policy $policy paused"
 	dmsetup message "$name" 0 resume
 	local before during

@@ -5,11 +5,8 @@
 . "$(dirname "$0")/../lib.sh"
 load_module
 
-src=$(make_loop 64)
-dst=$(make_loop 64)
-fill "$src" 64 progress
-len=$(sectors "$src")
-slow=$(slow_dev prog-slow "$src" 50 0)
+migration_pair prog 64 50 0
+src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create prog "0 $len iofollow $slow $dst 256 1 paused"
 [ "$(state_of prog)" = paused ] || fail "not paused at creation"
 sleep 1

@@ -6,11 +6,8 @@
 . "$(dirname "$0")/../lib.sh"
 load_module
 
-src=$(make_loop 64)
-dst=$(make_loop 64)
-fill "$src" 64 piggyback
-len=$(sectors "$src")
-slow=$(slow_dev pig-slow "$src" 100 0)
+migration_pair pig 64 100 0
+src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create pig "0 $len iofollow $slow $dst 512 2 policy sequential"
 
 # The VM reads 4 KiB at 60 MiB + 12 KiB (chunk 240 of 256).

@@ -5,11 +5,8 @@
 . "$(dirname "$0")/../lib.sh"
 load_module
 
-src=$(make_loop 64)
-dst=$(make_loop 64)
-fill "$src" 64 suspend
-len=$(sectors "$src")
-slow=$(slow_dev sus-slow "$src" 50 1)
+migration_pair sus 64 50 1
+src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create sus "0 $len iofollow $slow $dst 512 1 paused"
 fio --name=w --filename=/dev/mapper/sus --direct=1 --ioengine=libaio --iodepth=4 \
 	--rw=randwrite --bs=4k --size=64M --time_based --runtime=20 --randseed=7 \
