@@ -37,7 +37,8 @@ module: deps kernel
 	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) modules
 
 clippy: deps kernel
-	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) CLIPPY=1 modules
+	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) CLIPPY=1 \
+		CLIPPY_DRIVER=$(dir $(KERNEL_RUSTC))clippy-driver modules
 
 check: deps kernel
 	@KDIR="$(KDIR)" scripts/check

@@ -72,6 +72,7 @@ pub(crate) struct IofOps {
         unsafe extern "C" fn(*mut DmTargetRaw, c_uint, *mut *mut c_char, *mut c_char, c_uint) -> c_int,
     >,
     pub(crate) presuspend: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
+    pub(crate) presuspend_undo: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) postsuspend: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) resume: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) iterate_devices:

@@ -31,6 +31,7 @@ int iof_register(const char *name, unsigned int major, unsigned int minor,
 	iof_target.status = ops->status;
 	iof_target.message = ops->message;
 	iof_target.presuspend = ops->presuspend;
+	iof_target.presuspend_undo = ops->presuspend_undo;
 	iof_target.postsuspend = ops->postsuspend;
 	iof_target.resume = ops->resume;
 	iof_target.iterate_devices = ops->iterate_devices;

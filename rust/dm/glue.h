@@ -22,6 +22,7 @@ struct iof_ops {
 	int (*message)(struct dm_target *ti, unsigned int argc, char **argv,
 		       char *result, unsigned int maxlen);
 	void (*presuspend)(struct dm_target *ti);
+	void (*presuspend_undo)(struct dm_target *ti);
 	void (*postsuspend)(struct dm_target *ti);
 	void (*resume)(struct dm_target *ti);
 	int (*iterate_devices)(struct dm_target *ti,

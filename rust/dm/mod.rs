@@ -107,6 +107,9 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// The device is about to be suspended.
     fn presuspend(&self, _ctx: &Ctx<'_>) {}
 
+    /// A suspend announced by `presuspend` was cancelled.
+    fn presuspend_undo(&self, _ctx: &Ctx<'_>) {}
+
     /// The device is suspended: no bio reaches `map` until `resume`.
     fn postsuspend(&self, _ctx: &Ctx<'_>) {}
 
@@ -165,6 +168,7 @@ impl<T: TargetOps> Registration<T> {
             status: Some(status_callback::<T>),
             message: Some(message_callback::<T>),
             presuspend: Some(presuspend_callback::<T>),
+            presuspend_undo: Some(presuspend_undo_callback::<T>),
             postsuspend: Some(postsuspend_callback::<T>),
             resume: Some(resume_callback::<T>),
             iterate_devices: Some(iterate_devices_callback::<T>),
@@ -385,6 +389,15 @@ unsafe extern "C" fn presuspend_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw
     // SAFETY: between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
     instance.state.presuspend(&instance.ctx());
+}
+
+/// # Safety
+///
+/// Called by dm as `target_type::presuspend_undo` on a constructed, live target.
+unsafe extern "C" fn presuspend_undo_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
+    // SAFETY: between ctr and dtr.
+    let instance = unsafe { instance::<T>(ti) };
+    instance.state.presuspend_undo(&instance.ctx());
 }
 
 /// # Safety

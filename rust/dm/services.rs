@@ -131,10 +131,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Reads (`write == false`) or writes `sectors` at `sector` of `dev` into or
-    /// from buffer `buf`; completes through `TargetOps::io_done` with `tag`.
-    /// Process context only (may sleep for reserves).
-    pub(crate) fn buffer_io(
+    /// Reads `sectors` at `sector` of `dev` into buffer `buf`; completes
+    /// through `TargetOps::io_done` with `tag`. Process context only (may
+    /// sleep for reserves).
+    pub(crate) fn read_into_buffer(
+        &self,
+        ticket: IoTicket<'_>,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: u64,
+    ) -> Result {
+        self.buffer_io(ticket, false, dev, sector, sectors, buf, tag)
+    }
+
+    /// Writes buffer `buf` to `sectors` at `sector` of `dev`; as
+    /// [`Ctx::read_into_buffer`] otherwise.
+    pub(crate) fn write_from_buffer(
+        &self,
+        ticket: IoTicket<'_>,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: u64,
+    ) -> Result {
+        self.buffer_io(ticket, true, dev, sector, sectors, buf, tag)
+    }
+
+    #[allow(clippy::too_many_arguments)] // private: the two wrappers above name the direction
+    fn buffer_io(
         &self,
         ticket: IoTicket<'_>,
         write: bool,

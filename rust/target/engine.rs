@@ -218,7 +218,7 @@ impl IoFollow {
                 }
                 Job::WriteOut(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
-                    let r = ctx.buffer_io(ticket, true, &self.dest, sector, sectors, slot as u32, TAG_WRITE | slot as u64);
+                    let r = ctx.write_from_buffer(ticket, &self.dest, sector, sectors, slot as u32, TAG_WRITE | slot as u64);
                     if r.is_err() {
                         self.copy_failed(slot, chunk, "destination write could not be issued");
                     }
@@ -226,7 +226,7 @@ impl IoFollow {
                 Job::ReadIn(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
                     self.head.set(self.geometry.disk_offset.saturating_add(sector).saturating_add(sectors));
-                    let r = ctx.buffer_io(ticket, false, &self.source, sector, sectors, slot as u32, TAG_READ | slot as u64);
+                    let r = ctx.read_into_buffer(ticket, &self.source, sector, sectors, slot as u32, TAG_READ | slot as u64);
                     if r.is_err() {
                         self.copy_failed(slot, chunk, "source read could not be issued");
                     }
@@ -255,8 +255,8 @@ impl IoFollow {
                 return Some(Job::ReadIn(slot, chunk));
             }
         }
-        // A finished read is written out even when copying stops: the chunk
-        // is in flight and must reach an end.
+        // A finished read is written out even when the copy is paused: the
+        // chunk is in flight and must reach an end.
         if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::ReadDone(_))) {
             if let Some(Slot::ReadDone(chunk)) = st.slots.get(slot).copied() {
                 if !st.error && !st.suspended {

@@ -127,6 +127,10 @@ impl TargetOps for IoFollow {
         self.state.lock().suspended = true;
     }
 
+    fn presuspend_undo(&self, ctx: &Ctx<'_>) {
+        self.resume(ctx);
+    }
+
     fn resume(&self, ctx: &Ctx<'_>) {
         self.state.lock().suspended = false;
         ctx.kick();
