@@ -168,3 +168,10 @@ migration_pair() {
 	LEN=$(sectors "$SRC")
 	SLOW=$(slow_dev "$1-slow" "$SRC" "$3" "$4")
 }
+
+# dm_reload <name> <table>: swap a live device's table (load, suspend, resume).
+dm_reload() {
+	dmsetup load "$1" --table "$2"
+	dmsetup suspend "$1"
+	dmsetup resume "$1"
+}

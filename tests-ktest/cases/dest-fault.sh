@@ -16,9 +16,7 @@ done
 [ "$(migrated_of flt)" -lt "$(total_of flt)" ] || fail "copy complete before the fault: test proves nothing"
 
 # The destination fails every IO from now on.
-dmsetup load flt-dst --table "0 $len error"
-dmsetup suspend flt-dst
-dmsetup resume flt-dst
+dm_reload flt-dst "0 $len error"
 # A VM flush (one clone goes to the destination) still succeeds.
 sync /dev/mapper/flt || fail "VM flush failed because of the broken destination"
 wait_state flt error 60
@@ -35,9 +33,7 @@ cmp "$SCRATCH/w" "$SCRATCH/r40" || fail "write at 40 MiB lost while in error"
 [ "$(state_of flt)" = error ] || fail "left error state by itself"
 
 # Remove the fault and retry.
-dmsetup load flt-dst --table "0 $len linear $dst 0"
-dmsetup suspend flt-dst
-dmsetup resume flt-dst
+dm_reload flt-dst "0 $len linear $dst 0"
 dmsetup message flt 0 resume
 wait_state flt synced 300
 compare_devices "$src" "$dst" $((64 * 1024 * 1024))
@@ -45,9 +41,7 @@ note "recovered with 'resume'; source and destination identical"
 
 # Removing a device in the error state, with copies failing, does not hang.
 dd if=/dev/zero of="$dst" bs=1M count=64 oflag=direct status=none
-dmsetup load flt-dst --table "0 $len error"
-dmsetup suspend flt-dst
-dmsetup resume flt-dst
+dm_reload flt-dst "0 $len error"
 dm_create flt2 "0 $len iofollow $slow /dev/mapper/flt-dst 512"
 wait_state flt2 error 60
 write_range /dev/mapper/flt2 0 "$SCRATCH/w"

@@ -29,9 +29,7 @@ read_range /dev/mapper/sf $((8 * 1024 * 1024)) $((1024 * 1024)) "$SCRATCH/r"
 cmp "$SCRATCH/w" "$SCRATCH/r" || fail "VM IO outside the failing range broken"
 
 # The source heals; resume retries the chunk.
-dmsetup load sf-src --table "0 $len linear $src 0"
-dmsetup suspend sf-src
-dmsetup resume sf-src
+dm_reload sf-src "0 $len linear $src 0"
 dmsetup message sf 0 resume
 wait_state sf synced 300
 compare_devices "$src" "$dst" $((64 * 1024 * 1024))

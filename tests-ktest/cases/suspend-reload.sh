@@ -25,9 +25,7 @@ sleep 1
 note "suspended at $a chunks, resumed"
 
 table=$(dmsetup table sus)
-dmsetup load sus --table "$table"
-dmsetup suspend sus
-dmsetup resume sus
+dm_reload sus "$table"
 note "reloaded mid-copy: $(dmsetup status sus)"
 
 wait $fio_pid || { cat "$SCRATCH/fio.out"; fail "fio failed"; }
