@@ -20,6 +20,9 @@ KERNEL_RUSTDOC=/usr/bin/rustdoc
 KERNEL_RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
 KERNEL_BINDGEN=$IOFOLLOW_TOOLS/bindgen-$BINDGEN_VERSION/bin/bindgen
 VNG=$IOFOLLOW_TOOLS/vng-$VNG_VERSION/bin/vng
+# The test guest, for run-in-guest and ktest-guest alike: root, 2 vCPUs,
+# 4 GiB (the suite's loop files live in the guest's tmpfs), console shown.
+VNG_GUEST_OPTS=(--user root --cpus 2 --memory 4G --verbose)
 export LIBCLANG_PATH=/usr/lib/llvm-$LLVM_MAJOR/lib
 
 # Make variables every kernel or module build needs: the rustup rustc first
