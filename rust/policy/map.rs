@@ -73,7 +73,7 @@ impl fmt::Display for MapError {
 }
 
 /// Word layout of a map of a given size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Layout {
     nr_chunks: u64,
     /// Number of levels of the pending hierarchy (level 0 = one bit per chunk).
@@ -138,6 +138,7 @@ fn split(i: u64) -> Option<(usize, u64)> {
 }
 
 /// Migration map over caller storage `S` (a slice of `u64` words).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ChunkMap<S> {
     words: S,
     layout: Layout,
@@ -559,6 +560,37 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
             }
             other => Ok(other),
         }
+    }
+
+    /// Make every migrated chunk [`ChunkState::Dirty`] (the destination lost
+    /// what it held in a volatile cache). One pass over the flat bitmaps,
+    /// word by word; returns the number of chunks it changed.
+    pub fn redirty_migrated(&mut self) -> u64 {
+        let l = self.layout;
+        let mut changed = 0u64;
+        for w in 0..l.flat_words {
+            let word = |off: usize| off.checked_add(w).map_or(0, |i| self.word(i));
+            let (Some(&pend_off), true) = (l.level_off.first(), l.levels > 0) else {
+                return changed;
+            };
+            let migrated = word(l.copied_off) & !word(l.inflight_off) & !word(pend_off);
+            if migrated == 0 {
+                continue;
+            }
+            let base = u64::try_from(w).unwrap_or(u64::MAX).saturating_mul(64);
+            // The first bit goes through set_pending_bit, which keeps the summary
+            // levels; the others join a word that is already non-zero.
+            self.set_pending_bit(base.saturating_add(u64::from(migrated.trailing_zeros())), true);
+            if let Some(slot) = pend_off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
+                *slot |= migrated;
+            }
+            let n = u64::from(migrated.count_ones());
+            changed = changed.saturating_add(n);
+        }
+        self.nr_migrated = self.nr_migrated.saturating_sub(changed);
+        self.nr_dirty = self.nr_dirty.saturating_add(changed);
+        self.nr_pending = self.nr_pending.saturating_add(changed);
+        changed
     }
 }
 

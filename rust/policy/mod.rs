@@ -18,6 +18,7 @@ pub mod head;
 pub mod liveness;
 pub mod map;
 pub mod message;
+pub mod ordering;
 pub mod piggyback;
 pub mod ratio;
 pub mod select;
