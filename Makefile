@@ -1,11 +1,14 @@
+# SPDX-License-Identifier: GPL-2.0
 # iofollow — device-mapper target for live VM disk migration that follows
 # the disk head.  See README.md.
 #
-#   make            build dm-iofollow.ko (against the cached test kernel, or KDIR=<tree>)
+#   make            build dm-iofollow.ko (kbuild only: against the cached test kernel
+#                   from 'make kernel', or KDIR=<tree>; installs nothing)
 #   make check      all tests: cargo unit/property tests, module build, in-guest suite
 #   make demo       a live migration in a guest, narrated
 #   make sim        the trace-driven simulator (userspace)
-#   make deps       install the toolchain and tools (every target runs it)
+#   make deps       install the toolchain and tools (check, demo, kernel run it)
+#   make fmt        format the Rust sources as the kernel does
 #   make kernel     build the Rust-enabled test kernel into the cache
 
 SHELL := /bin/bash
@@ -25,7 +28,7 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 KDIR ?=
 KDIR_OR_CACHE = $(if $(KDIR),$(KDIR),$$(scripts/kernel dir))
 
-.PHONY: module deps kernel check demo sim bench test-unit test-guest ktest clippy clean
+.PHONY: module deps kernel check demo sim bench test-unit test-guest ktest clippy fmt clean
 
 deps:
 	@scripts/deps
@@ -33,10 +36,13 @@ deps:
 kernel: deps
 	@$(if $(KDIR),echo "using KDIR=$(KDIR)",scripts/kernel build >/dev/null)
 
-module: deps kernel
+module:
+	@kdir=$(KDIR_OR_CACHE); [ -f "$$kdir/Module.symvers" ] || { \
+		echo "error: no built kernel tree at '$$kdir': run 'make kernel' (or pass KDIR=<tree>)" >&2; \
+		exit 1; }
 	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) modules
 
-clippy: deps kernel
+clippy:
 	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) CLIPPY=1 \
 		CLIPPY_DRIVER=$(dir $(KERNEL_RUSTC))clippy-driver modules
 
@@ -46,13 +52,16 @@ check: deps kernel
 test-unit:
 	cargo test --workspace --release
 
-test-guest: module
+fmt:
+	rustfmt $$(git ls-files --cached --others --exclude-standard '*.rs')
+
+test-guest: deps kernel module
 	scripts/run-in-guest tests-ktest/run-suite
 
-ktest: module
+ktest: deps kernel module
 	scripts/ktest
 
-demo: module
+demo: deps kernel module
 	scripts/demo
 
 sim:

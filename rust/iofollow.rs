@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! dm-iofollow: live migration of a VM disk that follows the disk head.
 //!
 //! A device-mapper target that sits between a VM's disk and the hard disk
@@ -12,6 +14,7 @@
 
 use kernel::prelude::*;
 
+#[macro_use]
 mod dm;
 pub mod policy;
 mod target;

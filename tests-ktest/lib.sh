@@ -7,8 +7,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODULE=$REPO/dm-iofollow.ko
 SCRATCH=$(mktemp -d /tmp/iofollow-test.XXXXXX)
-DM_DEVS=()
-LOOP_DEVS=()
+# What the case created, one name a line, removed on exit. Files, not arrays:
+# helpers run in $(...) subshells, whose variables the case never sees (an
+# array here once leaked every loop device and filled the guest's tmpfs).
+DM_LIST=$SCRATCH/dm-devices
+LOOP_LIST=$SCRATCH/loop-devices
+: >"$DM_LIST"
+: >"$LOOP_LIST"
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -20,11 +25,12 @@ note() {
 }
 
 cleanup() {
-	local i
-	for ((i = ${#DM_DEVS[@]} - 1; i >= 0; i--)); do
-		dmsetup remove --retry "${DM_DEVS[i]}" 2>/dev/null || true
+	local name dev
+	# Newest first: a device is removed before the devices it sits on.
+	for name in $(tac "$DM_LIST" 2>/dev/null); do
+		timeout 120 dmsetup remove --retry "$name" 2>/dev/null || true
 	done
-	for dev in "${LOOP_DEVS[@]}"; do
+	for dev in $(cat "$LOOP_LIST" 2>/dev/null); do
 		losetup -d "$dev" 2>/dev/null || true
 	done
 	rm -rf "$SCRATCH"
@@ -42,7 +48,7 @@ make_loop() {
 	file=$(mktemp "$SCRATCH/disk.XXXXXX")
 	truncate -s "${mib}M" "$file"
 	dev=$(losetup -f --show "$@" "$file")
-	LOOP_DEVS+=("$dev")
+	echo "$dev" >>"$LOOP_LIST"
 	echo "$dev"
 }
 
@@ -55,18 +61,18 @@ sectors() {
 dm_create() {
 	local name=$1 table=$2
 	dmsetup create "$name" --table "$table" || fail "dmsetup create $name failed: $table"
-	DM_DEVS+=("$name")
+	echo "$name" >>"$DM_LIST"
 	udevadm settle 2>/dev/null || true
 	[ -b "/dev/mapper/$name" ] || fail "/dev/mapper/$name is not a block device"
 }
 
 dm_remove() {
-	local name=$1 i
+	local name=$1
+	# udev may still be probing the device after the last writer closed it.
+	udevadm settle 2>/dev/null || true
 	timeout 120 dmsetup remove --retry "$name" || fail "cannot remove $name (or it hung)"
-	for i in "${!DM_DEVS[@]}"; do
-		[ "${DM_DEVS[i]}" != "$name" ] || unset 'DM_DEVS[i]'
-	done
-	DM_DEVS=("${DM_DEVS[@]}")
+	grep -vxF "$name" "$DM_LIST" >"$DM_LIST.new" || true
+	mv "$DM_LIST.new" "$DM_LIST"
 }
 
 # A line in the kernel log to search after, so a case only sees its own messages.
@@ -85,7 +91,7 @@ expect_rejected() {
 	local table=$1 msg=$2 name=bad$RANDOM
 	kmsg_mark
 	if dmsetup create "$name" --table "$table" 2>/dev/null; then
-		DM_DEVS+=("$name")
+		echo "$name" >>"$DM_LIST"
 		fail "table accepted: $table"
 	fi
 	dmsetup remove "$name" 2>/dev/null || true
@@ -117,7 +123,8 @@ write_range() {
 status_field() { # <name> <index: 0 state, 1 migrated/total, 2 dirty, 3 head, 4 vm ios, 5 migration ios,
 	# 6 cache hits, 7 cache misses, 8 cache bytes/capacity, 9 policy, 10 ratio>
 	local f
-	read -r -a f <<<"$(dmsetup status "$1")"
+	# The iofollow segment's line, also in a table of several segments.
+	read -r -a f <<<"$(dmsetup status "$1" | grep -m1 ' iofollow ')"
 	echo "${f[$((3 + $2))]}"
 }
 state_of() { status_field "$1" 0; }
@@ -174,4 +181,32 @@ dm_reload() {
 	dmsetup load "$1" --table "$2"
 	dmsetup suspend "$1"
 	dmsetup resume "$1"
+}
+
+# sysfs name of a block device node (loop3, dm-2), through /dev/mapper links.
+sysfs_name() {
+	basename "$(readlink -f "$1")"
+}
+
+# flush_count <blockdev>: flush requests the device completed (field 16 of
+# /sys/block/<name>/stat). Counts only on a queue with a volatile write cache.
+flush_count() {
+	local f
+	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
+	echo "${f[15]}"
+}
+
+# write_back <loopdev>: give the device a volatile write cache ("write back"),
+# so that a REQ_PREFLUSH reaching it becomes a flush request it counts.
+write_back() {
+	local wc
+	wc=/sys/block/$(sysfs_name "$1")/queue/write_cache
+	echo 'write back' >"$wc" || fail "cannot set $1 to write back"
+	[ "$(cat "$wc")" = "write back" ] || fail "$1: write_cache is '$(cat "$wc")', not write back"
+}
+
+# vm_fsync <dev> <byte offset> <file of 64 KiB>: what a VM's fsync after a write
+# does: one 64 KiB O_DIRECT write, then fsync(2) of the device (an empty flush).
+vm_fsync() {
+	dd if="$3" of="$1" bs=64k seek="$(($2 / 65536))" count=1 oflag=direct conv=fsync,notrunc status=none
 }

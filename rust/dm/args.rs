@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Conversion of dm's `argc`/`argv` into string slices.
 
 use super::CtrError;

@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Bios as a target sees them: [`Bio`] (borrowed), [`MapBio`] (the bio in
 //! `map`, which must be routed exactly once), [`OwnedBio`] (a bio the target
 //! took over and must end) and [`BioList`] (a queue of owned bios).
 
 use super::{ffi, DmDev};
+use core::marker::PhantomData;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 use kernel::{prelude::*, types::Opaque};
@@ -14,7 +17,8 @@ pub(crate) enum BioOp {
     Read,
     /// Write data.
     Write,
-    /// An empty flush.
+    /// An empty flush (`REQ_PREFLUSH` without data: how dm hands a flush to
+    /// a bio-based target, see `__send_empty_flush`). It has no sector.
     Flush,
     /// Discard a range.
     Discard,
@@ -82,7 +86,13 @@ impl Bio {
 
     /// The operation.
     pub(crate) fn op(&self) -> BioOp {
-        match self.kind() & ffi::IOF_OP_MASK {
+        let kind = self.kind();
+        // dm sends flushes as empty REQ_OP_WRITE | REQ_PREFLUSH bios: decide on the
+        // flag before anything looks at the (meaningless) sector.
+        if kind & ffi::IOF_FLAG_PREFLUSH != 0 && self.sectors() == 0 {
+            return BioOp::Flush;
+        }
+        match kind & ffi::IOF_OP_MASK {
             ffi::IOF_OP_READ => BioOp::Read,
             ffi::IOF_OP_WRITE => BioOp::Write,
             ffi::IOF_OP_FLUSH => BioOp::Flush,
@@ -110,42 +120,82 @@ impl Bio {
         unsafe { ffi::iof_bio_target_nr(self.as_ptr()) }
     }
 
-    /// The target's 8 bytes of per-bio data, set in `map`, read back in `end_io`.
-    pub(crate) fn private(&self) -> u64 {
-        // SAFETY: dm reserves per_io_data_size (8, see Target::setup) bytes for every bio
-        // it hands to this target, aligned for u64, owned by the target while it holds the bio.
-        unsafe { *ffi::iof_bio_data(self.as_ptr()) }
+    /// Reads the per-bio data.
+    ///
+    /// # Safety
+    ///
+    /// The bio must belong to a target whose `per_io_data_size` is
+    /// `size_of::<P>()` and whose per-bio data was written as a `P`.
+    pub(super) unsafe fn per_bio<P: PerBio>(&self) -> P {
+        // SAFETY: dm reserves per_io_data_size bytes before every bio it hands to the
+        // target, 8-aligned when the size is a multiple of 8 (`PerBio` layout rule, checked
+        // at compile time in `super::check_per_bio`); written as a `P` (caller).
+        unsafe { ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() }).cast::<P>().read() }
     }
 
-    fn set_private(&self, value: u64) {
-        // SAFETY: as in `private`; the target holds the bio exclusively in `map`.
-        unsafe { *ffi::iof_bio_data(self.as_ptr()) = value }
+    /// # Safety
+    ///
+    /// As [`Bio::per_bio`], and the caller holds the bio exclusively (in `map`).
+    unsafe fn set_per_bio<P: PerBio>(&self, value: P) {
+        // SAFETY: as in `per_bio`; exclusive in map (caller).
+        unsafe { ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() }).cast::<P>().write(value) }
     }
 }
 
+/// Per-bio data of a target: what `map` records for `end_io`. A plain value
+/// whose size is a multiple of 8 bytes and whose alignment is at most 8, so
+/// that dm's per-bio area (sized by the dm layer, never by the target) holds it.
+pub(crate) trait PerBio: Copy + Default + Send + 'static {}
+
+impl<T: Copy + Default + Send + 'static> PerBio for T {}
+
+/// `size_of::<P>()` as dm's `per_io_data_size`.
+pub(super) const fn size_of_per_bio<P>() -> u32 {
+    let size = core::mem::size_of::<P>();
+    assert!(size % 8 == 0 && core::mem::align_of::<P>() <= 8 && size <= 256);
+    size as u32
+}
+
 /// The bio in `map`: it must be remapped, killed or taken over, exactly once.
-pub(crate) struct MapBio<'a> {
+/// `P` is the target's per-bio data type, reset to its default on entry.
+pub(crate) struct MapBio<'a, P: PerBio> {
     bio: &'a Bio,
+    _data: PhantomData<P>,
 }
 
 /// Proof that `map` routed its bio; only [`MapBio`]'s methods make one.
 pub(crate) struct Routed(pub(super) ffi::MapStatus);
 
-impl<'a> MapBio<'a> {
-    pub(super) fn new(bio: &'a Bio) -> Self {
-        bio.set_private(0);
-        Self { bio }
+impl<'a, P: PerBio> MapBio<'a, P> {
+    /// # Safety
+    ///
+    /// `bio` is in `map` of a target whose per-bio data is a `P`.
+    pub(super) unsafe fn new(bio: &'a Bio) -> Self {
+        // SAFETY: the caller's guarantee; the bio is exclusively ours in map.
+        unsafe { bio.set_per_bio(P::default()) };
+        Self {
+            bio,
+            _data: PhantomData,
+        }
     }
 
-    /// Stores 8 bytes of per-bio data for `end_io`.
-    pub(crate) fn set_private(&self, value: u64) {
-        self.bio.set_private(value);
+    /// Stores the per-bio data `end_io` gets back.
+    pub(crate) fn set_data(&self, value: P) {
+        // SAFETY: the per-bio data of this bio is a `P` (`new`); exclusive in map.
+        unsafe { self.bio.set_per_bio(value) };
     }
 
     /// Sends the bio to `dev` at `sector`; dm submits it.
     pub(crate) fn remap(self, dev: &DmDev, sector: u64) -> Routed {
         // SAFETY: the bio is ours in map (Bio invariant); `dev` is held by the table.
         unsafe { ffi::iof_bio_remap(self.bio.as_ptr(), dev.as_ptr(), sector) };
+        Routed(ffi::DM_MAPIO_REMAPPED)
+    }
+
+    /// Sends an empty flush to `dev`. It has no sector to remap.
+    pub(crate) fn remap_flush(self, dev: &DmDev) -> Routed {
+        // SAFETY: the bio is ours in map (Bio invariant); `dev` is held by the table.
+        unsafe { ffi::iof_bio_remap_dev(self.bio.as_ptr(), dev.as_ptr()) };
         Routed(ffi::DM_MAPIO_REMAPPED)
     }
 
@@ -162,7 +212,7 @@ impl<'a> MapBio<'a> {
     }
 }
 
-impl Deref for MapBio<'_> {
+impl<P: PerBio> Deref for MapBio<'_, P> {
     type Target = Bio;
 
     fn deref(&self) -> &Bio {

@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! [`DmDev`]: an underlying block device opened through the table.
 
-use super::{ffi, Target};
+use super::{ffi, CtrTarget};
 use core::ptr::NonNull;
 use kernel::{error::to_result, prelude::*, str::CStr};
 
@@ -22,8 +24,9 @@ unsafe impl Send for DmDev {}
 unsafe impl Sync for DmDev {}
 
 impl DmDev {
-    /// Opens `path` (a device path or `major:minor`) in the table's mode.
-    pub(crate) fn open(target: &Target, path: &str) -> Result<Self> {
+    /// Opens `path` (a device path or `major:minor`) in the table's mode
+    /// (constructor only: `dm_get_device` may sleep and belongs to the table).
+    pub(crate) fn open(target: &CtrTarget<'_>, path: &str) -> Result<Self> {
         let mut cpath = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
         cpath.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
         cpath.push(0, GFP_KERNEL)?;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Declarations of the C glue in `glue.c`; the Rust mirror of `glue.h`.
 //!
 //! Every C type is opaque here: Rust never reads a kernel structure's fields
@@ -86,6 +88,7 @@ pub(crate) const IOF_OP_FLUSH: c_uint = 2;
 pub(crate) const IOF_OP_DISCARD: c_uint = 3;
 pub(crate) const IOF_OP_WRITE_ZEROES: c_uint = 4;
 pub(crate) const IOF_OP_MASK: c_uint = 0xff;
+pub(crate) const IOF_FLAG_PREFLUSH: c_uint = 0x100;
 
 /// `DM_MAPIO_SUBMITTED`.
 pub(crate) const DM_MAPIO_SUBMITTED: MapStatus = 0;
@@ -110,6 +113,7 @@ extern "C" {
         ops: *const IofOps,
     ) -> c_int;
     pub(crate) fn iof_unregister();
+    pub(crate) fn iof_log_allowed() -> bool;
 
     pub(crate) fn iof_target_begin(ti: *mut DmTargetRaw) -> Sector;
     pub(crate) fn iof_target_len(ti: *mut DmTargetRaw) -> Sector;
@@ -123,6 +127,7 @@ extern "C" {
         write_zeroes_bios: c_uint,
         max_io_len: Sector,
     ) -> c_int;
+    pub(crate) fn iof_target_set_per_bio_size(ti: *mut DmTargetRaw, bytes: c_uint);
     pub(crate) fn iof_target_event(ti: *mut DmTargetRaw);
     pub(crate) fn iof_target_iterate(
         ti: *mut DmTargetRaw,
@@ -150,8 +155,9 @@ extern "C" {
     pub(crate) fn iof_bio_sectors(bio: *mut BioRaw) -> c_uint;
     pub(crate) fn iof_bio_target_nr(bio: *mut BioRaw) -> c_uint;
     pub(crate) fn iof_bio_remap(bio: *mut BioRaw, dev: *mut DmDevRaw, sector: Sector);
+    pub(crate) fn iof_bio_remap_dev(bio: *mut BioRaw, dev: *mut DmDevRaw);
 
-    pub(crate) fn iof_bio_data(bio: *mut BioRaw) -> *mut u64;
+    pub(crate) fn iof_bio_data(bio: *mut BioRaw, bytes: c_uint) -> *mut c_void;
     pub(crate) fn iof_bio_endio(bio: *mut BioRaw, status: BlkStatus);
     pub(crate) fn iof_errno_to_blk_status(errno: c_int) -> BlkStatus;
     pub(crate) fn iof_bio_list_pop(list: *mut BioListRaw) -> *mut BioRaw;
@@ -159,7 +165,6 @@ extern "C" {
 
     pub(crate) fn iof_limits_set_chunk(limits: *mut QueueLimitsRaw, chunk_sectors: c_uint);
 
-    pub(crate) fn iof_lock_init(lock: *mut bindings::spinlock_t);
     pub(crate) fn iof_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
     pub(crate) fn iof_lock_irqrestore(lock: *mut bindings::spinlock_t, flags: c_ulong);
 
@@ -185,20 +190,21 @@ extern "C" {
         count: Sector,
         buf: c_uint,
         tag: u64,
-    ) -> c_int;
+    );
     pub(crate) fn iof_bio_fill_from_buf(
         s: *mut ServicesRaw,
         bio: *mut BioRaw,
         buf: c_uint,
         offset: usize,
-        buf_bytes: usize,
     ) -> c_int;
     pub(crate) fn iof_io_bio(
         s: *mut ServicesRaw,
         bio: *mut BioRaw,
+        write: bool,
         dev0: *mut DmDevRaw,
         dev1: *mut DmDevRaw,
         sector: Sector,
         tag: u64,
-    ) -> c_int;
+    );
+    pub(crate) fn iof_io_flush(s: *mut ServicesRaw, dev: *mut DmDevRaw, tag: u64);
 }

@@ -1,17 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Thin C glue for the iofollow dm abstraction (see glue.h).  No logic
- * lives here: one target_type whose callbacks are Rust functions, and
- * one-line wrappers for what Rust cannot call (static inlines, fields).
+ * Thin C glue for the iofollow dm abstraction (see glue.h): one
+ * target_type whose callbacks are Rust functions, one-line wrappers for what
+ * Rust cannot call (static inlines, fields), and the per-target services
+ * (worker, dm-io on owned buffers, in-flight count) below.
  */
 #include <linux/blkdev.h>
 #include <linux/dm-io.h>
 #include <linux/mempool.h>
 #include <linux/module.h>
+#include <linux/ratelimit.h>
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 #include "glue.h"
+
+/* Values and layouts rust/dm/ffi.rs copies by hand: a kernel that changes one fails here. */
+static_assert(DM_MAPIO_SUBMITTED == 0);
+static_assert(DM_MAPIO_REMAPPED == 1);
+static_assert(DM_MAPIO_KILL == 4);
+static_assert(DM_ENDIO_DONE == 0);
+static_assert(STATUSTYPE_INFO == 0);
+static_assert(STATUSTYPE_TABLE == 1);
+static_assert(sizeof(struct bio_list) == 2 * sizeof(void *));
+static_assert(offsetof(struct bio_list, head) == 0);
+static_assert(offsetof(struct bio_list, tail) == sizeof(void *));
+static_assert(sizeof(blk_status_t) == 1);
+static_assert(sizeof(dev_t) == 4);
+static_assert(sizeof(sector_t) == 8);
+
+/* One budget for every IO-path error of the module, as DMERR_LIMIT has. */
+static DEFINE_RATELIMIT_STATE(iof_log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			      DEFAULT_RATELIMIT_BURST);
+
+bool iof_log_allowed(void)
+{
+	return __ratelimit(&iof_log_rs);
+}
 
 static struct target_type iof_target = {
 	.module = THIS_MODULE,
@@ -76,9 +101,13 @@ int iof_target_setup(struct dm_target *ti, unsigned int flush_bios,
 	ti->num_flush_bios = flush_bios;
 	ti->num_discard_bios = discard_bios;
 	ti->num_write_zeroes_bios = write_zeroes_bios;
-	ti->per_io_data_size = sizeof(u64);
 	ti->max_discard_granularity = true;
 	return max_io_len ? dm_set_target_max_io_len(ti, max_io_len) : 0;
+}
+
+void iof_target_set_per_bio_size(struct dm_target *ti, unsigned int bytes)
+{
+	ti->per_io_data_size = bytes;
 }
 
 void iof_target_event(struct dm_target *ti)
@@ -179,9 +208,15 @@ void iof_bio_remap(struct bio *bio, struct dm_dev *dev, sector_t sector)
 	bio->bi_iter.bi_sector = sector;
 }
 
-u64 *iof_bio_data(struct bio *bio)
+/* An empty flush keeps its sector: it has none (as linear_map does). */
+void iof_bio_remap_dev(struct bio *bio, struct dm_dev *dev)
 {
-	return dm_per_bio_data(bio, sizeof(u64));
+	bio_set_dev(bio, dev->bdev);
+}
+
+void *iof_bio_data(struct bio *bio, unsigned int bytes)
+{
+	return dm_per_bio_data(bio, bytes);
 }
 
 void iof_bio_endio(struct bio *bio, blk_status_t status)
@@ -212,11 +247,6 @@ void iof_limits_set_chunk(struct queue_limits *limits, unsigned int chunk_sector
 	if (limits->max_hw_discard_sectors)
 		limits->max_hw_discard_sectors = min(limits->max_hw_discard_sectors,
 						     chunk_sectors);
-}
-
-void iof_lock_init(spinlock_t *lock)
-{
-	spin_lock_init(lock);
 }
 
 unsigned long iof_lock_irqsave(spinlock_t *lock)
@@ -251,6 +281,7 @@ struct iof_services {
 	struct dm_io_client *io;
 	mempool_t jobs;
 	unsigned int nr_bufs;
+	size_t buf_bytes;
 	void **bufs;
 };
 
@@ -291,6 +322,7 @@ struct iof_services *iof_services_create(struct dm_target *ti,
 	if (!s->bufs)
 		goto bad;
 	s->nr_bufs = nr_bufs;
+	s->buf_bytes = buf_bytes;
 	for (i = 0; i < nr_bufs; i++) {
 		s->bufs[i] = vmalloc(buf_bytes);
 		if (!s->bufs[i])
@@ -363,15 +395,16 @@ void iof_io_wait_idle(struct iof_services *s)
 	wait_var_event(&s->in_flight, !atomic_read(&s->in_flight));
 }
 
+/* Copies buffer @buf from byte @offset into the data pages of @bio. */
 int iof_bio_fill_from_buf(struct iof_services *s, struct bio *bio,
-			  unsigned int buf, size_t offset, size_t buf_bytes)
+			  unsigned int buf, size_t offset)
 {
 	struct bvec_iter iter;
 	struct bio_vec bv;
 	const char *from;
 
-	if (buf >= s->nr_bufs || offset > buf_bytes ||
-	    bio->bi_iter.bi_size > buf_bytes - offset)
+	if (buf >= s->nr_bufs || offset > s->buf_bytes ||
+	    bio->bi_iter.bi_size > s->buf_bytes - offset)
 		return -EINVAL;
 	from = (const char *)s->bufs[buf] + offset;
 	bio_for_each_segment(bv, bio, iter) {
@@ -394,15 +427,16 @@ static void iof_io_done(unsigned long error_bits, void *context)
 }
 
 /*
- * The caller holds an in-flight reference (iof_io_get) for this IO; it is
- * dropped when the IO completes, or here when it cannot be issued.
+ * The caller holds an in-flight reference (iof_io_get) for this IO.  Every
+ * IO ends in exactly one call of the owner's io_fn, with the reference
+ * dropped after it: an IO dm-io refuses to start completes at once, with
+ * every region failed, so its owner accounts it like any failed IO.
  */
-static int iof_io_submit(struct iof_services *s, struct dm_io_request *req,
-			 unsigned int nr_regions, struct dm_io_region *where,
-			 struct bio *bio, u64 tag)
+static void iof_io_submit(struct iof_services *s, struct dm_io_request *req,
+			  unsigned int nr_regions, struct dm_io_region *where,
+			  struct bio *bio, u64 tag)
 {
 	struct iof_job *job = mempool_alloc(&s->jobs, GFP_NOIO);
-	int r;
 
 	job->s = s;
 	job->bio = bio;
@@ -410,16 +444,19 @@ static int iof_io_submit(struct iof_services *s, struct dm_io_request *req,
 	req->notify.fn = iof_io_done;
 	req->notify.context = job;
 	req->client = s->io;
-	r = dm_io(req, nr_regions, where, NULL, IOPRIO_DEFAULT);
-	if (r) {
-		mempool_free(job, &s->jobs);
-		iof_io_put(s);
-	}
-	return r;
+	if (dm_io(req, nr_regions, where, NULL, IOPRIO_DEFAULT))
+		iof_io_done(~0UL, job);
 }
 
-int iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
-	       sector_t sector, sector_t count, unsigned int buf, u64 tag)
+/* Refuses an IO before it has a job: same contract as a failed dm_io(). */
+static void iof_io_refuse(struct iof_services *s, struct bio *bio, u64 tag)
+{
+	s->io_fn(s->owner, tag, bio, ~0UL);
+	iof_io_put(s);
+}
+
+void iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
+		sector_t sector, sector_t count, unsigned int buf, u64 tag)
 {
 	struct dm_io_region where = {
 		.bdev = dev->bdev,
@@ -431,26 +468,49 @@ int iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
 		.mem.type = DM_IO_VMA,
 	};
 
-	if (buf >= s->nr_bufs) {
-		iof_io_put(s);
-		return -EINVAL;
+	/* The buffer bounds the IO: never past its end. */
+	if (buf >= s->nr_bufs || count > (s->buf_bytes >> SECTOR_SHIFT)) {
+		iof_io_refuse(s, NULL, tag);
+		return;
 	}
 	req.mem.ptr.vma = s->bufs[buf];
-	return iof_io_submit(s, &req, 1, &where, NULL, tag);
+	iof_io_submit(s, &req, 1, &where, NULL, tag);
 }
 
-int iof_io_bio(struct iof_services *s, struct bio *bio, struct dm_dev *dev0,
-	       struct dm_dev *dev1, sector_t sector, u64 tag)
+void iof_io_bio(struct iof_services *s, struct bio *bio, bool write,
+		struct dm_dev *dev0, struct dm_dev *dev1, sector_t sector, u64 tag)
 {
 	struct dm_io_region where[2] = {
 		{ .bdev = dev0->bdev, .sector = sector, .count = bio_sectors(bio) },
 		{ .bdev = dev1 ? dev1->bdev : NULL, .sector = sector, .count = bio_sectors(bio) },
 	};
 	struct dm_io_request req = {
-		.bi_opf = REQ_OP_WRITE | (bio->bi_opf & (REQ_FUA | REQ_SYNC)),
+		.bi_opf = write ? REQ_OP_WRITE | (bio->bi_opf & (REQ_FUA | REQ_SYNC)) :
+				  REQ_OP_READ,
 		.mem.type = DM_IO_BIO,
 		.mem.ptr.bio = bio,
 	};
 
-	return iof_io_submit(s, &req, dev1 ? 2 : 1, where, bio, tag);
+	if (!write && dev1) {
+		iof_io_refuse(s, bio, tag);
+		return;
+	}
+	iof_io_submit(s, &req, dev1 ? 2 : 1, where, bio, tag);
+}
+
+/* An empty flush of @dev, as dm-raid1 flushes its legs (dm-io, no region data). */
+void iof_io_flush(struct iof_services *s, struct dm_dev *dev, u64 tag)
+{
+	struct dm_io_region where = {
+		.bdev = dev->bdev,
+		.sector = 0,
+		.count = 0,
+	};
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_SYNC,
+		.mem.type = DM_IO_KMEM,
+		.mem.ptr.addr = NULL,
+	};
+
+	iof_io_submit(s, &req, 1, &where, NULL, tag);
 }

@@ -38,6 +38,7 @@ typedef void (*iof_io_fn)(void *owner, u64 tag, struct bio *bio,
 int iof_register(const char *name, unsigned int major, unsigned int minor,
 		 unsigned int patch, const struct iof_ops *ops);
 void iof_unregister(void);
+bool iof_log_allowed(void);
 
 /* dm_target */
 sector_t iof_target_begin(struct dm_target *ti);
@@ -48,6 +49,7 @@ void iof_target_set_error(struct dm_target *ti, const char *msg);
 int iof_target_setup(struct dm_target *ti, unsigned int flush_bios,
 		     unsigned int discard_bios, unsigned int write_zeroes_bios,
 		     sector_t max_io_len);
+void iof_target_set_per_bio_size(struct dm_target *ti, unsigned int bytes);
 void iof_target_event(struct dm_target *ti);
 int iof_target_iterate(struct dm_target *ti, iterate_devices_callout_fn fn,
 		       struct dm_dev *dev, sector_t start, sector_t len, void *data);
@@ -77,14 +79,14 @@ sector_t iof_bio_sector(struct bio *bio);
 unsigned int iof_bio_sectors(struct bio *bio);
 unsigned int iof_bio_target_nr(struct bio *bio);
 void iof_bio_remap(struct bio *bio, struct dm_dev *dev, sector_t sector);
-u64 *iof_bio_data(struct bio *bio);
+void iof_bio_remap_dev(struct bio *bio, struct dm_dev *dev);
+void *iof_bio_data(struct bio *bio, unsigned int bytes);
 void iof_bio_endio(struct bio *bio, blk_status_t status);
 blk_status_t iof_errno_to_blk_status(int errno);
 struct bio *iof_bio_list_pop(struct bio_list *list);
 void iof_bio_list_add(struct bio_list *list, struct bio *bio);
 
 /* an irq-safe spinlock for state shared with bio completions */
-void iof_lock_init(spinlock_t *lock);
 unsigned long iof_lock_irqsave(spinlock_t *lock);
 void iof_lock_irqrestore(spinlock_t *lock, unsigned long flags);
 
@@ -103,12 +105,14 @@ void iof_services_destroy(struct iof_services *s);
 void iof_io_get(struct iof_services *s);
 void iof_io_put(struct iof_services *s);
 void iof_io_wait_idle(struct iof_services *s);
-int iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
-	       sector_t sector, sector_t count, unsigned int buf, u64 tag);
+/* Each IO ends in one io_fn call, also when it cannot start (all bits set). */
+void iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
+		sector_t sector, sector_t count, unsigned int buf, u64 tag);
 int iof_bio_fill_from_buf(struct iof_services *s, struct bio *bio,
-			  unsigned int buf, size_t offset, size_t buf_bytes);
-int iof_io_bio(struct iof_services *s, struct bio *bio, struct dm_dev *dev0,
-	       struct dm_dev *dev1, sector_t sector, u64 tag);
+			  unsigned int buf, size_t offset);
+void iof_io_bio(struct iof_services *s, struct bio *bio, bool write,
+		struct dm_dev *dev0, struct dm_dev *dev1, sector_t sector, u64 tag);
+void iof_io_flush(struct iof_services *s, struct dm_dev *dev, u64 tag);
 
 /* queue_limits */
 void iof_limits_set_chunk(struct queue_limits *limits, unsigned int chunk_sectors);

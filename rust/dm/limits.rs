@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Device enumeration and queue limits: what dm asks of a target when it
 //! stacks the mapped device's queue on the underlying ones.
 

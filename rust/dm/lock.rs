@@ -1,84 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! [`IrqSpinLock`]: a spinlock that may be taken in bio completion context.
 //!
 //! The kernel crate's `SpinLock` (6.12) uses plain `spin_lock`; state that a
 //! bio's completion (hard or soft interrupt) shares with `map` and the worker
-//! needs `spin_lock_irqsave`, or lockdep rightly reports an inversion.
+//! needs `spin_lock_irqsave`, or lockdep rightly reports an inversion. This
+//! is a backend for the kernel's own `Lock`, so the guard, pinning and
+//! lockdep classes are the kernel crate's: [`new_irq_spinlock!`] gives each
+//! call site its own class, as `new_spinlock!` does.
 
 use super::ffi;
-use core::cell::UnsafeCell;
-use core::marker::PhantomData;
-use core::ops::{Deref, DerefMut};
-use kernel::{bindings, ffi::c_ulong, prelude::*, types::Opaque};
+use kernel::{bindings, ffi::c_ulong, sync::lock::Backend};
 
 /// Data of type `T` behind an interrupt-safe spinlock.
-///
-/// # Invariants
-///
-/// `raw` is an initialised `spinlock_t`; `data` is only reached through an
-/// [`IrqGuard`], which holds the lock with interrupts disabled.
-#[pin_data]
-pub(crate) struct IrqSpinLock<T> {
-    #[pin]
-    raw: Opaque<bindings::spinlock_t>,
-    data: UnsafeCell<T>,
-}
+pub(crate) type IrqSpinLock<T> = kernel::sync::lock::Lock<T, IrqSpinLockBackend>;
 
-// SAFETY: the lock serialises every access to `data`, so it may be shared and
-// sent between threads as long as `T` may be sent.
-unsafe impl<T: Send> Send for IrqSpinLock<T> {}
-// SAFETY: as above; `&IrqSpinLock` only hands out `&mut T` under the lock.
-unsafe impl<T: Send> Sync for IrqSpinLock<T> {}
+/// A `spin_lock_irqsave` backend for [`kernel::sync::lock::Lock`].
+pub(crate) struct IrqSpinLockBackend;
 
-impl<T> IrqSpinLock<T> {
-    /// A lock protecting `data`.
-    pub(crate) fn new(data: T) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid, pinned memory for a spinlock_t.
-            raw <- Opaque::ffi_init(|slot| unsafe { ffi::iof_lock_init(slot) }),
-            data: UnsafeCell::new(data),
-        })
+// SAFETY: `lock` takes the spinlock with local interrupts disabled and `unlock`
+// releases it with the flags `lock` saved, so only one owner holds it at a time;
+// `init` initialises it with the caller's lockdep class.
+unsafe impl Backend for IrqSpinLockBackend {
+    type State = bindings::spinlock_t;
+    type GuardState = c_ulong;
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
+        // SAFETY: `ptr` is valid for writes, `name` and `key` live forever (caller).
+        unsafe { bindings::__spin_lock_init(ptr, name, key) }
     }
 
-    /// Takes the lock, disabling local interrupts until the guard drops.
-    pub(crate) fn lock(&self) -> IrqGuard<'_, T> {
-        // SAFETY: `raw` is initialised (type invariant).
-        let flags = unsafe { ffi::iof_lock_irqsave(self.raw.get()) };
-        IrqGuard {
-            lock: self,
-            flags,
-            _not_send: PhantomData,
-        }
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: `ptr` was initialised by `init` (caller).
+        unsafe { ffi::iof_lock_irqsave(ptr) }
+    }
+
+    unsafe fn unlock(ptr: *mut Self::State, flags: &Self::GuardState) {
+        // SAFETY: the caller owns the lock, taken by `lock` with these flags.
+        unsafe { ffi::iof_lock_irqrestore(ptr, *flags) }
     }
 }
 
-/// Proof that an [`IrqSpinLock`] is held; the lock is released on drop.
-#[must_use = "the lock unlocks immediately when the guard is unused"]
-pub(crate) struct IrqGuard<'a, T> {
-    lock: &'a IrqSpinLock<T>,
-    flags: c_ulong,
-    /// Interrupts are off on this CPU: the guard must not move to another thread.
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl<T> Deref for IrqGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // SAFETY: the guard holds the lock, so no one else accesses `data`.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T> DerefMut for IrqGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the guard holds the lock, so no one else accesses `data`.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<T> Drop for IrqGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: this guard took the lock with these flags and releases it once.
-        unsafe { ffi::iof_lock_irqrestore(self.lock.raw.get(), self.flags) }
-    }
+/// An [`IrqSpinLock`] initialiser with a lockdep class of its own call site.
+macro_rules! new_irq_spinlock {
+    ($inner:expr, $name:literal $(,)?) => {
+        kernel::sync::lock::Lock::<_, $crate::dm::IrqSpinLockBackend>::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
+    };
 }

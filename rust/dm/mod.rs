@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Safe abstractions for writing a device-mapper target in Rust.
 //!
 //! C header: [`include/linux/device-mapper.h`](srctree/include/linux/device-mapper.h)
@@ -13,27 +15,41 @@
 //! - `ctr` returns an initialiser; the layer pins the state next to the
 //!   target's [`Services`] and keeps both in `ti->private`.
 //! - Every callback gets `&self` and a [`Ctx`]; `map`, `end_io` and
-//!   `io_done` may run concurrently, in atomic context, and must not sleep.
+//!   `io_done` may run concurrently, in atomic context, and must not sleep:
+//!   they get a `Ctx<'_, Atomic>`, on which nothing that sleeps exists.
+//! - The per-bio data is the target's [`TargetOps::PerBio`] type; the layer
+//!   sizes dm's per-bio area for it in `ctr`, before the target runs.
 //! - `dtr` stops the worker, waits for every IO issued through [`Ctx`], and
 //!   only then drops the state, so no callback can outlive it.
 
+/// `pr_err!` under one module-wide rate limit (as `DMERR_LIMIT`): for
+/// errors on IO paths, which can repeat once per bio.
+macro_rules! pr_err_ratelimited {
+    ($($arg:tt)*) => {
+        if $crate::dm::log_allowed() {
+            kernel::pr_err!($($arg)*);
+        }
+    };
+}
+
+#[macro_use]
+mod lock;
 mod args;
 mod bio;
 mod dev;
 mod ffi;
 mod limits;
-mod lock;
 mod services;
 mod status;
 mod target;
 
-pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, Routed};
+pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, Routed};
 pub(crate) use dev::DmDev;
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
-pub(crate) use lock::IrqSpinLock;
-pub(crate) use services::{Ctx, IoCompletion};
+pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};
+pub(crate) use services::{Atomic, Ctx, IoCompletion, Process};
 pub(crate) use status::{StatusType, StatusWriter};
-pub(crate) use target::Target;
+pub(crate) use target::{CtrTarget, Target, TargetLimits};
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -45,6 +61,12 @@ use kernel::{
     types::ForeignOwnable,
 };
 use services::Services;
+
+/// Whether a rate-limited log line may be printed now.
+pub(crate) fn log_allowed() -> bool {
+    // SAFETY: __ratelimit on the glue's static state; callable from any context.
+    unsafe { ffi::iof_log_allowed() }
+}
 
 /// Why a constructor failed: the errno returned to dm and the text dm logs
 /// (`ti->error`).
@@ -68,21 +90,34 @@ pub(crate) struct ServiceConfig {
     pub(crate) buffer_bytes: usize,
 }
 
+/// What a `message` callback answers besides success.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reply {
+    /// Nothing to print.
+    Silent,
+    /// The text written to the reply buffer is printed by `dmsetup message`.
+    Text,
+}
+
 /// The operations of a device-mapper target type.
 pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
+    /// What `map` records in each bio for `end_io` (dm's per-bio data).
+    type PerBio: PerBio;
+
     /// Builds a target instance from its table arguments: the initialiser of
     /// its state and what it needs from [`Ctx`].
     fn ctr(
-        target: &Target,
+        target: &CtrTarget<'_>,
         args: &[&str],
     ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError>;
 
     /// Routes one bio. Runs concurrently and must not sleep.
-    fn map(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed;
+    fn map(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, Self::PerBio>) -> Routed;
 
-    /// A bio `map` remapped has completed with `status`; returns the status
-    /// dm reports for it (a target may absorb an error it handles). Atomic context.
-    fn end_io(&self, _ctx: &Ctx<'_>, _bio: &Bio, status: BlkStatus) -> BlkStatus {
+    /// A bio `map` remapped has completed with `status`; `data` is what `map`
+    /// recorded. Returns the status dm reports for it (a target may absorb an
+    /// error it handles). Atomic context.
+    fn end_io(&self, _ctx: &Ctx<'_, Atomic>, _bio: &Bio, _data: Self::PerBio, status: BlkStatus) -> BlkStatus {
         status
     }
 
@@ -90,13 +125,14 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     fn work(&self, _ctx: &Ctx<'_>) {}
 
     /// An IO issued through [`Ctx`] has completed. Atomic context.
-    fn io_done(&self, _ctx: &Ctx<'_>, _done: IoCompletion) {}
+    fn io_done(&self, _ctx: &Ctx<'_, Atomic>, _done: IoCompletion) {}
 
     /// Writes `dmsetup status` (`Info`) or `dmsetup table` (`Table`) text.
     fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>);
 
-    /// Handles `dmsetup message`.
-    fn message(&self, ctx: &Ctx<'_>, args: &[&str]) -> Result;
+    /// Handles `dmsetup message`; text written to `reply` is printed when
+    /// the answer is [`Reply::Text`].
+    fn message(&self, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply>;
 
     /// Reports every underlying device.
     fn iterate_devices(&self, visitor: &mut DeviceVisitor<'_>) -> i32;
@@ -143,11 +179,14 @@ impl<T> PinnedDrop for Instance<T> {
 }
 
 impl<T: TargetOps> Instance<T> {
-    fn ctx(&self) -> Ctx<'_> {
+    /// The context of a callback; the caller picks `C` by the callback's
+    /// calling context (see [`Process`] and [`Atomic`]).
+    fn ctx<C>(&self) -> Ctx<'_, C> {
         Ctx {
             // SAFETY: `ti` is live until dtr, which drops this instance.
             target: unsafe { Target::from_raw(self.ti.as_ptr()) },
             services: &self.services,
+            _context: PhantomData,
         }
     }
 }
@@ -203,7 +242,8 @@ unsafe fn instance<'a, T: TargetOps>(ti: *mut ffi::DmTargetRaw) -> Pin<&'a Insta
 }
 
 fn construct<T: TargetOps>(target: &Target, args: &[&str]) -> Result<Pin<KBox<Instance<T>>>, CtrError> {
-    let (init, config) = T::ctr(target, args)?;
+    let ctr_target = CtrTarget::new(target);
+    let (init, config) = T::ctr(&ctr_target, args)?;
     let services = Services::new(
         target,
         config.nr_buffers,
@@ -239,6 +279,9 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
 ) -> c_int {
     // SAFETY: dm passes a live target for the duration of ctr.
     let target = unsafe { Target::from_raw(ti) };
+    // dm sizes each bio's per-bio area from this; it must be set before the first
+    // bio reaches map, whatever the target's own ctr does.
+    target.set_per_bio_size(const { bio::size_of_per_bio::<T::PerBio>() });
     // SAFETY: dm passes `argc` NUL-terminated strings that live until ctr returns.
     let built = unsafe { args::collect(argc, argv) }.and_then(|args| construct::<T>(target, &args));
     match built {
@@ -276,7 +319,9 @@ unsafe extern "C" fn map_callback<T: TargetOps>(
     let instance = unsafe { instance::<T>(ti) };
     // SAFETY: dm hands the bio to map; we own it until we return.
     let bio = unsafe { Bio::from_raw(bio) };
-    instance.state.map(&instance.ctx(), MapBio::new(bio)).0
+    // SAFETY: ctr sized this target's per-bio data for `T::PerBio`.
+    let bio = unsafe { MapBio::<T::PerBio>::new(bio) };
+    instance.state.map(&instance.ctx::<Atomic>(), bio).0
 }
 
 /// # Safety
@@ -293,7 +338,9 @@ unsafe extern "C" fn end_io_callback<T: TargetOps>(
     let bio = unsafe { Bio::from_raw(bio) };
     // SAFETY: dm passes a valid pointer to the completion status.
     let status = BlkStatus::from_raw(unsafe { *error });
-    let status = instance.state.end_io(&instance.ctx(), bio, status);
+    // SAFETY: map wrote this bio's per-bio data as a `T::PerBio` (MapBio::new).
+    let data = unsafe { bio.per_bio::<T::PerBio>() };
+    let status = instance.state.end_io(&instance.ctx::<Atomic>(), bio, data, status);
     // SAFETY: as above; dm reads it back after end_io returns.
     unsafe { *error = status.into_raw() };
     ffi::DM_ENDIO_DONE
@@ -306,7 +353,7 @@ unsafe extern "C" fn work_callback<T: TargetOps>(owner: *mut c_void) {
     // SAFETY: `owner` is the pinned instance, alive until its PinnedDrop has shut the
     // worker down (which waits for this call to return).
     let instance = unsafe { &*owner.cast::<Instance<T>>() };
-    instance.state.work(&instance.ctx());
+    instance.state.work(&instance.ctx::<Process>());
 }
 
 /// # Safety
@@ -329,7 +376,7 @@ unsafe extern "C" fn io_callback<T: TargetOps>(
         bio,
         error_bits: error_bits as u64,
     };
-    instance.state.io_done(&instance.ctx(), done);
+    instance.state.io_done(&instance.ctx::<Atomic>(), done);
 }
 
 /// # Safety
@@ -366,18 +413,26 @@ unsafe extern "C" fn message_callback<T: TargetOps>(
     ti: *mut ffi::DmTargetRaw,
     argc: c_uint,
     argv: *mut *mut c_char,
-    _result: *mut c_char,
-    _maxlen: c_uint,
+    result: *mut c_char,
+    maxlen: c_uint,
 ) -> c_int {
     // SAFETY: dm passes `argc` NUL-terminated strings that live until we return.
     let args = match unsafe { args::collect(argc, argv) } {
         Ok(args) => args,
         Err(e) => return e.errno.to_errno(),
     };
+    if result.is_null() || maxlen == 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: dm's result buffer is `maxlen` writable bytes, exclusively ours for the call.
+    let buf = unsafe { core::slice::from_raw_parts_mut(result, maxlen as usize) };
+    let mut reply = StatusWriter::new(buf);
     // SAFETY: message only runs between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    match instance.state.message(&instance.ctx(), &args) {
-        Ok(()) => 0,
+    match instance.state.message(&instance.ctx::<Process>(), &args, &mut reply) {
+        Ok(Reply::Silent) => 0,
+        // dm-ioctl hands the reply text to userspace when message returns 1.
+        Ok(Reply::Text) => 1,
         Err(e) => e.to_errno(),
     }
 }
@@ -388,7 +443,7 @@ unsafe extern "C" fn message_callback<T: TargetOps>(
 unsafe extern "C" fn presuspend_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    instance.state.presuspend(&instance.ctx());
+    instance.state.presuspend(&instance.ctx::<Process>());
 }
 
 /// # Safety
@@ -397,7 +452,7 @@ unsafe extern "C" fn presuspend_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw
 unsafe extern "C" fn presuspend_undo_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    instance.state.presuspend_undo(&instance.ctx());
+    instance.state.presuspend_undo(&instance.ctx::<Process>());
 }
 
 /// # Safety
@@ -406,7 +461,7 @@ unsafe extern "C" fn presuspend_undo_callback<T: TargetOps>(ti: *mut ffi::DmTarg
 unsafe extern "C" fn postsuspend_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    instance.state.postsuspend(&instance.ctx());
+    instance.state.postsuspend(&instance.ctx::<Process>());
     // Suspended means quiet: nothing of ours in flight until resume.
     instance.services.wait_idle();
 }
@@ -417,7 +472,7 @@ unsafe extern "C" fn postsuspend_callback<T: TargetOps>(ti: *mut ffi::DmTargetRa
 unsafe extern "C" fn resume_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    instance.state.resume(&instance.ctx());
+    instance.state.resume(&instance.ctx::<Process>());
 }
 
 /// # Safety

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-target services: a worker, asynchronous dm-io on preallocated
 //! buffers, and the count of IOs in flight that suspend and `dtr` wait for.
 //!
@@ -5,7 +7,8 @@
 //! `alloc_workqueue(WQ_MEM_RECLAIM)`, `dm_io()` and a mempool of requests,
 //! so nothing in the IO path allocates except from reserves (GFP_NOIO).
 
-use super::{ffi, BlkStatus, DmDev, OwnedBio, Target};
+use super::{ffi, DmDev, OwnedBio, Target};
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{error::from_err_ptr, ffi::c_void, prelude::*};
 
@@ -78,11 +81,23 @@ impl Drop for Services {
     }
 }
 
+/// Calling context of a [`Ctx`]: a callback that may sleep.
+pub(crate) struct Process;
+/// Calling context of a [`Ctx`]: a callback that must not sleep (`map`,
+/// `end_io`, IO completions; possibly in interrupt context).
+pub(crate) struct Atomic;
+
 /// What a target may do besides routing bios: kick its worker, issue IO
 /// and raise dm events. Handed to every callback of [`super::TargetOps`].
-pub(crate) struct Ctx<'a> {
+///
+/// `C` is the calling context, [`Process`] or [`Atomic`]: whatever may
+/// sleep (issuing IO takes mempool reserves, raising an event takes a mutex)
+/// exists only on `Ctx<'_, Process>`, so safe code cannot call it from a
+/// completion. The marker costs nothing at run time.
+pub(crate) struct Ctx<'a, C = Process> {
     pub(super) target: &'a Target,
     pub(super) services: &'a Services,
+    pub(super) _context: PhantomData<C>,
 }
 
 /// A reserved slot of in-flight IO, taken under the target's own lock so
@@ -91,6 +106,13 @@ pub(crate) struct Ctx<'a> {
 #[must_use]
 pub(crate) struct IoTicket<'a> {
     services: &'a Services,
+}
+
+impl IoTicket<'_> {
+    /// Hands the in-flight reference to an IO, which drops it on completion.
+    fn into_io(self) {
+        core::mem::forget(self);
+    }
 }
 
 impl Drop for IoTicket<'_> {
@@ -104,24 +126,27 @@ impl Drop for IoTicket<'_> {
 pub(crate) struct IoCompletion {
     /// The tag given when issuing it.
     pub(crate) tag: u64,
-    /// The VM bio written by [`Ctx::write_bio`], back to be ended.
+    /// The VM bio given to [`Ctx::write_bio`] or [`Ctx::read_bio`], back to be ended.
     pub(crate) bio: Option<OwnedBio>,
-    /// Bit `i` is set when region `i` (0: first device, 1: second) failed.
+    /// Bit `i` is set when region `i` (0: first device, 1: second) failed;
+    /// every bit is set when the IO could not be started at all.
     pub(crate) error_bits: u64,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a, C> Ctx<'a, C> {
     /// The target.
     pub(crate) fn target(&self) -> &'a Target {
         self.target
     }
 
-    /// Queues the worker (a no-op once the target is being destroyed).
+    /// Queues the worker (a no-op once the target is being destroyed). Any context.
     pub(crate) fn kick(&self) {
         // SAFETY: live services (Services invariant); safe from any context.
         unsafe { ffi::iof_services_kick(self.services.as_ptr()) }
     }
+}
 
+impl<'a> Ctx<'a, Process> {
     /// Reserves one in-flight IO; see [`IoTicket`].
     pub(crate) fn io_ticket(&self) -> IoTicket<'a> {
         // SAFETY: live services; the reference is released by the ticket or its IO.
@@ -132,90 +157,69 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads `sectors` at `sector` of `dev` into buffer `buf`; completes
-    /// through `TargetOps::io_done` with `tag`. Process context only (may
-    /// sleep for reserves).
-    pub(crate) fn read_into_buffer(
-        &self,
-        ticket: IoTicket<'_>,
-        dev: &DmDev,
-        sector: u64,
-        sectors: u64,
-        buf: u32,
-        tag: u64,
-    ) -> Result {
-        self.buffer_io(ticket, false, dev, sector, sectors, buf, tag)
+    /// through `TargetOps::io_done` with `tag`, also when it cannot start
+    /// (then with every error bit set). The dm layer refuses an IO larger
+    /// than the buffer.
+    pub(crate) fn read_into_buffer(&self, ticket: IoTicket<'_>, dev: &DmDev, sector: u64, sectors: u64, buf: u32, tag: u64) {
+        ticket.into_io();
+        // SAFETY: live services and device; the in-flight reference moved to the IO; the
+        // glue checks `buf` and `sectors` against the buffers it allocated.
+        unsafe { ffi::iof_io_buf(self.services.as_ptr(), false, dev.as_ptr(), sector, sectors, buf, tag) }
     }
 
     /// Writes buffer `buf` to `sectors` at `sector` of `dev`; as
     /// [`Ctx::read_into_buffer`] otherwise.
-    pub(crate) fn write_from_buffer(
-        &self,
-        ticket: IoTicket<'_>,
-        dev: &DmDev,
-        sector: u64,
-        sectors: u64,
-        buf: u32,
-        tag: u64,
-    ) -> Result {
-        self.buffer_io(ticket, true, dev, sector, sectors, buf, tag)
+    pub(crate) fn write_from_buffer(&self, ticket: IoTicket<'_>, dev: &DmDev, sector: u64, sectors: u64, buf: u32, tag: u64) {
+        ticket.into_io();
+        // SAFETY: as in `read_into_buffer`.
+        unsafe { ffi::iof_io_buf(self.services.as_ptr(), true, dev.as_ptr(), sector, sectors, buf, tag) }
     }
 
-    #[allow(clippy::too_many_arguments)] // private: the two wrappers above name the direction
-    fn buffer_io(
-        &self,
-        ticket: IoTicket<'_>,
-        write: bool,
-        dev: &DmDev,
-        sector: u64,
-        sectors: u64,
-        buf: u32,
-        tag: u64,
-    ) -> Result {
-        core::mem::forget(ticket); // The IO (or its failure below) now owns the reference.
-        // SAFETY: live services and device; the in-flight reference moved to the IO.
-        kernel::error::to_result(unsafe {
-            ffi::iof_io_buf(self.services.as_ptr(), write, dev.as_ptr(), sector, sectors, buf, tag)
-        })
-    }
-
-    /// Writes the data of `bio` at `sector` of `first` and, if given, `second`;
-    /// the bio comes back in `TargetOps::io_done`. Process context only.
-    pub(crate) fn write_bio(
-        &self,
-        ticket: IoTicket<'_>,
-        bio: OwnedBio,
-        first: &DmDev,
-        second: Option<&DmDev>,
-        sector: u64,
-        tag: u64,
-    ) {
-        core::mem::forget(ticket); // The IO (or its failure below) now owns the reference.
-        let raw = bio.into_raw();
+    /// Writes the data of `bio` at `sector` of `first` and, if given, `second`
+    /// (FUA passes through); the bio comes back in `TargetOps::io_done`.
+    pub(crate) fn write_bio(&self, ticket: IoTicket<'_>, bio: OwnedBio, first: &DmDev, second: Option<&DmDev>, sector: u64, tag: u64) {
+        ticket.into_io();
         let second = second.map_or(core::ptr::null_mut(), |d| d.as_ptr());
-        // SAFETY: live services and devices; the bio is owned and moves to the IO.
-        let r = unsafe {
-            ffi::iof_io_bio(self.services.as_ptr(), raw, first.as_ptr(), second, sector, tag)
-        };
-        if let (true, Some(ptr)) = (r != 0, NonNull::new(raw)) {
-            // dm_io refused the request synchronously: the bio never left.
-            // SAFETY: the bio was not handed to any IO, so it is still ours.
-            let bio = unsafe { OwnedBio::from_raw(ptr) };
-            bio.end(BlkStatus::from_error(Error::from_errno(r)));
+        // SAFETY: live services and devices; the bio is owned and moves to the IO, which
+        // hands it back to io_done exactly once.
+        unsafe { ffi::iof_io_bio(self.services.as_ptr(), bio.into_raw(), true, first.as_ptr(), second, sector, tag) }
+    }
+
+    /// Reads `dev` at `sector` into the pages of `bio`; the bio comes back in
+    /// `TargetOps::io_done`.
+    pub(crate) fn read_bio(&self, ticket: IoTicket<'_>, bio: OwnedBio, dev: &DmDev, sector: u64, tag: u64) {
+        ticket.into_io();
+        // SAFETY: as in `write_bio`.
+        unsafe {
+            ffi::iof_io_bio(self.services.as_ptr(), bio.into_raw(), false, dev.as_ptr(), core::ptr::null_mut(), sector, tag)
         }
     }
 
+    /// Flushes the volatile write cache of `dev` (an empty `REQ_PREFLUSH`);
+    /// completes through `TargetOps::io_done` with `tag`.
+    pub(crate) fn flush(&self, ticket: IoTicket<'_>, dev: &DmDev, tag: u64) {
+        ticket.into_io();
+        // SAFETY: live services and device; the in-flight reference moved to the IO.
+        unsafe { ffi::iof_io_flush(self.services.as_ptr(), dev.as_ptr(), tag) }
+    }
+
     /// Fills the data pages of a read `bio` from buffer `buf`, starting at
-    /// byte `offset` of the buffer (`buf_bytes` long). Any context.
-    pub(crate) fn fill_from_buffer(&self, bio: &OwnedBio, buf: u32, offset: usize, buf_bytes: usize) -> Result {
+    /// byte `offset`; fails if that reaches past the buffer. The caller must
+    /// not have an IO into that buffer in flight.
+    pub(crate) fn fill_from_buffer(&self, bio: &OwnedBio, buf: u32, offset: usize) -> Result {
         // SAFETY: live services; the bio is owned (its pages are ours to fill); the glue
-        // checks the range against the buffer, which no IO is writing now: the target
-        // calls this after the read into it completed.
+        // checks the range against the buffer's real size.
         kernel::error::to_result(unsafe {
-            ffi::iof_bio_fill_from_buf(self.services.as_ptr(), bio.as_ptr(), buf, offset, buf_bytes)
+            ffi::iof_bio_fill_from_buf(self.services.as_ptr(), bio.as_ptr(), buf, offset)
         })
     }
 
-    /// Raises a dm event (`dmsetup wait` returns). Process context only.
+    /// Sleeps until no IO issued through this context is in flight.
+    pub(crate) fn wait_idle(&self) {
+        self.services.wait_idle();
+    }
+
+    /// Raises a dm event (`dmsetup wait` returns).
     pub(crate) fn raise_event(&self) {
         self.target.raise_event();
     }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! [`StatusWriter`]: the `result`/`maxlen` buffer of the `status` callback.
 
 use core::fmt;

@@ -1,7 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! [`Target`]: one `struct dm_target`, the slice of a mapped device a target instance serves.
 
 use super::ffi;
+use core::ops::Deref;
 use kernel::{ffi::c_void, prelude::*, types::Opaque};
+
+/// How dm hands bios to a target: set once from `ctr` with [`CtrTarget::set_limits`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TargetLimits {
+    /// Clones of every empty flush sent to `map`, told apart by
+    /// [`super::Bio::target_bio_nr`]: one per device the flush must reach.
+    pub(crate) flush_clones: u32,
+    /// Clones of every discard (0: discards are not supported).
+    pub(crate) discard_clones: u32,
+    /// Clones of every write-zeroes bio (0: not supported).
+    pub(crate) write_zeroes_clones: u32,
+    /// Largest bio in sectors; bios never cross a multiple of it (0: no limit).
+    pub(crate) max_io_sectors: u64,
+}
 
 /// A device-mapper target instance, as dm hands it to every callback.
 ///
@@ -42,21 +59,16 @@ impl Target {
         unsafe { ffi::iof_target_len(self.as_ptr()) }
     }
 
-    /// Tells dm how to hand bios to this target: how many clones of each
-    /// flush, discard and write-zeroes bio to send to `map` (one per device
-    /// they must reach; see [`super::Bio::target_bio_nr`]), and the largest
-    /// bio in sectors (so no bio crosses a chunk; 0 = no limit).
-    pub(crate) fn setup(&self, flush: u32, discard: u32, write_zeroes: u32, max_io: u64) -> Result {
-        // SAFETY: live dm_target by the type invariant; these fields are only set from ctr.
-        kernel::error::to_result(unsafe {
-            ffi::iof_target_setup(self.as_ptr(), flush, discard, write_zeroes, max_io)
-        })
+    pub(super) fn set_per_bio_size(&self, bytes: u32) {
+        // SAFETY: live dm_target by the type invariant; only ctr sets it, before any bio.
+        unsafe { ffi::iof_target_set_per_bio_size(self.as_ptr(), bytes) }
     }
 
-    /// Raises a dm event on the table (`dmsetup wait` returns).
-    pub(crate) fn raise_event(&self) {
-        // SAFETY: live dm_target by the type invariant; dm_table_event may be called from
-        // any context that may take a mutex, which the callers of this method are.
+    /// Raises a dm event on the table (`dmsetup wait` returns). Reached
+    /// through `Ctx<'_, Process>::raise_event` only: it takes a mutex.
+    pub(super) fn raise_event(&self) {
+        // SAFETY: live dm_target by the type invariant; dm_table_event takes a mutex,
+        // and the only caller is a process-context `Ctx`.
         unsafe { ffi::iof_target_event(self.as_ptr()) }
     }
 
@@ -73,5 +85,42 @@ impl Target {
     pub(super) fn set_private(&self, private: *mut c_void) {
         // SAFETY: live dm_target by the type invariant; only ctr sets it.
         unsafe { ffi::iof_target_set_private(self.as_ptr(), private) }
+    }
+}
+
+/// The target while its `ctr` runs: what only a constructor may do (open
+/// devices, tell dm how to hand it bios). Other callbacks get a plain
+/// [`Target`], so safe code cannot call these from `map` or a completion.
+pub(crate) struct CtrTarget<'a> {
+    target: &'a Target,
+}
+
+impl<'a> CtrTarget<'a> {
+    /// Only the dm layer's ctr callback makes one.
+    pub(super) fn new(target: &'a Target) -> Self {
+        Self { target }
+    }
+
+    /// Tells dm how to hand bios to this target.
+    pub(crate) fn set_limits(&self, limits: TargetLimits) -> Result {
+        // SAFETY: live dm_target by the type invariant; these fields are only set from ctr,
+        // which is the only place a `CtrTarget` exists.
+        kernel::error::to_result(unsafe {
+            ffi::iof_target_setup(
+                self.target.as_ptr(),
+                limits.flush_clones,
+                limits.discard_clones,
+                limits.write_zeroes_clones,
+                limits.max_io_sectors,
+            )
+        })
+    }
+}
+
+impl Deref for CtrTarget<'_> {
+    type Target = Target;
+
+    fn deref(&self) -> &Target {
+        self.target
     }
 }

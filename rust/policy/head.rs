@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Disk head model.
 //!
 //! The head position of one physical disk, in that disk's sector space, is the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Cargo shim for the IOFollow policy core.
 //!
 //! The kernel module compiles `mod.rs` and its children as `crate::policy`

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Liveness ordering for the migration-aware block cache (MABCM, Algorithm 2).
 //!
 //! Every cached chunk has a *liveness*: how much it is still worth keeping.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Migration map: the state of every chunk of a migrating source.
 //!
 //! Each chunk is in one of four states:

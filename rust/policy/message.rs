@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Target messages (`dmsetup message <dev> 0 <verb> [<arg>]`).
 //!
 //! | message | effect |
@@ -6,6 +8,7 @@
 //! | `resume` | issue migration IO again |
 //! | `ratio <V>:<M>` | change the VM:migration dispatch ratio |
 //! | `policy follow\|sequential` | switch the chunk selection policy |
+//! | `stats` | print the ordering protocol's counters |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -25,6 +28,8 @@ pub enum Message {
     Ratio(Ratio),
     /// New selection policy.
     Policy(PolicyKind),
+    /// Print the ordering counters.
+    Stats,
 }
 
 /// Parse the words of a message.
@@ -32,7 +37,10 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
     let Some((&verb, rest)) = args.split_first() else {
         return Err(ParseError::MessageArgs);
     };
-    let want_args = if verb.eq_ignore_ascii_case("pause") || verb.eq_ignore_ascii_case("resume") {
+    let want_args = if verb.eq_ignore_ascii_case("pause")
+        || verb.eq_ignore_ascii_case("resume")
+        || verb.eq_ignore_ascii_case("stats")
+    {
         0
     } else if verb.eq_ignore_ascii_case("ratio") || verb.eq_ignore_ascii_case("policy") {
         1
@@ -46,6 +54,8 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         Ok(Message::Pause)
     } else if verb.eq_ignore_ascii_case("resume") {
         Ok(Message::Resume)
+    } else if verb.eq_ignore_ascii_case("stats") {
+        Ok(Message::Stats)
     } else {
         let &value = rest.first().ok_or(ParseError::MessageArgs)?;
         if verb.eq_ignore_ascii_case("ratio") {
@@ -68,6 +78,7 @@ impl fmt::Display for Message {
             Message::Resume => f.write_str("resume"),
             Message::Ratio(r) => write!(f, "ratio {r}"),
             Message::Policy(p) => write!(f, "policy {p}"),
+            Message::Stats => f.write_str("stats"),
         }
     }
 }
@@ -95,6 +106,8 @@ mod tests {
         assert_eq!(parse_message(&["ratio", "1"]), Err(ParseError::Ratio));
         assert_eq!(parse_message(&["policy", "smq"]), Err(ParseError::Policy));
         assert_eq!(parse_message(&["hydrate"]), Err(ParseError::UnknownMessage));
+        assert_eq!(parse_message(&["Stats"]), Ok(Message::Stats));
+        assert_eq!(parse_message(&["stats", "x"]), Err(ParseError::MessageArgs));
         assert_eq!(std::format!("{}", Message::Ratio(Ratio::default())), "ratio 2:1");
     }
 }

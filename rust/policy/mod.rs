@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! IOFollow policy core.
 //!
 //! Pure decision logic of the IOFollow live storage migration target

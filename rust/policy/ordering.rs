@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The per-chunk ordering protocol of a migration: which device a VM write
 //! goes to, when a chunk may be copied, when a copy counts, and when the
 //! destination may be called `synced`.
@@ -288,16 +290,17 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         if ticket.chunks == 0 {
             return false;
         }
-        let mut kick = false;
+        let mut quiet = false;
+        let mut dirtied = false;
         for chunk in Self::chunks(ticket.first, ticket.chunks) {
             if let Some(n) = self.writes.get_mut(stripe(chunk)) {
                 *n = n.saturating_sub(1);
-                kick |= *n == 0;
+                quiet |= *n == 0;
             }
             if ticket.mirrored && !(source_ok && dest_ok) {
                 // The devices may now differ in this chunk: copy it again.
                 let _ = self.map.mark_dirty(chunk);
-                kick = true;
+                dirtied = true;
             }
         }
         if ticket.mirrored {
@@ -307,7 +310,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         } else {
             self.unmirrored_in_flight = self.unmirrored_in_flight.saturating_sub(1);
         }
-        kick && (self.nr_parked() > 0 || self.map.nr_pending() > 0 || self.map.is_synced())
+        dirtied || (quiet && (self.nr_parked() > 0 || self.map.nr_pending() > 0))
     }
 
     fn is_parked(&self, chunk: u64) -> bool {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Piggybacking VM reads on migration (Algorithm 2, READBLOCK/WRITEBLOCK).
 //!
 //! A VM read that lands in a pending chunk can be served by reading the whole

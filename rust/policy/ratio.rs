@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! V:M ratio scheduler between VM IO and migration IO.
 //!
 //! The paper's rule (section 4.1): "2:1 means that the storage system will

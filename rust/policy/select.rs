@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Chunk selection policies.
 //!
 //! Like dm-cache's policy modules, every policy answers one question behind

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Constructor table line of the `iofollow` target.
 //!
 //! ```text

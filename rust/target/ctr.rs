@@ -1,11 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Constructor: table arguments to a running target, with one precise
 //! error string per rejection.
 
 use super::engine::{EngineState, COPY_SLOTS};
 use super::{Geometry, IoFollow, Settings};
-use crate::dm::{CtrError, DmDev, IrqSpinLock, ServiceConfig, Target};
+use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
 use crate::policy::{
-    map::ChunkMap, ratio::RatioScheduler, select::AnySelector, table::parse_table,
+    map::ChunkMap, ordering::Ordering, ratio::RatioScheduler, select::AnySelector, table::parse_table,
 };
 use super::head::DiskHead;
 use kernel::prelude::*;
@@ -14,7 +16,7 @@ use kernel::prelude::*;
 const CHUNK_SECTORS_MAX: u64 = 16384;
 
 pub(super) fn construct(
-    target: &Target,
+    target: &CtrTarget<'_>,
     args: &[&str],
 ) -> Result<(impl PinInit<IoFollow, Error>, ServiceConfig), CtrError> {
     let cfg = parse_table(args).map_err(|e| CtrError::new(EINVAL, e.c_message()))?;
@@ -57,9 +59,15 @@ pub(super) fn construct(
     let map = ChunkMap::new(storage, nr_chunks)
         .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
 
-    // Flushes go to both devices; no bio crosses a chunk.
+    // An empty flush reaches each device (two clones); no bio crosses a chunk.
+    let limits = TargetLimits {
+        flush_clones: 2,
+        discard_clones: 1,
+        write_zeroes_clones: 0,
+        max_io_sectors: cfg.chunk_sectors,
+    };
     target
-        .setup(2, 1, 0, cfg.chunk_sectors)
+        .set_limits(limits)
         .map_err(|e| CtrError::new(e, c"Cannot set the maximum IO size"))?;
 
     // Partitions are resolved here; a stacked source (dm, md) has to be told
@@ -69,7 +77,7 @@ pub(super) fn construct(
         .ok_or(CtrError::new(ENOSPC, c"Too many disks with iofollow devices"))?;
 
     let state = EngineState::new(
-        map,
+        Ordering::new(map),
         AnySelector::new(cfg.policy),
         RatioScheduler::with_ratio(cfg.ratio),
         cfg.paused,
@@ -95,7 +103,7 @@ pub(super) fn construct(
         settings,
         geometry,
         head,
-        state <- IrqSpinLock::new(state),
+        state <- new_irq_spinlock!(state, "iofollow_engine"),
     });
     Ok((init, services))
 }

@@ -1,13 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The migration engine's state and its worker: picks chunks through the
 //! policy core, copies them source → buffer → destination with a bounded
-//! number of copies in flight, mirrors the VM writes `map` handed over, and
-//! announces the end of the copy.
+//! number of copies in flight, mirrors the VM writes `map` handed over,
+//! flushes the destination before it calls the copy `synced`, and announces
+//! it. Which copy may start and when a chunk counts is the ordering
+//! protocol's decision ([`crate::policy::ordering`]).
 
 use super::IoFollow;
-use crate::dm::{BioList, BlkStatus, Ctx, IoCompletion, OwnedBio};
+use crate::dm::{Atomic, BioList, BlkStatus, Ctx, IoCompletion, OwnedBio};
 use crate::policy::{
     head::chunk_of_head,
-    map::{ChunkMap, ChunkState},
+    ordering::{CopyRefused, FlushTicket, Ordering, WriteTicket, PARKED_MAX},
     piggyback::PiggybackRule,
     ratio::RatioScheduler,
     select::{AnySelector, Selector},
@@ -21,11 +25,8 @@ use kernel::prelude::*;
 pub(super) const COPY_SLOTS: usize = 3;
 const BACKGROUND_SLOTS: usize = 2;
 
-/// Mirrored VM writes in flight at most; more wait in the queue. Each slot
-/// records its chunk so that no copy of that chunk starts meanwhile: a copy
-/// could read the source before the write lands and then overwrite the
-/// destination with the old data.
-const MIRROR_SLOTS: usize = 64;
+/// Mirrored VM writes in flight at most; more wait in the queue.
+const MIRRORS_MAX: u32 = 64;
 
 /// What a copy slot is doing.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,9 @@ pub(super) enum Slot {
     Piggyback(u64),
     /// Reading this chunk from the source into the slot's buffer.
     Reading(u64),
-    /// Read done; the worker writes the buffer to the destination.
+    /// Read done; the worker fills the waiting VM read from the buffer.
+    Serving(u64),
+    /// Read done (and served); the worker writes the buffer to the destination.
     ReadDone(u64),
     /// Writing this chunk to the destination.
     Writing(u64),
@@ -45,30 +48,31 @@ pub(super) enum Slot {
 /// Everything `map`, `end_io`, the worker and IO completions share, under
 /// the target's interrupt-safe lock.
 pub(super) struct EngineState {
-    pub(super) map: ChunkMap<KVVec<u64>>,
+    pub(super) ordering: Ordering<KVVec<u64>>,
     pub(super) selector: AnySelector,
     pub(super) ratio: RatioScheduler,
     /// `pause` message or `paused` feature.
     pub(super) paused: bool,
     /// Between presuspend and resume: no new copies.
     pub(super) suspended: bool,
-    /// A copy or a mirrored write failed; copying stops until `resume`.
-    pub(super) error: bool,
-    /// The dm event for the end of the copy has been raised.
-    pub(super) announced: bool,
+    /// The dm event for `synced` has been raised (and the state still holds).
+    announced: bool,
     /// The dm event for the error state has been raised.
-    pub(super) error_announced: bool,
+    error_announced: bool,
     /// The worker stopped on the ratio and wants a kick when VM IO allows.
-    pub(super) waiting_for_ratio: bool,
-    pub(super) slots: [Slot; COPY_SLOTS],
+    waiting_for_ratio: bool,
+    slots: [Slot; COPY_SLOTS],
     /// The VM read each slot's chunk read will serve (piggybacking).
     piggy_bios: [Option<OwnedBio>; COPY_SLOTS],
     /// When a VM read is served by reading its whole chunk.
     piggyback: PiggybackRule,
     /// VM writes to migrated chunks, to be written to both devices by the worker.
     pub(super) mirror_queue: BioList,
-    /// Chunks of the mirrored writes in flight.
-    mirrors: [Option<u64>; MIRROR_SLOTS],
+    mirrors_in_flight: u32,
+    /// VM reads whose piggybacked chunk read failed: read again on their own.
+    reread_queue: BioList,
+    /// The background flush of the destination in flight.
+    background_flush: Option<FlushTicket>,
     /// VM bios sent to the disk and not completed yet.
     pub(super) vm_in_flight: u64,
     pub(super) vm_ios: u64,
@@ -76,14 +80,13 @@ pub(super) struct EngineState {
 }
 
 impl EngineState {
-    pub(super) fn new(map: ChunkMap<KVVec<u64>>, selector: AnySelector, ratio: RatioScheduler, paused: bool) -> Self {
+    pub(super) fn new(ordering: Ordering<KVVec<u64>>, selector: AnySelector, ratio: RatioScheduler, paused: bool) -> Self {
         Self {
-            map,
+            ordering,
             selector,
             ratio,
             paused,
             suspended: false,
-            error: false,
             announced: false,
             error_announced: false,
             waiting_for_ratio: false,
@@ -91,7 +94,9 @@ impl EngineState {
             piggy_bios: [const { None }; COPY_SLOTS],
             piggyback: PiggybackRule::default(),
             mirror_queue: BioList::new(),
-            mirrors: [None; MIRROR_SLOTS],
+            mirrors_in_flight: 0,
+            reread_queue: BioList::new(),
+            background_flush: None,
             vm_in_flight: 0,
             vm_ios: 0,
             migration_ios: 0,
@@ -100,11 +105,11 @@ impl EngineState {
 
     /// The state word of `dmsetup status`.
     pub(super) fn state_word(&self) -> StateWord {
-        if self.error {
+        if self.ordering.in_error() {
             StateWord::Error
         } else if self.paused {
             StateWord::Paused
-        } else if self.map.is_synced() {
+        } else if self.ordering.is_synced() {
             StateWord::Synced
         } else {
             StateWord::Copying
@@ -116,15 +121,15 @@ impl EngineState {
     /// whole chunk pays; `waiting` is the VM IO already in flight. The caller
     /// hands the VM's bio to [`EngineState::attach_piggyback`] under the same lock.
     pub(super) fn reserve_piggyback(&mut self, chunk: u64, chunk_sectors: u64, sectors: u64, waiting: u64) -> Option<usize> {
-        let pending = self.map.state(chunk).is_some_and(ChunkState::is_pending)
-            && !self.mirrors.contains(&Some(chunk));
+        let pending = self.ordering.map().state(chunk).is_some_and(|s| s.is_pending())
+            && !self.ordering.writes_in_flight(chunk);
         let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
         if !self.copying_allowed() || !self.piggyback.decide(pending, chunk_sectors, sectors, waiting) {
             return None;
         }
         let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
-        self.map.mark_in_flight(chunk).ok()?;
-        self.slots[slot] = Slot::Piggyback(chunk);
+        self.ordering.start_copy(chunk).ok()?;
+        *self.slots.get_mut(slot)? = Slot::Piggyback(chunk);
         Some(slot)
     }
 
@@ -137,7 +142,7 @@ impl EngineState {
 
     /// Whether new copies may start at all.
     fn copying_allowed(&self) -> bool {
-        !self.paused && !self.suspended && !self.error
+        !self.paused && !self.suspended && !self.ordering.in_error()
     }
 
     /// Accounts a VM bio sent to the disk; true when the worker should be kicked
@@ -156,123 +161,232 @@ impl EngineState {
         self.waiting_for_ratio && self.vm_in_flight == 0
     }
 
-    /// A VM write or discard completed on the source only, while `chunk`
-    /// may have been copied meanwhile: make sure it is copied (again).
-    pub(super) fn source_only_write_done(&mut self, chunk: u64) {
-        match self.map.state(chunk) {
-            Some(ChunkState::Migrated) | Some(ChunkState::InFlight) => {
-                let _ = self.map.mark_dirty(chunk);
-            }
-            _ => {}
+    /// Leaves the error state (`resume` message); the `synced` event is
+    /// raised again only if the state actually changes.
+    pub(super) fn clear_error(&mut self) {
+        if self.ordering.clear_error() {
+            self.error_announced = false;
         }
+    }
+
+    fn set_slot(&mut self, slot: usize, to: Slot) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = to;
+        }
+    }
+
+    /// Takes the VM read waiting on `slot`, if any.
+    fn take_piggy(&mut self, slot: usize) -> Option<OwnedBio> {
+        self.piggy_bios.get_mut(slot)?.take()
     }
 }
 
-/// IO tags: the kind in the top byte, the copy or mirror slot below.
-const TAG_READ: u64 = 1 << 56;
-const TAG_WRITE: u64 = 2 << 56;
-const TAG_MIRROR: u64 = 3 << 56;
-const TAG_KIND: u64 = 0xff << 56;
+/// What an IO issued by the worker was, carried through dm-io as its tag.
+#[derive(Clone, Copy)]
+enum IoTag {
+    /// A copy slot's read of its chunk from the source.
+    CopyRead(usize),
+    /// A copy slot's write of its buffer to the destination.
+    CopyWrite(usize),
+    /// A VM write to this migrated chunk, written to both devices.
+    Mirror(u64),
+    /// A VM read re-issued on its own after its piggybacked chunk read failed.
+    Reread,
+    /// The background flush of the destination.
+    DestFlush,
+}
+
+const TAG_SHIFT: u32 = 56;
+const TAG_PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+
+impl IoTag {
+    fn encode(self) -> u64 {
+        let (kind, payload) = match self {
+            IoTag::CopyRead(slot) => (1u64, slot as u64),
+            IoTag::CopyWrite(slot) => (2, slot as u64),
+            IoTag::Mirror(chunk) => (3, chunk),
+            IoTag::Reread => (4, 0),
+            IoTag::DestFlush => (5, 0),
+        };
+        (kind << TAG_SHIFT) | (payload & TAG_PAYLOAD)
+    }
+
+    fn decode(tag: u64) -> Option<Self> {
+        let payload = tag & TAG_PAYLOAD;
+        let slot = usize::try_from(payload).ok();
+        Some(match tag >> TAG_SHIFT {
+            1 => IoTag::CopyRead(slot?),
+            2 => IoTag::CopyWrite(slot?),
+            3 => IoTag::Mirror(payload),
+            4 => IoTag::Reread,
+            5 => IoTag::DestFlush,
+            _ => return None,
+        })
+    }
+}
 
 /// One unit of work the worker picked under the lock.
 enum Job {
-    /// Write both devices with this mirrored VM bio, tracked in a mirror slot.
-    Mirror(crate::dm::OwnedBio, usize),
+    /// Fill the VM read waiting on a slot from its buffer.
+    Serve(usize, u64, OwnedBio),
+    /// Read a VM bio again from the source alone.
+    Reread(OwnedBio),
+    /// Write both devices with this mirrored VM bio (of this chunk).
+    Mirror(OwnedBio, u64),
     /// Write slot's buffer holding `chunk` to the destination.
     WriteOut(usize, u64),
     /// Read `chunk` into slot's buffer.
     ReadIn(usize, u64),
+    /// Flush the destination.
+    Flush,
 }
 
 impl IoFollow {
     /// The worker: runs until there is nothing it may do now.
     pub(super) fn run_worker(&self, ctx: &Ctx<'_>) {
         loop {
-            let mut st = self.state.lock();
-            let (job, ticket) = if let Some(job) = self.next_mirror(&mut st, ctx) {
-                (job, ctx.io_ticket())
-            } else if let Some(job) = self.next_copy_step(&mut st) {
-                (job, ctx.io_ticket())
-            } else {
-                let synced = st.map.is_synced() && !st.error;
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            let job = Self::next_serve(st)
+                .or_else(|| st.reread_queue.pop().map(Job::Reread))
+                .or_else(|| self.next_mirror(st, ctx))
+                .or_else(|| self.next_copy_step(st))
+                .or_else(|| Self::next_flush(st));
+            let Some(job) = job else {
+                let synced = st.ordering.is_synced();
                 let announce_sync = synced && !st.announced;
                 // A chunk dirtied after the end of the copy: announce the next end too.
                 st.announced = synced;
-                let announce_error = st.error && !st.error_announced;
-                st.error_announced = st.error;
-                drop(st);
+                let error = st.ordering.in_error();
+                let announce_error = error && !st.error_announced;
+                st.error_announced = error;
+                drop(guard);
                 if announce_sync {
-                    pr_info!("{}: copy complete, device synced\n", self.name());
+                    pr_info!("{}: copy complete and flushed, device synced\n", self.name());
                 }
                 if announce_sync || announce_error {
                     ctx.raise_event();
                 }
                 return;
             };
-            drop(st);
-
+            // Taken under the lock that presuspend's flag is set under: a suspend
+            // that waits for in-flight IO cannot miss this one.
+            let ticket = ctx.io_ticket();
+            drop(guard);
+            let begin = ctx.target().begin();
             match job {
-                Job::Mirror(bio, slot) => {
-                    let sector = bio.sector().saturating_sub(ctx.target().begin());
-                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, TAG_MIRROR | slot as u64);
+                Job::Serve(slot, chunk, bio) => {
+                    drop(ticket);
+                    self.serve_piggyback(ctx, slot, chunk, bio);
+                }
+                Job::Reread(bio) => {
+                    let sector = bio.sector().saturating_sub(begin);
+                    ctx.read_bio(ticket, bio, &self.source, sector, IoTag::Reread.encode());
+                }
+                Job::Mirror(bio, chunk) => {
+                    let sector = bio.sector().saturating_sub(begin);
+                    let end = sector.saturating_add(u64::from(bio.sectors()));
+                    self.head.set(self.geometry.disk_offset.saturating_add(end));
+                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, IoTag::Mirror(chunk).encode());
                 }
                 Job::WriteOut(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
-                    let r = ctx.write_from_buffer(ticket, &self.dest, sector, sectors, slot as u32, TAG_WRITE | slot as u64);
-                    if r.is_err() {
-                        self.copy_failed(slot, chunk, "destination write could not be issued");
-                    }
+                    ctx.write_from_buffer(ticket, &self.dest, sector, sectors, slot as u32, IoTag::CopyWrite(slot).encode());
                 }
                 Job::ReadIn(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
                     self.head.set(self.geometry.disk_offset.saturating_add(sector).saturating_add(sectors));
-                    let r = ctx.read_into_buffer(ticket, &self.source, sector, sectors, slot as u32, TAG_READ | slot as u64);
-                    if r.is_err() {
-                        self.copy_failed(slot, chunk, "source read could not be issued");
-                    }
+                    ctx.read_into_buffer(ticket, &self.source, sector, sectors, slot as u32, IoTag::CopyRead(slot).encode());
                 }
+                Job::Flush => ctx.flush(ticket, &self.dest, IoTag::DestFlush.encode()),
             }
         }
     }
 
-    /// Takes the next queued mirrored write, if a mirror slot is free.
-    fn next_mirror(&self, st: &mut EngineState, ctx: &Ctx<'_>) -> Option<Job> {
-        let slot = st.mirrors.iter().position(Option::is_none)?;
-        let bio = st.mirror_queue.pop()?;
-        let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
-        st.mirrors[slot] = Some(chunk);
-        Some(Job::Mirror(bio, slot))
+    /// A slot whose read is done and has a VM read waiting.
+    fn next_serve(st: &mut EngineState) -> Option<Job> {
+        let (slot, chunk) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::Serving(c) => Some((i, *c)),
+            _ => None,
+        })?;
+        match st.take_piggy(slot) {
+            Some(bio) => Some(Job::Serve(slot, chunk, bio)),
+            None => {
+                st.set_slot(slot, Slot::ReadDone(chunk));
+                None
+            }
+        }
     }
 
-    /// Picks the next copy step under the lock: finish a read (write it out),
-    /// or start reading the chunk the policy selects, if the ratio allows.
+    /// Copies the chunk's bytes into the VM's read (process context: up to a
+    /// whole chunk of memcpy) and only then lets the buffer be written out.
+    fn serve_piggyback(&self, ctx: &Ctx<'_>, slot: usize, chunk: u64, bio: OwnedBio) {
+        let (chunk_start, _) = self.geometry.chunk_range(chunk);
+        let offset = bio.sector().saturating_sub(ctx.target().begin()).saturating_sub(chunk_start);
+        let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
+        let status = match ctx.fill_from_buffer(&bio, slot as u32, offset) {
+            Ok(()) => BlkStatus::OK,
+            Err(e) => BlkStatus::from_error(e),
+        };
+        bio.end(status);
+        let mut st = self.state.lock();
+        st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+        st.set_slot(slot, Slot::ReadDone(chunk));
+    }
+
+    /// Takes the next queued mirrored write, if fewer than the maximum are in flight.
+    fn next_mirror(&self, st: &mut EngineState, ctx: &Ctx<'_>) -> Option<Job> {
+        if st.mirrors_in_flight >= MIRRORS_MAX {
+            return None;
+        }
+        let bio = st.mirror_queue.pop()?;
+        st.mirrors_in_flight = st.mirrors_in_flight.saturating_add(1);
+        let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
+        Some(Job::Mirror(bio, chunk))
+    }
+
+    /// The background flush that makes a complete copy durable.
+    fn next_flush(st: &mut EngineState) -> Option<Job> {
+        if st.suspended || !st.ordering.wants_dest_flush() {
+            return None;
+        }
+        st.background_flush = Some(st.ordering.dest_flush_issued(true));
+        Some(Job::Flush)
+    }
+
+    /// Picks the next copy step under the lock: issue a piggybacked read,
+    /// write a finished read out, or start reading the chunk the policy
+    /// selects, if the ratio allows.
     fn next_copy_step(&self, st: &mut EngineState) -> Option<Job> {
         // A VM read waits on a piggyback slot: issue it whatever the state.
-        if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::Piggyback(_))) {
-            if let Some(Slot::Piggyback(chunk)) = st.slots.get(slot).copied() {
-                st.slots[slot] = Slot::Reading(chunk);
-                st.migration_ios = st.migration_ios.saturating_add(1);
-                return Some(Job::ReadIn(slot, chunk));
-            }
+        if let Some((slot, chunk)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::Piggyback(c) => Some((i, *c)),
+            _ => None,
+        }) {
+            st.set_slot(slot, Slot::Reading(chunk));
+            st.migration_ios = st.migration_ios.saturating_add(1);
+            return Some(Job::ReadIn(slot, chunk));
         }
         // A finished read is written out even when the copy is paused: the
         // chunk is in flight and must reach an end.
-        if let Some(slot) = st.slots.iter().position(|s| matches!(s, Slot::ReadDone(_))) {
-            if let Some(Slot::ReadDone(chunk)) = st.slots.get(slot).copied() {
-                if !st.error && !st.suspended {
-                    st.slots[slot] = Slot::Writing(chunk);
-                    st.migration_ios = st.migration_ios.saturating_add(1);
-                    return Some(Job::WriteOut(slot, chunk));
-                }
-                // Suspending or failed: give the chunk back rather than issue IO
-                // after postsuspend found the target quiet.
-                st.slots[slot] = Slot::Idle;
-                let _ = st.map.complete(chunk, false);
+        if let Some((slot, chunk)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::ReadDone(c) => Some((i, *c)),
+            _ => None,
+        }) {
+            if !st.ordering.in_error() && !st.suspended {
+                st.set_slot(slot, Slot::Writing(chunk));
+                st.migration_ios = st.migration_ios.saturating_add(1);
+                return Some(Job::WriteOut(slot, chunk));
             }
+            // Suspending or failed: give the chunk back rather than issue IO
+            // after postsuspend found the target quiet.
+            st.set_slot(slot, Slot::Idle);
+            st.ordering.copy_abandoned(chunk);
         }
         if !st.copying_allowed() {
             return None;
         }
+        st.ordering.unpark_quiet();
         let slot = st.slots.iter().take(BACKGROUND_SLOTS).position(|s| *s == Slot::Idle)?;
         let vm_waiting = st.vm_in_flight > 0;
         if !st.ratio.may_dispatch_migration(vm_waiting) {
@@ -282,121 +396,120 @@ impl IoFollow {
         st.waiting_for_ratio = false;
         let g = &self.geometry;
         let head = chunk_of_head(self.head.get(), g.disk_offset, g.chunk_shift, g.nr_chunks);
-        let chunk = st.selector.next(&st.map, head, !vm_waiting)?;
-        if st.mirrors.contains(&Some(chunk)) {
-            // Retried when that mirrored write completes (it kicks the worker).
-            return None;
+        // A chunk with VM writes in flight is parked by the protocol, so the
+        // selector offers the next best one.
+        let mut chunk = None;
+        for _ in 0..=PARKED_MAX {
+            let candidate = st.selector.next(st.ordering.map(), head, !vm_waiting)?;
+            match st.ordering.start_copy(candidate) {
+                Ok(()) => {
+                    chunk = Some(candidate);
+                    break;
+                }
+                Err(CopyRefused::Parked) => continue,
+                // Retried when a VM write completes (it kicks the worker).
+                Err(CopyRefused::Busy | CopyRefused::NotPending) => return None,
+            }
         }
-        st.map.mark_in_flight(chunk).ok()?;
+        let chunk = chunk?;
         st.ratio.on_migration_dispatch();
         st.migration_ios = st.migration_ios.saturating_add(1);
-        st.slots[slot] = Slot::Reading(chunk);
+        st.set_slot(slot, Slot::Reading(chunk));
         Some(Job::ReadIn(slot, chunk))
     }
 
-    fn copy_failed(&self, slot: usize, chunk: u64, why: &str) {
-        pr_err!("{}: chunk {}: {}; copying stops until 'resume'\n", self.name(), chunk, why);
-        let mut st = self.state.lock();
-        if let Some(s) = st.slots.get_mut(slot) {
-            *s = Slot::Idle;
-        }
-        let _ = st.map.complete(chunk, false);
-        st.error = true;
-        let piggy = Self::take_piggy(&mut st, slot);
-        drop(st);
-        if let Some(bio) = piggy {
-            bio.end(BlkStatus::from_error(EIO));
-        }
-    }
-
-    /// Takes the VM read waiting on `slot`, if any, and accounts its end.
-    fn take_piggy(st: &mut EngineState, slot: usize) -> Option<OwnedBio> {
-        let bio = st.piggy_bios.get_mut(slot)?.take()?;
-        st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
-        Some(bio)
-    }
-
-    /// Completes a piggybacked VM read from the chunk its slot read (atomic
-    /// context): the buffer is not reused before the worker writes it out.
-    fn serve_piggyback(&self, ctx: &Ctx<'_>, bio: OwnedBio, slot: usize, chunk: u64, read_failed: bool) {
-        let (chunk_start, chunk_sectors) = self.geometry.chunk_range(chunk);
-        let offset = bio.sector().saturating_sub(ctx.target().begin()).saturating_sub(chunk_start);
-        let bytes = usize::try_from(chunk_sectors.saturating_mul(512)).unwrap_or(0);
-        let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
-        let status = if read_failed {
-            BlkStatus::from_error(EIO)
-        } else {
-            match ctx.fill_from_buffer(&bio, slot as u32, offset, bytes) {
-                Ok(()) => BlkStatus::OK,
-                Err(e) => BlkStatus::from_error(e),
-            }
-        };
-        bio.end(status);
-    }
-
     /// An IO issued by the worker completed (atomic context).
-    pub(super) fn on_io_done(&self, ctx: &Ctx<'_>, done: IoCompletion) {
-        let failed = done.error_bits != 0;
-        match done.tag & TAG_KIND {
-            TAG_MIRROR => {
-                let slot = (done.tag & !TAG_KIND) as usize;
-                let source_failed = done.error_bits & 1 != 0;
-                let dest_failed = done.error_bits & 2 != 0;
-                let mut st = self.state.lock();
-                let chunk = st.mirrors.get_mut(slot).and_then(Option::take).unwrap_or(u64::MAX);
+    pub(super) fn on_io_done(&self, ctx: &Ctx<'_, Atomic>, done: IoCompletion) {
+        let ok = done.error_bits == 0;
+        let mut st = self.state.lock();
+        match IoTag::decode(done.tag) {
+            Some(IoTag::Mirror(chunk)) => {
+                let source_ok = done.error_bits & 1 == 0;
+                let dest_ok = done.error_bits & 2 == 0;
+                st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
                 st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
-                if dest_failed {
-                    // The VM's data is on the source; the chunk is copied again later.
-                    let _ = st.map.mark_dirty(chunk);
-                    st.error = true;
-                }
+                let ticket = WriteTicket {
+                    first: chunk,
+                    chunks: 1,
+                    mirrored: true,
+                };
+                // Any failure re-dirties the chunk; a destination failure stops the copy.
+                st.ordering.write_done(ticket, source_ok, dest_ok);
                 drop(st);
-                if dest_failed {
-                    pr_err!("{}: mirrored write to chunk {} failed on the destination\n", self.name(), chunk);
+                if !dest_ok {
+                    pr_err_ratelimited!("{}: mirrored write to chunk {} failed on the destination\n", self.name(), chunk);
                 }
                 if let Some(bio) = done.bio {
-                    let status = if source_failed { BlkStatus::from_error(EIO) } else { BlkStatus::OK };
-                    bio.end(status);
+                    bio.end(if source_ok { BlkStatus::OK } else { BlkStatus::from_error(EIO) });
                 }
             }
-            TAG_READ => {
-                let slot = (done.tag & !TAG_KIND) as usize;
-                let mut st = self.state.lock();
-                let piggy = Self::take_piggy(&mut st, slot);
+            Some(IoTag::CopyRead(slot)) => {
                 if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
-                    if failed {
-                        st.slots[slot] = Slot::Idle;
-                        let _ = st.map.complete(chunk, false);
-                        st.error = true;
+                    if ok {
+                        let waiting = st.piggy_bios.get(slot).is_some_and(Option::is_some);
+                        st.set_slot(slot, if waiting { Slot::Serving(chunk) } else { Slot::ReadDone(chunk) });
                         drop(st);
-                        pr_err!("{}: chunk {}: source read failed; copying stops until 'resume'\n", self.name(), chunk);
                     } else {
-                        st.slots[slot] = Slot::ReadDone(chunk);
+                        st.set_slot(slot, Slot::Idle);
+                        st.ordering.copy_done(chunk, false);
+                        // The VM's read may well succeed on its own (the bad sector
+                        // can be elsewhere in the chunk): read it again alone.
+                        if let Some(bio) = st.take_piggy(slot) {
+                            st.reread_queue.push(bio);
+                        }
                         drop(st);
+                        pr_err_ratelimited!("{}: chunk {}: source read failed; copying stops until 'resume'\n", self.name(), chunk);
                     }
-                    if let Some(bio) = piggy {
-                        self.serve_piggyback(ctx, bio, slot, chunk, failed);
-                    }
-                } else if let Some(bio) = piggy {
-                    drop(st);
-                    bio.end(BlkStatus::from_error(EIO));
                 }
             }
-            TAG_WRITE => {
-                let slot = (done.tag & !TAG_KIND) as usize;
-                let mut st = self.state.lock();
+            Some(IoTag::CopyWrite(slot)) => {
                 if let Some(Slot::Writing(chunk)) = st.slots.get(slot).copied() {
-                    st.slots[slot] = Slot::Idle;
-                    let _ = st.map.complete(chunk, !failed);
-                    if failed {
-                        st.error = true;
-                        drop(st);
-                        pr_err!("{}: chunk {}: destination write failed; copying stops until 'resume'\n", self.name(), chunk);
+                    st.set_slot(slot, Slot::Idle);
+                    st.ordering.copy_done(chunk, ok);
+                    drop(st);
+                    if !ok {
+                        pr_err_ratelimited!("{}: chunk {}: destination write failed; copying stops until 'resume'\n", self.name(), chunk);
                     }
                 }
             }
-            _ => {}
+            Some(IoTag::Reread) => {
+                st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+                drop(st);
+                if let Some(bio) = done.bio {
+                    bio.end(if ok { BlkStatus::OK } else { BlkStatus::from_error(EIO) });
+                }
+            }
+            Some(IoTag::DestFlush) => {
+                if let Some(ticket) = st.background_flush.take() {
+                    st.ordering.dest_flush_done(ticket, ok);
+                }
+                drop(st);
+                if !ok {
+                    pr_err_ratelimited!("{}: flush of the destination failed; copying stops until 'resume'\n", self.name());
+                }
+            }
+            None => {
+                drop(st);
+                pr_err_ratelimited!("{}: completion with unknown tag {:#x}\n", self.name(), done.tag);
+            }
         }
         ctx.kick();
+    }
+
+    /// Makes what the copy wrote durable before the device is suspended
+    /// (dm-clone flushes before it commits): after this, `synced` in the
+    /// status of a suspended device means the destination is complete and
+    /// durable. The dm layer waits for the flush after this returns.
+    pub(super) fn flush_before_suspend(&self, ctx: &Ctx<'_>) {
+        // Copies and mirrored writes still in flight first.
+        ctx.wait_idle();
+        let mut st = self.state.lock();
+        if st.ordering.in_error() || st.background_flush.is_some() || st.ordering.copies_durable() {
+            return;
+        }
+        st.background_flush = Some(st.ordering.dest_flush_issued(true));
+        let ticket = ctx.io_ticket();
+        drop(st);
+        ctx.flush(ticket, &self.dest, IoTag::DestFlush.encode());
     }
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The head position of each physical disk, shared by every iofollow device
 //! whose source lives on it (the paper's multi-VM case).
 //!

@@ -1,14 +1,17 @@
-//! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential`.
+// SPDX-License-Identifier: GPL-2.0
+
+//! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential|stats`.
 
 use super::IoFollow;
-use crate::dm::Ctx;
+use crate::dm::{Ctx, Reply, StatusWriter};
+use core::fmt::Write;
 use crate::policy::{
     message::{parse_message, Message},
     select::AnySelector,
 };
 use kernel::prelude::*;
 
-pub(super) fn handle(t: &IoFollow, ctx: &Ctx<'_>, args: &[&str]) -> Result {
+pub(super) fn handle(t: &IoFollow, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply> {
     let msg = parse_message(args).map_err(|e| {
         pr_err!("{}: message '{}': {}\n", t.name(), args.first().copied().unwrap_or(""), e.message());
         EINVAL
@@ -21,8 +24,27 @@ pub(super) fn handle(t: &IoFollow, ctx: &Ctx<'_>, args: &[&str]) -> Result {
                 // Also the way out of the error state: failed chunks are pending
                 // again and are retried.
                 st.paused = false;
-                st.error = false;
-                st.announced = false;
+                st.clear_error();
+            }
+            Message::Stats => {
+                let o = st.ordering.stats;
+                let (vm_ios, migration_ios) = (st.vm_ios, st.migration_ios);
+                drop(st);
+                // A reply cut short by a small buffer is still a valid prefix.
+                let _ = write!(
+                    reply,
+                    "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
+                     dest_flushes {} dest_losses {} vm_ios {} migration_ios {}",
+                    o.mirrored_writes,
+                    o.source_only_writes,
+                    o.invalidated_copies,
+                    o.deferred_copies,
+                    o.dest_flushes,
+                    o.dest_losses,
+                    vm_ios,
+                    migration_ios
+                );
+                return Ok(Reply::Text);
             }
             Message::Ratio(ratio) => st.ratio.set_ratio(ratio),
             Message::Policy(kind) => {
@@ -33,5 +55,5 @@ pub(super) fn handle(t: &IoFollow, ctx: &Ctx<'_>, args: &[&str]) -> Result {
         }
     }
     ctx.kick();
-    Ok(())
+    Ok(Reply::Silent)
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The `iofollow` target: the VM's IO path, the migration engine, status
 //! and messages.
 //!
@@ -13,11 +15,12 @@ mod routing;
 mod status;
 
 use crate::dm::{
-    Bio, BlkStatus, CtrError, Ctx, DeviceVisitor, DmDev, IoCompletion, IrqSpinLock, MapBio,
-    QueueLimits, Routed, ServiceConfig, StatusType, StatusWriter, Target, TargetOps,
+    Atomic, Bio, BlkStatus, CtrError, Ctx, DeviceVisitor, DmDev, IoCompletion, IrqSpinLock, MapBio,
+    QueueLimits, Reply, Routed, ServiceConfig, StatusType, StatusWriter, CtrTarget, TargetOps,
 };
 use engine::EngineState;
 use head::DiskHead;
+use routing::VmBio;
 use kernel::prelude::*;
 
 /// Target type name, as in the table line.
@@ -76,26 +79,28 @@ impl IoFollow {
 }
 
 impl TargetOps for IoFollow {
+    type PerBio = VmBio;
+
     fn ctr(
-        target: &Target,
+        target: &CtrTarget<'_>,
         args: &[&str],
     ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError> {
         ctr::construct(target, args)
     }
 
-    fn map(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed {
+    fn map(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, VmBio>) -> Routed {
         self.route(ctx, bio)
     }
 
-    fn end_io(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) -> BlkStatus {
-        self.on_vm_bio_done(ctx, bio, status)
+    fn end_io(&self, ctx: &Ctx<'_, Atomic>, bio: &Bio, data: VmBio, status: BlkStatus) -> BlkStatus {
+        self.on_vm_bio_done(ctx, bio, data, status)
     }
 
     fn work(&self, ctx: &Ctx<'_>) {
         self.run_worker(ctx)
     }
 
-    fn io_done(&self, ctx: &Ctx<'_>, done: IoCompletion) {
+    fn io_done(&self, ctx: &Ctx<'_, Atomic>, done: IoCompletion) {
         self.on_io_done(ctx, done)
     }
 
@@ -107,8 +112,8 @@ impl TargetOps for IoFollow {
         };
     }
 
-    fn message(&self, ctx: &Ctx<'_>, args: &[&str]) -> Result {
-        message::handle(self, ctx, args)
+    fn message(&self, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply> {
+        message::handle(self, ctx, args, reply)
     }
 
     fn iterate_devices(&self, visitor: &mut DeviceVisitor<'_>) -> i32 {
@@ -129,6 +134,10 @@ impl TargetOps for IoFollow {
 
     fn presuspend_undo(&self, ctx: &Ctx<'_>) {
         self.resume(ctx);
+    }
+
+    fn postsuspend(&self, ctx: &Ctx<'_>) {
+        self.flush_before_suspend(ctx);
     }
 
     fn resume(&self, ctx: &Ctx<'_>) {

@@ -1,57 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The VM's IO path: `map` and `end_io`.
 //!
-//! Reads go to the source. A write to a migrated chunk is handed to the
-//! worker, which writes it to both devices and completes it when both are
-//! done. Any other write (and a discard) goes to the source only, and when
-//! it completes, a chunk that was copied meanwhile is marked dirty, so a
-//! copy that may have read the old data is done again: the destination is
-//! never left stale. Bios never cross a chunk (`max_io_len`).
+//! Every decision about a write is the ordering protocol's
+//! ([`crate::policy::ordering`]): a write to a migrated chunk is handed to
+//! the worker, which writes it to both devices; any other write or discard
+//! goes to the source only and is counted against its chunks until it
+//! completes, so no copy of those chunks starts meanwhile. Reads go to the
+//! source, or are piggybacked on a whole-chunk copy. An empty flush is sent
+//! once to each device, without remapping its (meaningless) sector.
 
 use super::IoFollow;
-use crate::dm::{Bio, BioOp, BlkStatus, Ctx, MapBio, Routed};
-use crate::policy::map::ChunkState;
-use kernel::prelude::*;
+use crate::dm::{Atomic, Bio, BioOp, BlkStatus, Ctx, MapBio, Routed};
+use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
 
-/// Per-bio data: the bio is VM IO accounted in `vm_in_flight`.
-const VM: u64 = 1 << 63;
-/// Per-bio data: a write or discard sent to the source only; bits below: the chunk.
-const SOURCE_ONLY_WRITE: u64 = 1 << 62;
-/// Per-bio data: the flush clone sent to the destination.
-const DEST_FLUSH: u64 = 1 << 61;
-const CHUNK_MASK: u64 = (1 << 61) - 1;
+/// What `map` records in a bio for `end_io`.
+#[derive(Clone, Copy, Default)]
+pub(crate) enum VmBio {
+    /// Not accounted (the source's clone of a flush).
+    #[default]
+    Untracked,
+    /// VM IO counted in `vm_in_flight` (for the ratio).
+    Counted,
+    /// A write or discard sent to the source only, counted by the protocol.
+    SourceOnly(WriteTicket),
+    /// The destination's clone of a VM flush.
+    DestFlush(FlushTicket),
+}
+
+/// Flush clone numbers (`TargetLimits::flush_clones` is 2).
+const FLUSH_TO_SOURCE: u32 = 0;
 
 impl IoFollow {
-    pub(super) fn route(&self, ctx: &Ctx<'_>, bio: MapBio<'_>) -> Routed {
+    pub(super) fn route(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, VmBio>) -> Routed {
         let op = bio.op();
         if op == BioOp::Flush {
-            // Two clones of every flush (Target::setup): one per device. Without a
-            // healthy destination both go to the source, so the VM never sees the
-            // destination's errors.
-            let to_dest = bio.target_bio_nr() == 1 && !self.state.lock().error;
-            let sector = bio.sector();
-            if to_dest {
-                bio.set_private(DEST_FLUSH);
-                return bio.remap(&self.dest, sector);
-            }
-            return bio.remap(&self.source, sector);
+            return self.route_flush(bio);
         }
         let Some(offset) = bio.sector().checked_sub(ctx.target().begin()) else {
+            pr_err_ratelimited!("{}: bio at sector {} before the target\n", self.name(), bio.sector());
             return bio.kill();
         };
         let sectors = u64::from(bio.sectors());
-        let chunk = offset >> self.geometry.chunk_shift;
-        if matches!(op, BioOp::Read | BioOp::Write) {
-            self.head
-                .set(self.geometry.disk_offset.saturating_add(offset).saturating_add(sectors));
-        }
+        let g = &self.geometry;
+        let first = offset >> g.chunk_shift;
+        let last = offset.saturating_add(sectors.max(1) - 1) >> g.chunk_shift;
+        let nr_chunks = u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX);
 
         let mut st = self.state.lock();
         let waiting = st.vm_in_flight;
-        let kick = st.on_vm_dispatch();
+        let mut kick = st.on_vm_dispatch();
         let routed = match op {
             BioOp::Read => {
-                let (_, chunk_sectors) = self.geometry.chunk_range(chunk);
-                if let Some(slot) = st.reserve_piggyback(chunk, chunk_sectors, sectors, waiting) {
+                let (_, chunk_sectors) = g.chunk_range(first);
+                if let Some(slot) = st.reserve_piggyback(first, chunk_sectors, sectors, waiting) {
                     // Served from a whole-chunk read, which also migrates the chunk.
                     let (owned, routed) = bio.take();
                     st.attach_piggyback(slot, owned);
@@ -59,53 +61,94 @@ impl IoFollow {
                     ctx.kick();
                     return routed;
                 }
-                bio.set_private(VM);
-                bio.remap(&self.source, offset)
-            }
-            BioOp::Write if st.map.state(chunk) == Some(ChunkState::Migrated) && !st.error => {
-                let (owned, routed) = bio.take();
-                st.mirror_queue.push(owned);
                 drop(st);
-                ctx.kick();
-                return routed;
+                self.head.set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                bio.set_data(VmBio::Counted);
+                return self.finish_map(ctx, bio.remap(&self.source, offset), kick);
             }
             BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => {
-                // Not mirrored: a migrated chunk is stale on the destination from now on.
-                st.source_only_write_done(chunk);
-                bio.set_private(VM | SOURCE_ONLY_WRITE | (chunk & CHUNK_MASK));
+                let decision = st.ordering.map_write(first, nr_chunks, op != BioOp::Write);
+                kick |= decision.kick;
+                if decision.route == WriteRoute::Mirror {
+                    // The worker writes it to both devices (and moves the head then).
+                    let (owned, routed) = bio.take();
+                    st.mirror_queue.push(owned);
+                    drop(st);
+                    ctx.kick();
+                    return routed;
+                }
+                drop(st);
+                if op == BioOp::Write {
+                    self.head.set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                }
+                bio.set_data(VmBio::SourceOnly(decision.ticket));
                 bio.remap(&self.source, offset)
             }
             _ => {
-                bio.set_private(VM);
+                drop(st);
+                bio.set_data(VmBio::Counted);
                 bio.remap(&self.source, offset)
             }
         };
-        drop(st);
+        self.finish_map(ctx, routed, kick)
+    }
+
+    fn finish_map(&self, ctx: &Ctx<'_, Atomic>, routed: Routed, kick: bool) -> Routed {
         if kick {
             ctx.kick();
         }
         routed
     }
 
-    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_>, bio: &Bio, status: BlkStatus) -> BlkStatus {
-        let private = bio.private();
-        if private & DEST_FLUSH != 0 && !status.is_ok() {
-            // The VM's data is safe on the source; a broken destination only
-            // stops the copy (state error), it does not fail the VM's flush.
-            self.state.lock().error = true;
-            pr_err!("{}: flush of the destination failed\n", self.name());
-            ctx.kick();
-            return BlkStatus::OK;
+    /// One clone of an empty flush per device. In the error state the
+    /// destination may be gone (an unreachable NBD server can take minutes to
+    /// fail): its clone goes to the source too, and nothing claims the
+    /// destination durable until a later flush of it succeeds.
+    fn route_flush(&self, bio: MapBio<'_, VmBio>) -> Routed {
+        if bio.target_bio_nr() == FLUSH_TO_SOURCE {
+            return bio.remap_flush(&self.source);
         }
-        if private & VM == 0 {
+        let mut st = self.state.lock();
+        if st.ordering.in_error() {
+            drop(st);
+            return bio.remap_flush(&self.source);
+        }
+        let ticket = st.ordering.dest_flush_issued(false);
+        drop(st);
+        bio.set_data(VmBio::DestFlush(ticket));
+        bio.remap_flush(&self.dest)
+    }
+
+    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_, Atomic>, _bio: &Bio, data: VmBio, status: BlkStatus) -> BlkStatus {
+        if matches!(data, VmBio::Untracked) {
+            // Nothing to account: the source's flush clone, and every bio the
+            // target took in map and ended itself (dm calls end_io for those too).
             return status;
         }
         let mut st = self.state.lock();
-        if private & SOURCE_ONLY_WRITE != 0 {
-            // A copy may have read the chunk before this write reached the source.
-            st.source_only_write_done(private & CHUNK_MASK);
-        }
-        let kick = st.on_vm_complete();
+        let kick = match data {
+            VmBio::Untracked => return status,
+            VmBio::DestFlush(ticket) => {
+                st.ordering.dest_flush_done(ticket, status.is_ok());
+                drop(st);
+                if status.is_ok() {
+                    // May have made the copy durable: the worker announces `synced`.
+                    ctx.kick();
+                    return status;
+                }
+                // The VM's data is durable on the source (its own clone); the
+                // destination lost its cache, so every migrated chunk is copied
+                // again after `resume`. The VM's flush does not fail for it.
+                pr_err_ratelimited!("{}: flush of the destination failed; copying stops until 'resume'\n", self.name());
+                ctx.kick();
+                return BlkStatus::OK;
+            }
+            VmBio::Counted => st.on_vm_complete(),
+            VmBio::SourceOnly(ticket) => {
+                let quiet = st.ordering.write_done(ticket, status.is_ok(), true);
+                st.on_vm_complete() | quiet
+            }
+        };
         drop(st);
         if kick {
             ctx.kick();

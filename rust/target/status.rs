@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `dmsetup status` and `dmsetup table` text.
 
 use super::IoFollow;
@@ -18,9 +20,9 @@ pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         out,
         "{} {}/{} {} {} {} {} {} {} {}/{} {} {}:{}",
         st.state_word(),
-        st.map.nr_migrated(),
-        st.map.nr_chunks(),
-        st.map.nr_dirty(),
+        st.ordering.map().nr_migrated(),
+        st.ordering.map().nr_chunks(),
+        st.ordering.map().nr_dirty(),
         t.head.get(),
         st.vm_ios,
         st.migration_ios,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0
 # Shared settings of the iofollow scripts: pinned toolchain, cache layout.
 # Sourced, not executed.  Every path here lives OUTSIDE the checkout so that
 # a fresh clone (CI) reuses what an earlier run installed or built.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Deterministic service-time model of a single-actuator hard disk drive,
 //! with the parameters of the disk of the IOFollow paper (Seagate Barracuda
 //! 7200.12 ST31000524AS, 1 TB, 7200 rpm).

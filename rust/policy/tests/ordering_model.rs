@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Exhaustive interleaving checker for the per-chunk ordering protocol
 //! (`policy::ordering`).
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Property tests of the policy core (host only).
 #![allow(
     missing_docs,

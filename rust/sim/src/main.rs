@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `iofollow-sim`: trace-driven replay of the IOFollow paper's experiment
 //! against an HDD model, with the very policy code of the kernel module.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Tables, JSON and SVG plots of the simulation results.
 
 use crate::sim::{Mode, Queueing, RunResult};

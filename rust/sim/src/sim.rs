@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Discrete-event simulation of VM IO and migration IO sharing one HDD.
 //!
 //! One disk, one request in service at a time (the host dispatches the next

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! VM block traces: SPC reader and seeded synthetic generators.
 
 use std::fmt;

@@ -1,0 +1,32 @@
+#!/bin/bash
+# The copy's writes are made durable before "synced" is said: with no VM IO
+# at all, by the time the completion event is raised and the status says
+# synced, the destination (a write-back loop) has received a flush. A suspend
+# afterwards keeps the state synced.
+. "$(dirname "$0")/../lib.sh"
+load_module
+
+src=$(make_loop 64)
+dst=$(make_loop 64)
+write_back "$src"
+write_back "$dst"
+fill "$src" 64 dest-flush
+len=$(sectors "$src")
+
+d0=$(flush_count "$dst")
+dm_create dfs "0 $len iofollow $src $dst 512 1 paused"
+event=$(dmsetup info -c --noheadings -o events dfs | tr -d ' ')
+dmsetup message dfs 0 resume
+timeout 300 dmsetup wait dfs "$event" || fail "no event within 300 s: $(dmsetup status dfs)"
+d1=$(flush_count "$dst")
+[ "$(state_of dfs)" = synced ] || fail "event raised but state is not synced: $(dmsetup status dfs)"
+[ "$d1" -gt "$d0" ] ||
+	fail "synced announced, but the destination got no flush (flushes $d0 at creation -> $d1 at synced)"
+note "destination flushes: $d0 at creation, $d1 at synced"
+
+dmsetup suspend dfs
+d2=$(flush_count "$dst")
+note "destination flushes after suspend: $d2"
+[ "$(state_of dfs)" = synced ] || fail "not synced after suspend: $(dmsetup status dfs)"
+dmsetup resume dfs
+compare_devices "$src" "$dst" $((64 * 1024 * 1024))
