@@ -35,7 +35,13 @@ struct IoFollowModule {
 impl kernel::Module for IoFollowModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let registration = dm::Registration::new(target::NAME, target::VERSION)?;
-        pr_info!("target {} {}.{}.{} registered\n", "iofollow", target::VERSION[0], target::VERSION[1], target::VERSION[2]);
+        pr_info!(
+            "target {} {}.{}.{} registered\n",
+            "iofollow",
+            target::VERSION[0],
+            target::VERSION[1],
+            target::VERSION[2]
+        );
         Ok(Self {
             _registration: registration,
         })

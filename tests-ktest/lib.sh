@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0
 # Helpers for the in-guest test cases (sourced).  Every case runs as root in
 # a virtme-ng guest, in its own bash process, with `set -euo pipefail`; it
 # creates its devices through these helpers so they are removed on exit.

@@ -130,7 +130,11 @@ impl Bio {
         // SAFETY: dm reserves per_io_data_size bytes before every bio it hands to the
         // target, 8-aligned when the size is a multiple of 8 (`PerBio` layout rule, checked
         // at compile time in `super::check_per_bio`); written as a `P` (caller).
-        unsafe { ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() }).cast::<P>().read() }
+        unsafe {
+            ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() })
+                .cast::<P>()
+                .read()
+        }
     }
 
     /// # Safety
@@ -138,7 +142,11 @@ impl Bio {
     /// As [`Bio::per_bio`], and the caller holds the bio exclusively (in `map`).
     unsafe fn set_per_bio<P: PerBio>(&self, value: P) {
         // SAFETY: as in `per_bio`; exclusive in map (caller).
-        unsafe { ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() }).cast::<P>().write(value) }
+        unsafe {
+            ffi::iof_bio_data(self.as_ptr(), const { size_of_per_bio::<P>() })
+                .cast::<P>()
+                .write(value)
+        }
     }
 }
 

@@ -63,7 +63,8 @@ pub(crate) type IterateCallout = Option<
 /// `struct iof_ops`: the target callbacks, all implemented in Rust.
 #[repr(C)]
 pub(crate) struct IofOps {
-    pub(crate) ctr: Option<unsafe extern "C" fn(*mut DmTargetRaw, c_uint, *mut *mut c_char) -> c_int>,
+    pub(crate) ctr:
+        Option<unsafe extern "C" fn(*mut DmTargetRaw, c_uint, *mut *mut c_char) -> c_int>,
     pub(crate) dtr: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) map: Option<unsafe extern "C" fn(*mut DmTargetRaw, *mut BioRaw) -> c_int>,
     pub(crate) end_io:
@@ -71,7 +72,13 @@ pub(crate) struct IofOps {
     pub(crate) status:
         Option<unsafe extern "C" fn(*mut DmTargetRaw, c_uint, c_uint, *mut c_char, c_uint)>,
     pub(crate) message: Option<
-        unsafe extern "C" fn(*mut DmTargetRaw, c_uint, *mut *mut c_char, *mut c_char, c_uint) -> c_int,
+        unsafe extern "C" fn(
+            *mut DmTargetRaw,
+            c_uint,
+            *mut *mut c_char,
+            *mut c_char,
+            c_uint,
+        ) -> c_int,
     >,
     pub(crate) presuspend: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) presuspend_undo: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,

@@ -117,7 +117,13 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// A bio `map` remapped has completed with `status`; `data` is what `map`
     /// recorded. Returns the status dm reports for it (a target may absorb an
     /// error it handles). Atomic context.
-    fn end_io(&self, _ctx: &Ctx<'_, Atomic>, _bio: &Bio, _data: Self::PerBio, status: BlkStatus) -> BlkStatus {
+    fn end_io(
+        &self,
+        _ctx: &Ctx<'_, Atomic>,
+        _bio: &Bio,
+        _data: Self::PerBio,
+        status: BlkStatus,
+    ) -> BlkStatus {
         status
     }
 
@@ -241,7 +247,10 @@ unsafe fn instance<'a, T: TargetOps>(ti: *mut ffi::DmTargetRaw) -> Pin<&'a Insta
     unsafe { <Pin<KBox<Instance<T>>> as ForeignOwnable>::borrow(Target::from_raw(ti).private()) }
 }
 
-fn construct<T: TargetOps>(target: &Target, args: &[&str]) -> Result<Pin<KBox<Instance<T>>>, CtrError> {
+fn construct<T: TargetOps>(
+    target: &Target,
+    args: &[&str],
+) -> Result<Pin<KBox<Instance<T>>>, CtrError> {
     let ctr_target = CtrTarget::new(target);
     let (init, config) = T::ctr(&ctr_target, args)?;
     let services = Services::new(
@@ -340,7 +349,9 @@ unsafe extern "C" fn end_io_callback<T: TargetOps>(
     let status = BlkStatus::from_raw(unsafe { *error });
     // SAFETY: map wrote this bio's per-bio data as a `T::PerBio` (MapBio::new).
     let data = unsafe { bio.per_bio::<T::PerBio>() };
-    let status = instance.state.end_io(&instance.ctx::<Atomic>(), bio, data, status);
+    let status = instance
+        .state
+        .end_io(&instance.ctx::<Atomic>(), bio, data, status);
     // SAFETY: as above; dm reads it back after end_io returns.
     unsafe { *error = status.into_raw() };
     ffi::DM_ENDIO_DONE
@@ -429,7 +440,10 @@ unsafe extern "C" fn message_callback<T: TargetOps>(
     let mut reply = StatusWriter::new(buf);
     // SAFETY: message only runs between ctr and dtr.
     let instance = unsafe { instance::<T>(ti) };
-    match instance.state.message(&instance.ctx::<Process>(), &args, &mut reply) {
+    match instance
+        .state
+        .message(&instance.ctx::<Process>(), &args, &mut reply)
+    {
         Ok(Reply::Silent) => 0,
         // dm-ioctl hands the reply text to userspace when message returns 1.
         Ok(Reply::Text) => 1,
@@ -487,7 +501,9 @@ unsafe extern "C" fn iterate_devices_callback<T: TargetOps>(
     let target = unsafe { Target::from_raw(ti) };
     let mut visitor = DeviceVisitor::new(target, callout, data);
     // SAFETY: between ctr and dtr.
-    unsafe { instance::<T>(ti) }.state.iterate_devices(&mut visitor)
+    unsafe { instance::<T>(ti) }
+        .state
+        .iterate_devices(&mut visitor)
 }
 
 /// # Safety

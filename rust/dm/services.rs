@@ -160,38 +160,107 @@ impl<'a> Ctx<'a, Process> {
     /// through `TargetOps::io_done` with `tag`, also when it cannot start
     /// (then with every error bit set). The dm layer refuses an IO larger
     /// than the buffer.
-    pub(crate) fn read_into_buffer(&self, ticket: IoTicket<'_>, dev: &DmDev, sector: u64, sectors: u64, buf: u32, tag: u64) {
+    pub(crate) fn read_into_buffer(
+        &self,
+        ticket: IoTicket<'_>,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: u64,
+    ) {
         ticket.into_io();
         // SAFETY: live services and device; the in-flight reference moved to the IO; the
         // glue checks `buf` and `sectors` against the buffers it allocated.
-        unsafe { ffi::iof_io_buf(self.services.as_ptr(), false, dev.as_ptr(), sector, sectors, buf, tag) }
+        unsafe {
+            ffi::iof_io_buf(
+                self.services.as_ptr(),
+                false,
+                dev.as_ptr(),
+                sector,
+                sectors,
+                buf,
+                tag,
+            )
+        }
     }
 
     /// Writes buffer `buf` to `sectors` at `sector` of `dev`; as
     /// [`Ctx::read_into_buffer`] otherwise.
-    pub(crate) fn write_from_buffer(&self, ticket: IoTicket<'_>, dev: &DmDev, sector: u64, sectors: u64, buf: u32, tag: u64) {
+    pub(crate) fn write_from_buffer(
+        &self,
+        ticket: IoTicket<'_>,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: u64,
+    ) {
         ticket.into_io();
         // SAFETY: as in `read_into_buffer`.
-        unsafe { ffi::iof_io_buf(self.services.as_ptr(), true, dev.as_ptr(), sector, sectors, buf, tag) }
+        unsafe {
+            ffi::iof_io_buf(
+                self.services.as_ptr(),
+                true,
+                dev.as_ptr(),
+                sector,
+                sectors,
+                buf,
+                tag,
+            )
+        }
     }
 
     /// Writes the data of `bio` at `sector` of `first` and, if given, `second`
     /// (FUA passes through); the bio comes back in `TargetOps::io_done`.
-    pub(crate) fn write_bio(&self, ticket: IoTicket<'_>, bio: OwnedBio, first: &DmDev, second: Option<&DmDev>, sector: u64, tag: u64) {
+    pub(crate) fn write_bio(
+        &self,
+        ticket: IoTicket<'_>,
+        bio: OwnedBio,
+        first: &DmDev,
+        second: Option<&DmDev>,
+        sector: u64,
+        tag: u64,
+    ) {
         ticket.into_io();
         let second = second.map_or(core::ptr::null_mut(), |d| d.as_ptr());
         // SAFETY: live services and devices; the bio is owned and moves to the IO, which
         // hands it back to io_done exactly once.
-        unsafe { ffi::iof_io_bio(self.services.as_ptr(), bio.into_raw(), true, first.as_ptr(), second, sector, tag) }
+        unsafe {
+            ffi::iof_io_bio(
+                self.services.as_ptr(),
+                bio.into_raw(),
+                true,
+                first.as_ptr(),
+                second,
+                sector,
+                tag,
+            )
+        }
     }
 
     /// Reads `dev` at `sector` into the pages of `bio`; the bio comes back in
     /// `TargetOps::io_done`.
-    pub(crate) fn read_bio(&self, ticket: IoTicket<'_>, bio: OwnedBio, dev: &DmDev, sector: u64, tag: u64) {
+    pub(crate) fn read_bio(
+        &self,
+        ticket: IoTicket<'_>,
+        bio: OwnedBio,
+        dev: &DmDev,
+        sector: u64,
+        tag: u64,
+    ) {
         ticket.into_io();
         // SAFETY: as in `write_bio`.
         unsafe {
-            ffi::iof_io_bio(self.services.as_ptr(), bio.into_raw(), false, dev.as_ptr(), core::ptr::null_mut(), sector, tag)
+            ffi::iof_io_bio(
+                self.services.as_ptr(),
+                bio.into_raw(),
+                false,
+                dev.as_ptr(),
+                core::ptr::null_mut(),
+                sector,
+                tag,
+            )
         }
     }
 

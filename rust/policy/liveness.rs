@@ -282,7 +282,9 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
     /// Restore the heap order around the entry at heap position `pos`
     /// after its key changed in either direction.
     fn fix(&mut self, pos: u32) {
-        let Some(slot) = self.heap_at(pos) else { return };
+        let Some(slot) = self.heap_at(pos) else {
+            return;
+        };
         self.sift_up(pos);
         if let Some(p) = self.entry(slot).map(|e| e.pos) {
             self.sift_down(p);

@@ -582,7 +582,10 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
             let base = u64::try_from(w).unwrap_or(u64::MAX).saturating_mul(64);
             // The first bit goes through set_pending_bit, which keeps the summary
             // levels; the others join a word that is already non-zero.
-            self.set_pending_bit(base.saturating_add(u64::from(migrated.trailing_zeros())), true);
+            self.set_pending_bit(
+                base.saturating_add(u64::from(migrated.trailing_zeros())),
+                true,
+            );
             if let Some(slot) = pend_off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
                 *slot |= migrated;
             }
@@ -597,7 +600,11 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
     use std::vec;

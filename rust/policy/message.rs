@@ -108,6 +108,9 @@ mod tests {
         assert_eq!(parse_message(&["hydrate"]), Err(ParseError::UnknownMessage));
         assert_eq!(parse_message(&["Stats"]), Ok(Message::Stats));
         assert_eq!(parse_message(&["stats", "x"]), Err(ParseError::MessageArgs));
-        assert_eq!(std::format!("{}", Message::Ratio(Ratio::default())), "ratio 2:1");
+        assert_eq!(
+            std::format!("{}", Message::Ratio(Ratio::default())),
+            "ratio 2:1"
+        );
     }
 }

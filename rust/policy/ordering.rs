@@ -135,7 +135,18 @@ pub struct Ordering<S> {
 impl<S> Ordering<S> {
     /// Everything but the statistics: what decides the protocol's future.
     #[allow(clippy::type_complexity)]
-    fn key(&self) -> (&ChunkMap<S>, &[u32; WRITE_STRIPES], u64, &[Option<u64>; PARKED_MAX], u64, u64, bool, bool) {
+    fn key(
+        &self,
+    ) -> (
+        &ChunkMap<S>,
+        &[u32; WRITE_STRIPES],
+        u64,
+        &[Option<u64>; PARKED_MAX],
+        u64,
+        u64,
+        bool,
+        bool,
+    ) {
         (
             &self.map,
             &self.writes,
@@ -195,7 +206,10 @@ impl<S> Ordering<S> {
     /// The destination is a current, durable copy of the source: every chunk
     /// migrated, no unmirrored write in flight, every copy write flushed.
     pub fn is_synced(&self) -> bool {
-        self.map.is_synced() && !self.error && self.unmirrored_in_flight == 0 && self.copies_durable()
+        self.map.is_synced()
+            && !self.error
+            && self.unmirrored_in_flight == 0
+            && self.copies_durable()
     }
 
     /// Whether the target should flush the destination on its own now: the
@@ -256,7 +270,8 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
                 }
                 Some(ChunkState::InFlight) => {
                     if !self.map.is_redirtied(chunk) && !self.is_parked(chunk) {
-                        self.stats.invalidated_copies = self.stats.invalidated_copies.saturating_add(1);
+                        self.stats.invalidated_copies =
+                            self.stats.invalidated_copies.saturating_add(1);
                     }
                     let _ = self.map.mark_dirty(chunk);
                 }
@@ -356,7 +371,9 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             }
             return Err(CopyRefused::Parked);
         }
-        self.map.mark_in_flight(chunk).map_err(|_| CopyRefused::NotPending)
+        self.map
+            .mark_in_flight(chunk)
+            .map_err(|_| CopyRefused::NotPending)
     }
 
     /// The copy of `chunk` has ended: `ok` when its destination write
@@ -419,7 +436,11 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
     use std::vec;

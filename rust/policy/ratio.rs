@@ -71,7 +71,9 @@ fn parse_small(s: &str) -> Option<u32> {
         if !b.is_ascii_digit() {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u32::from(b.wrapping_sub(b'0')))?;
+        v = v
+            .checked_mul(10)?
+            .checked_add(u32::from(b.wrapping_sub(b'0')))?;
     }
     Some(v)
 }
@@ -164,7 +166,9 @@ mod tests {
     fn parse_ratio() {
         assert_eq!(Ratio::parse("2:1"), Ratio::new(2, 1));
         assert_eq!(Ratio::parse("64:64"), Ratio::new(64, 64));
-        for bad in ["", ":", "0:1", "1:0", "65:1", "1:65", "a:1", "1:1:1", "+1:1", " 1:1", "00001:1"] {
+        for bad in [
+            "", ":", "0:1", "1:0", "65:1", "1:65", "a:1", "1:1:1", "+1:1", " 1:1", "00001:1",
+        ] {
             assert_eq!(Ratio::parse(bad), None, "{bad}");
         }
         assert_eq!(Ratio::parse("0002:01"), Ratio::new(2, 1));

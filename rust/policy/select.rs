@@ -91,7 +91,9 @@ impl Selector for Sequential {
         _head_chunk: u64,
         _idle: bool,
     ) -> Option<u64> {
-        let c = map.next_pending(self.cursor).or_else(|| map.next_pending(0))?;
+        let c = map
+            .next_pending(self.cursor)
+            .or_else(|| map.next_pending(0))?;
         self.cursor = c.saturating_add(1);
         Some(c)
     }

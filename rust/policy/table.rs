@@ -372,7 +372,10 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(p(line), Err(want), "{line}");
         }
-        assert_eq!(ParseError::ChunkNotPowerOfTwo.message(), "Chunk size is not a power of 2");
+        assert_eq!(
+            ParseError::ChunkNotPowerOfTwo.message(),
+            "Chunk size is not a power of 2"
+        );
     }
 
     #[test]

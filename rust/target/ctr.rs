@@ -4,12 +4,13 @@
 //! error string per rejection.
 
 use super::engine::{EngineState, COPY_SLOTS};
+use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
 use crate::policy::{
-    map::ChunkMap, ordering::Ordering, ratio::RatioScheduler, select::AnySelector, table::parse_table,
+    map::ChunkMap, ordering::Ordering, ratio::RatioScheduler, select::AnySelector,
+    table::parse_table,
 };
-use super::head::DiskHead;
 use kernel::prelude::*;
 
 /// Largest chunk the copy buffers hold (8 MiB): each copy slot owns one.
@@ -30,7 +31,10 @@ pub(super) fn construct(
     let dest = DmDev::open(target, cfg.dest)
         .map_err(|e| CtrError::new(e, c"Error opening destination device"))?;
     if source.whole_disk() == dest.whole_disk() && source.start_on_disk() == dest.start_on_disk() {
-        return Err(CtrError::new(EINVAL, c"Source and destination are the same device"));
+        return Err(CtrError::new(
+            EINVAL,
+            c"Source and destination are the same device",
+        ));
     }
 
     // Always true while chunks are at least 4 KiB and blocks at most a page,
@@ -45,10 +49,16 @@ pub(super) fn construct(
         }
     }
     if source.nr_sectors() < len {
-        return Err(CtrError::new(EINVAL, c"Source device is smaller than the target"));
+        return Err(CtrError::new(
+            EINVAL,
+            c"Source device is smaller than the target",
+        ));
     }
     if dest.nr_sectors() < len {
-        return Err(CtrError::new(EINVAL, c"Destination device is smaller than the target"));
+        return Err(CtrError::new(
+            EINVAL,
+            c"Destination device is smaller than the target",
+        ));
     }
 
     let nr_chunks = len.div_ceil(cfg.chunk_sectors);
@@ -73,8 +83,10 @@ pub(super) fn construct(
     // Partitions are resolved here; a stacked source (dm, md) has to be told
     // its place on the physical disk with `source_offset`.
     let disk_offset = cfg.source_offset.unwrap_or(source.start_on_disk());
-    let head = DiskHead::join(source.whole_disk(), disk_offset)
-        .ok_or(CtrError::new(ENOSPC, c"Too many disks with iofollow devices"))?;
+    let head = DiskHead::join(source.whole_disk(), disk_offset).ok_or(CtrError::new(
+        ENOSPC,
+        c"Too many disks with iofollow devices",
+    ))?;
 
     let state = EngineState::new(
         Ordering::new(map),

@@ -80,7 +80,12 @@ pub(super) struct EngineState {
 }
 
 impl EngineState {
-    pub(super) fn new(ordering: Ordering<KVVec<u64>>, selector: AnySelector, ratio: RatioScheduler, paused: bool) -> Self {
+    pub(super) fn new(
+        ordering: Ordering<KVVec<u64>>,
+        selector: AnySelector,
+        ratio: RatioScheduler,
+        paused: bool,
+    ) -> Self {
         Self {
             ordering,
             selector,
@@ -120,11 +125,25 @@ impl EngineState {
     /// `chunk_sectors`) if the policy's piggyback rule says that reading the
     /// whole chunk pays; `waiting` is the VM IO already in flight. The caller
     /// hands the VM's bio to [`EngineState::attach_piggyback`] under the same lock.
-    pub(super) fn reserve_piggyback(&mut self, chunk: u64, chunk_sectors: u64, sectors: u64, waiting: u64) -> Option<usize> {
-        let pending = self.ordering.map().state(chunk).is_some_and(|s| s.is_pending())
+    pub(super) fn reserve_piggyback(
+        &mut self,
+        chunk: u64,
+        chunk_sectors: u64,
+        sectors: u64,
+        waiting: u64,
+    ) -> Option<usize> {
+        let pending = self
+            .ordering
+            .map()
+            .state(chunk)
+            .is_some_and(|s| s.is_pending())
             && !self.ordering.writes_in_flight(chunk);
         let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
-        if !self.copying_allowed() || !self.piggyback.decide(pending, chunk_sectors, sectors, waiting) {
+        if !self.copying_allowed()
+            || !self
+                .piggyback
+                .decide(pending, chunk_sectors, sectors, waiting)
+        {
             return None;
         }
         let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
@@ -262,7 +281,10 @@ impl IoFollow {
                 st.error_announced = error;
                 drop(guard);
                 if announce_sync {
-                    pr_info!("{}: copy complete and flushed, device synced\n", self.name());
+                    pr_info!(
+                        "{}: copy complete and flushed, device synced\n",
+                        self.name()
+                    );
                 }
                 if announce_sync || announce_error {
                     ctx.raise_event();
@@ -287,16 +309,42 @@ impl IoFollow {
                     let sector = bio.sector().saturating_sub(begin);
                     let end = sector.saturating_add(u64::from(bio.sectors()));
                     self.head.set(self.geometry.disk_offset.saturating_add(end));
-                    ctx.write_bio(ticket, bio, &self.source, Some(&self.dest), sector, IoTag::Mirror(chunk).encode());
+                    ctx.write_bio(
+                        ticket,
+                        bio,
+                        &self.source,
+                        Some(&self.dest),
+                        sector,
+                        IoTag::Mirror(chunk).encode(),
+                    );
                 }
                 Job::WriteOut(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
-                    ctx.write_from_buffer(ticket, &self.dest, sector, sectors, slot as u32, IoTag::CopyWrite(slot).encode());
+                    ctx.write_from_buffer(
+                        ticket,
+                        &self.dest,
+                        sector,
+                        sectors,
+                        slot as u32,
+                        IoTag::CopyWrite(slot).encode(),
+                    );
                 }
                 Job::ReadIn(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
-                    self.head.set(self.geometry.disk_offset.saturating_add(sector).saturating_add(sectors));
-                    ctx.read_into_buffer(ticket, &self.source, sector, sectors, slot as u32, IoTag::CopyRead(slot).encode());
+                    self.head.set(
+                        self.geometry
+                            .disk_offset
+                            .saturating_add(sector)
+                            .saturating_add(sectors),
+                    );
+                    ctx.read_into_buffer(
+                        ticket,
+                        &self.source,
+                        sector,
+                        sectors,
+                        slot as u32,
+                        IoTag::CopyRead(slot).encode(),
+                    );
                 }
                 Job::Flush => ctx.flush(ticket, &self.dest, IoTag::DestFlush.encode()),
             }
@@ -322,7 +370,10 @@ impl IoFollow {
     /// whole chunk of memcpy) and only then lets the buffer be written out.
     fn serve_piggyback(&self, ctx: &Ctx<'_>, slot: usize, chunk: u64, bio: OwnedBio) {
         let (chunk_start, _) = self.geometry.chunk_range(chunk);
-        let offset = bio.sector().saturating_sub(ctx.target().begin()).saturating_sub(chunk_start);
+        let offset = bio
+            .sector()
+            .saturating_sub(ctx.target().begin())
+            .saturating_sub(chunk_start);
         let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
         let status = match ctx.fill_from_buffer(&bio, slot as u32, offset) {
             Ok(()) => BlkStatus::OK,
@@ -341,7 +392,9 @@ impl IoFollow {
         }
         let bio = st.mirror_queue.pop()?;
         st.mirrors_in_flight = st.mirrors_in_flight.saturating_add(1);
-        let chunk = self.geometry.chunk_of_bio(bio.sector(), ctx.target().begin());
+        let chunk = self
+            .geometry
+            .chunk_of_bio(bio.sector(), ctx.target().begin());
         Some(Job::Mirror(bio, chunk))
     }
 
@@ -387,7 +440,11 @@ impl IoFollow {
             return None;
         }
         st.ordering.unpark_quiet();
-        let slot = st.slots.iter().take(BACKGROUND_SLOTS).position(|s| *s == Slot::Idle)?;
+        let slot = st
+            .slots
+            .iter()
+            .take(BACKGROUND_SLOTS)
+            .position(|s| *s == Slot::Idle)?;
         let vm_waiting = st.vm_in_flight > 0;
         if !st.ratio.may_dispatch_migration(vm_waiting) {
             st.waiting_for_ratio = true;
@@ -437,17 +494,32 @@ impl IoFollow {
                 st.ordering.write_done(ticket, source_ok, dest_ok);
                 drop(st);
                 if !dest_ok {
-                    pr_err_ratelimited!("{}: mirrored write to chunk {} failed on the destination\n", self.name(), chunk);
+                    pr_err_ratelimited!(
+                        "{}: mirrored write to chunk {} failed on the destination\n",
+                        self.name(),
+                        chunk
+                    );
                 }
                 if let Some(bio) = done.bio {
-                    bio.end(if source_ok { BlkStatus::OK } else { BlkStatus::from_error(EIO) });
+                    bio.end(if source_ok {
+                        BlkStatus::OK
+                    } else {
+                        BlkStatus::from_error(EIO)
+                    });
                 }
             }
             Some(IoTag::CopyRead(slot)) => {
                 if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
                     if ok {
                         let waiting = st.piggy_bios.get(slot).is_some_and(Option::is_some);
-                        st.set_slot(slot, if waiting { Slot::Serving(chunk) } else { Slot::ReadDone(chunk) });
+                        st.set_slot(
+                            slot,
+                            if waiting {
+                                Slot::Serving(chunk)
+                            } else {
+                                Slot::ReadDone(chunk)
+                            },
+                        );
                         drop(st);
                     } else {
                         st.set_slot(slot, Slot::Idle);
@@ -458,7 +530,11 @@ impl IoFollow {
                             st.reread_queue.push(bio);
                         }
                         drop(st);
-                        pr_err_ratelimited!("{}: chunk {}: source read failed; copying stops until 'resume'\n", self.name(), chunk);
+                        pr_err_ratelimited!(
+                            "{}: chunk {}: source read failed; copying stops until 'resume'\n",
+                            self.name(),
+                            chunk
+                        );
                     }
                 }
             }
@@ -476,7 +552,11 @@ impl IoFollow {
                 st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
                 drop(st);
                 if let Some(bio) = done.bio {
-                    bio.end(if ok { BlkStatus::OK } else { BlkStatus::from_error(EIO) });
+                    bio.end(if ok {
+                        BlkStatus::OK
+                    } else {
+                        BlkStatus::from_error(EIO)
+                    });
                 }
             }
             Some(IoTag::DestFlush) => {
@@ -485,12 +565,19 @@ impl IoFollow {
                 }
                 drop(st);
                 if !ok {
-                    pr_err_ratelimited!("{}: flush of the destination failed; copying stops until 'resume'\n", self.name());
+                    pr_err_ratelimited!(
+                        "{}: flush of the destination failed; copying stops until 'resume'\n",
+                        self.name()
+                    );
                 }
             }
             None => {
                 drop(st);
-                pr_err_ratelimited!("{}: completion with unknown tag {:#x}\n", self.name(), done.tag);
+                pr_err_ratelimited!(
+                    "{}: completion with unknown tag {:#x}\n",
+                    self.name(),
+                    done.tag
+                );
             }
         }
         ctx.kick();

@@ -63,8 +63,13 @@ impl DiskHead {
 
     fn claim_free(dev: u32) -> Option<usize> {
         KEYS.iter().position(|k| {
-            k.compare_exchange(0, (u64::from(dev) << 32) | 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            k.compare_exchange(
+                0,
+                (u64::from(dev) << 32) | 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
         })
     }
 

@@ -4,16 +4,26 @@
 
 use super::IoFollow;
 use crate::dm::{Ctx, Reply, StatusWriter};
-use core::fmt::Write;
 use crate::policy::{
     message::{parse_message, Message},
     select::AnySelector,
 };
+use core::fmt::Write;
 use kernel::prelude::*;
 
-pub(super) fn handle(t: &IoFollow, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply> {
+pub(super) fn handle(
+    t: &IoFollow,
+    ctx: &Ctx<'_>,
+    args: &[&str],
+    reply: &mut StatusWriter<'_>,
+) -> Result<Reply> {
     let msg = parse_message(args).map_err(|e| {
-        pr_err!("{}: message '{}': {}\n", t.name(), args.first().copied().unwrap_or(""), e.message());
+        pr_err!(
+            "{}: message '{}': {}\n",
+            t.name(),
+            args.first().copied().unwrap_or(""),
+            e.message()
+        );
         EINVAL
     })?;
     {

@@ -15,13 +15,14 @@ mod routing;
 mod status;
 
 use crate::dm::{
-    Atomic, Bio, BlkStatus, CtrError, Ctx, DeviceVisitor, DmDev, IoCompletion, IrqSpinLock, MapBio,
-    QueueLimits, Reply, Routed, ServiceConfig, StatusType, StatusWriter, CtrTarget, TargetOps,
+    Atomic, Bio, BlkStatus, CtrError, CtrTarget, Ctx, DeviceVisitor, DmDev, IoCompletion,
+    IrqSpinLock, MapBio, QueueLimits, Reply, Routed, ServiceConfig, StatusType, StatusWriter,
+    TargetOps,
 };
 use engine::EngineState;
 use head::DiskHead;
-use routing::VmBio;
 use kernel::prelude::*;
+use routing::VmBio;
 
 /// Target type name, as in the table line.
 pub(crate) const NAME: &CStr = kernel::c_str!("iofollow");
@@ -49,7 +50,10 @@ pub(crate) struct Geometry {
 impl Geometry {
     /// First sector and length of `chunk` (the last one may be short).
     fn chunk_range(&self, chunk: u64) -> (u64, u64) {
-        let start = chunk.checked_shl(self.chunk_shift).unwrap_or(u64::MAX).min(self.len);
+        let start = chunk
+            .checked_shl(self.chunk_shift)
+            .unwrap_or(u64::MAX)
+            .min(self.len);
         (start, self.chunk_sectors.min(self.len - start))
     }
 
@@ -92,7 +96,13 @@ impl TargetOps for IoFollow {
         self.route(ctx, bio)
     }
 
-    fn end_io(&self, ctx: &Ctx<'_, Atomic>, bio: &Bio, data: VmBio, status: BlkStatus) -> BlkStatus {
+    fn end_io(
+        &self,
+        ctx: &Ctx<'_, Atomic>,
+        bio: &Bio,
+        data: VmBio,
+        status: BlkStatus,
+    ) -> BlkStatus {
         self.on_vm_bio_done(ctx, bio, data, status)
     }
 

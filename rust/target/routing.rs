@@ -38,14 +38,19 @@ impl IoFollow {
             return self.route_flush(bio);
         }
         let Some(offset) = bio.sector().checked_sub(ctx.target().begin()) else {
-            pr_err_ratelimited!("{}: bio at sector {} before the target\n", self.name(), bio.sector());
+            pr_err_ratelimited!(
+                "{}: bio at sector {} before the target\n",
+                self.name(),
+                bio.sector()
+            );
             return bio.kill();
         };
         let sectors = u64::from(bio.sectors());
         let g = &self.geometry;
         let first = offset >> g.chunk_shift;
         let last = offset.saturating_add(sectors.max(1) - 1) >> g.chunk_shift;
-        let nr_chunks = u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX);
+        let nr_chunks =
+            u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX);
 
         let mut st = self.state.lock();
         let waiting = st.vm_in_flight;
@@ -62,7 +67,8 @@ impl IoFollow {
                     return routed;
                 }
                 drop(st);
-                self.head.set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                self.head
+                    .set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
                 bio.set_data(VmBio::Counted);
                 return self.finish_map(ctx, bio.remap(&self.source, offset), kick);
             }
@@ -79,7 +85,8 @@ impl IoFollow {
                 }
                 drop(st);
                 if op == BioOp::Write {
-                    self.head.set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                    self.head
+                        .set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
                 }
                 bio.set_data(VmBio::SourceOnly(decision.ticket));
                 bio.remap(&self.source, offset)
@@ -119,7 +126,13 @@ impl IoFollow {
         bio.remap_flush(&self.dest)
     }
 
-    pub(super) fn on_vm_bio_done(&self, ctx: &Ctx<'_, Atomic>, _bio: &Bio, data: VmBio, status: BlkStatus) -> BlkStatus {
+    pub(super) fn on_vm_bio_done(
+        &self,
+        ctx: &Ctx<'_, Atomic>,
+        _bio: &Bio,
+        data: VmBio,
+        status: BlkStatus,
+    ) -> BlkStatus {
         if matches!(data, VmBio::Untracked) {
             // Nothing to account: the source's flush clone, and every bio the
             // target took in map and ended itself (dm calls end_io for those too).
@@ -139,7 +152,10 @@ impl IoFollow {
                 // The VM's data is durable on the source (its own clone); the
                 // destination lost its cache, so every migrated chunk is copied
                 // again after `resume`. The VM's flush does not fail for it.
-                pr_err_ratelimited!("{}: flush of the destination failed; copying stops until 'resume'\n", self.name());
+                pr_err_ratelimited!(
+                    "{}: flush of the destination failed; copying stops until 'resume'\n",
+                    self.name()
+                );
                 ctx.kick();
                 return BlkStatus::OK;
             }

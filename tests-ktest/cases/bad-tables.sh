@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Every malformed table line is rejected with its own ti->error text.
 . "$(dirname "$0")/../lib.sh"
 load_module

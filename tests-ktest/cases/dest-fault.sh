@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A failing destination puts the target in state "error": VM IO (flushes
 # included) keeps going to the source and nothing is lost; after the fault is removed, the
 # "resume" message retries and the copy completes byte-identical.

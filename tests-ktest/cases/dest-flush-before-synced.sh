@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # The copy's writes are made durable before "synced" is said: with no VM IO
 # at all, by the time the completion event is raised and the status says
 # synced, the destination (a write-back loop) has received a flush. A suspend

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A VM fsync on an iofollow device flushes BOTH the source and the destination
 # (their loop devices, set to write back, count a flush request each): paused,
 # copying, synced, and for a target that is the second segment of its table

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # With the VM reading in the middle of the disk (48 MiB of 64), policy follow first copies the
 # chunks near where the VM reads; policy sequential starts at sector 0.
 . "$(dirname "$0")/../lib.sh"

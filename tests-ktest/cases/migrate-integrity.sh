@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # fio writes with verification through the target WHILE it copies the source
 # (several chunk sizes, ratios and both policies); once synced, the source
 # and the destination are byte-identical and hold what fio wrote.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Status progresses monotonically to "synced"; `dmsetup wait` returns on the
 # completion event; pause, resume, ratio and policy messages work and a bad
 # message fails with its error in the kernel log.

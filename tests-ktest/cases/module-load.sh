@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # insmod registers target iofollow 0.1.0; rmmod is refused while an iofollow
 # device exists and works once it is gone.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Randomized ordering stress: source and destination behind dm-delay with
 # different read/write delays, so completions reorder; verified fio writes
 # with fsyncs, discards and pause/resume while the copy runs. Once synced and

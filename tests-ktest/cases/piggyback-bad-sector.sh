@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A piggybacked VM read (256 KiB chunks, VM idle, sequential copy far behind)
 # into a chunk with 8 bad source sectors ELSEWHERE in it: the whole-chunk read
 # fails, but the VM's own 4 KiB read is of good sectors and must succeed with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A VM read into a chunk not yet copied is served by reading the whole chunk
 # (the policy's piggyback rule: 256 KiB chunks, VM otherwise idle): the VM
 # gets the right data, and that chunk reaches the destination long before

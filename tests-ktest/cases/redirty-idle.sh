@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A chunk dirtied after "synced" is copied again without further VM IO: a
 # discard spanning two chunks (middle of one to middle of the next) on an
 # idle, synced device, and the state returns to synced by itself; the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Data written at offset X of the target is at offset X of the SOURCE device,
 # including when the target does not start at sector 0 of the mapped device.
 . "$(dirname "$0")/../lib.sh"

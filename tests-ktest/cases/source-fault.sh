@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # A source that fails reads in one range: a VM read there fails with the
 # error, the copy of that chunk fails (state "error"), VM IO elsewhere keeps
 # working; once the source is whole again, "resume" completes the copy.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Suspend stops the copy and resume continues it; a table reload mid-copy
 # starts a fresh copy that still ends byte-identical; removing the device
 # mid-copy leaves nothing behind (the module unloads, no splat).

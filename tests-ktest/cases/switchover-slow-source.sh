@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # The documented switch-over (synced, suspend, load linear on the destination,
 # resume) loses no write: a 64 KiB write to the last chunk is held 3 s in the
 # source's dm-delay while the copy (fast reads, ratio 1:64) completes; after

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # `dmsetup table` prints a line that recreates the device; `dmsetup status`
 # starts with the state word and carries the policy and ratio.
 . "$(dirname "$0")/../lib.sh"

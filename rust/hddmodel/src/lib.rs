@@ -316,7 +316,10 @@ mod tests {
 
     fn within(got: f64, want: f64, pct: f64) {
         let err = (got - want).abs() / want * 100.0;
-        assert!(err <= pct, "got {got:.4}, want {want:.4} (+-{pct} %), off by {err:.2} %");
+        assert!(
+            err <= pct,
+            "got {got:.4}, want {want:.4} (+-{pct} %), off by {err:.2} %"
+        );
     }
 
     /// Mean QD1 service time (ms) of random reads of `sectors` inside the
@@ -351,7 +354,13 @@ mod tests {
         }
         within(avg, 8.5, 0.1);
         // Table of section 3.2 of the performance anchors.
-        for (x, want) in [(0.001, 1.35), (0.01, 2.14), (0.05, 3.68), (0.1, 4.94), (0.5, 11.24)] {
+        for (x, want) in [
+            (0.001, 1.35),
+            (0.01, 2.14),
+            (0.05, 3.68),
+            (0.1, 4.94),
+            (0.5, 11.24),
+        ] {
             within(d.seek_ms(x), want, 1.0);
         }
     }
@@ -419,10 +428,16 @@ mod tests {
     fn calibration_report() {
         let mut d = Disk::new(DiskParams::ST31000524AS);
         let cap = d.params().capacity_sectors;
-        println!("random 4 KiB full disk: {:.2} ms", random_qd1(&mut d, cap, 8, 40_000));
+        println!(
+            "random 4 KiB full disk: {:.2} ms",
+            random_qd1(&mut d, cap, 8, 40_000)
+        );
         for gb in [34.0, 100.0, 500.0] {
             let mut d = Disk::new(DiskParams::ST31000524AS);
-            println!("random 4 KiB in {gb} GB at OD: {:.2} ms", random_qd1(&mut d, (gb * 1e9 / 512.0) as u64, 8, 40_000));
+            println!(
+                "random 4 KiB in {gb} GB at OD: {:.2} ms",
+                random_qd1(&mut d, (gb * 1e9 / 512.0) as u64, 8, 40_000)
+            );
         }
     }
 
@@ -431,7 +446,10 @@ mod tests {
         let mut a = Disk::new(DiskParams::ST31000524AS);
         let mut b = Disk::new(DiskParams::ST31000524AS);
         let cap = a.params().capacity_sectors;
-        assert_eq!(random_qd1(&mut a, cap, 8, 1000), random_qd1(&mut b, cap, 8, 1000));
+        assert_eq!(
+            random_qd1(&mut a, cap, 8, 1000),
+            random_qd1(&mut b, cap, 8, 1000)
+        );
         assert_eq!(a.stats(), b.stats());
     }
 }

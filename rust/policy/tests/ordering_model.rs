@@ -19,7 +19,12 @@
 //! The same checker runs on a port of the engine's logic before the ordering
 //! protocol (`OldLogic`), and must find a violation there: that is the proof
 //! that it can fail (findings 2 and 3 of issue 7).
-#![allow(clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use iofollow_policy::map::{ChunkMap, ChunkState};
 use iofollow_policy::ordering::{CopyRefused, FlushTicket, Ordering, WriteRoute, WriteTicket};
@@ -121,7 +126,10 @@ struct OldTicket {
 
 impl<const DISCARD_ALL: bool> OldLogic<DISCARD_ALL> {
     fn source_only_write_done(&mut self, c: u64) {
-        if matches!(self.map.state(c), Some(ChunkState::Migrated | ChunkState::InFlight)) {
+        if matches!(
+            self.map.state(c),
+            Some(ChunkState::Migrated | ChunkState::InFlight)
+        ) {
             let _ = self.map.mark_dirty(c);
         }
     }
@@ -130,17 +138,35 @@ impl<const DISCARD_ALL: bool> OldLogic<DISCARD_ALL> {
 impl<const DISCARD_ALL: bool> Protocol for OldLogic<DISCARD_ALL> {
     type Ticket = OldTicket;
     fn new(chunks: u64) -> Self {
-        OldLogic { map: new_map(chunks), mirrors: Vec::new(), error: false }
+        OldLogic {
+            map: new_map(chunks),
+            mirrors: Vec::new(),
+            error: false,
+        }
     }
     fn map_write(&mut self, first: u64, n: u32, discard: bool) -> (bool, OldTicket) {
         if !discard && self.map.state(first) == Some(ChunkState::Migrated) && !self.error {
-            return (true, OldTicket { chunk: first, covered: 1, mirrored: true });
+            return (
+                true,
+                OldTicket {
+                    chunk: first,
+                    covered: 1,
+                    mirrored: true,
+                },
+            );
         }
         let covered = if DISCARD_ALL { u64::from(n) } else { 1 };
         for c in first..first + covered {
             self.source_only_write_done(c);
         }
-        (false, OldTicket { chunk: first, covered, mirrored: false })
+        (
+            false,
+            OldTicket {
+                chunk: first,
+                covered,
+                mirrored: false,
+            },
+        )
     }
     fn mirror_issued(&mut self, t: OldTicket) {
         self.mirrors.push(t.chunk);
@@ -171,7 +197,10 @@ impl<const DISCARD_ALL: bool> Protocol for OldLogic<DISCARD_ALL> {
         false
     }
     fn flush_issued(&mut self, bg: bool) -> FlushTicket {
-        FlushTicket { covers: 0, background: bg }
+        FlushTicket {
+            covers: 0,
+            background: bg,
+        }
     }
     fn flush_done(&mut self, _t: FlushTicket, ok: bool) {
         self.error |= !ok;
@@ -289,7 +318,9 @@ impl<P: Protocol> World<P> {
     }
 
     fn vm_busy(&self, c: u64) -> bool {
-        self.vm.iter().any(|w| c >= w.first && c < w.first + u64::from(w.n))
+        self.vm
+            .iter()
+            .any(|w| c >= w.first && c < w.first + u64::from(w.n))
     }
 
     /// Every state one step from here, with the name of the step.
@@ -308,8 +339,21 @@ impl<P: Protocol> World<P> {
                 let value = w.next_value;
                 w.next_value += 1;
                 let (mirrored, ticket) = w.p.map_write(c, 1, false);
-                w.vm.push(VmWrite { ticket, blocks: (b, b + 1), first: c, n: 1, value, mirrored, queued: mirrored, src_landed: false, dst_landed: None });
-                out.push((format!("vm write block {b} of chunk {c} (mirrored {mirrored})"), w));
+                w.vm.push(VmWrite {
+                    ticket,
+                    blocks: (b, b + 1),
+                    first: c,
+                    n: 1,
+                    value,
+                    mirrored,
+                    queued: mirrored,
+                    src_landed: false,
+                    dst_landed: None,
+                });
+                out.push((
+                    format!("vm write block {b} of chunk {c} (mirrored {mirrored})"),
+                    w,
+                ));
             }
         }
         // A discard over every chunk.
@@ -319,7 +363,17 @@ impl<P: Protocol> World<P> {
             w.discards_left -= 1;
             let (mirrored, ticket) = w.p.map_write(0, cfg.chunks as u32, true);
             assert!(!mirrored, "a discard was mirrored");
-            w.vm.push(VmWrite { ticket, blocks: (0, all_blocks), first: 0, n: cfg.chunks as u32, value: DISCARDED, mirrored, queued: false, src_landed: false, dst_landed: None });
+            w.vm.push(VmWrite {
+                ticket,
+                blocks: (0, all_blocks),
+                first: 0,
+                n: cfg.chunks as u32,
+                value: DISCARDED,
+                mirrored,
+                queued: false,
+                src_landed: false,
+                dst_landed: None,
+            });
             out.push(("vm discard all".into(), w));
         }
         for (i, vw) in self.vm.iter().enumerate() {
@@ -370,7 +424,11 @@ impl<P: Protocol> World<P> {
                 for c in 0..cfg.chunks {
                     let mut w2 = w.clone();
                     if w2.p.start_copy(c) {
-                        w2.copies.push(CopyIo { chunk: c, buf: None, landed: false });
+                        w2.copies.push(CopyIo {
+                            chunk: c,
+                            buf: None,
+                            landed: false,
+                        });
                         out.push((format!("copy chunk {c} starts"), w2));
                     } else if w2 != w {
                         out.push((format!("copy chunk {c} refused (parked)"), w2));
@@ -402,13 +460,19 @@ impl<P: Protocol> World<P> {
                         w.dst[b] = v[k];
                     }
                     w.copies[j].landed = true;
-                    out.push((format!("copy of chunk {} lands on destination", cp.chunk), w));
+                    out.push((
+                        format!("copy of chunk {} lands on destination", cp.chunk),
+                        w,
+                    ));
                     if self.failures_left > 0 {
                         let mut w = self.clone();
                         w.failures_left -= 1;
                         let cp = w.copies.remove(j);
                         w.p.copy_done(cp.chunk, false);
-                        out.push((format!("copy of chunk {} fails on destination", cp.chunk), w));
+                        out.push((
+                            format!("copy of chunk {} fails on destination", cp.chunk),
+                            w,
+                        ));
                     }
                 }
                 (Some(_), true) => {
@@ -460,7 +524,8 @@ impl<P: Protocol> World<P> {
         for c in 0..cfg.chunks {
             let i = c as usize;
             let _ = i;
-            if self.p.state(c) == ChunkState::Migrated && !self.vm_busy(c) && self.chunk_differs(c) {
+            if self.p.state(c) == ChunkState::Migrated && !self.vm_busy(c) && self.chunk_differs(c)
+            {
                 let b = Self::chunk_blocks(c);
                 return Err(format!(
                     "chunk {c} counted migrated but destination {:?} != source {:?}",
@@ -471,7 +536,10 @@ impl<P: Protocol> World<P> {
         }
         if cfg.check_synced && self.p.is_synced() {
             if let Some(w) = self.vm.iter().find(|w| !w.mirrored) {
-                return Err(format!("synced while a source-only write to chunk {} is in flight", w.first));
+                return Err(format!(
+                    "synced while a source-only write to chunk {} is in flight",
+                    w.first
+                ));
             }
             for c in 0..cfg.chunks {
                 let i = c as usize;
@@ -479,7 +547,9 @@ impl<P: Protocol> World<P> {
                     return Err(format!("synced but chunk {c} differs"));
                 }
                 if cfg.check_durability && self.copy_gen[i] > self.flushed_gen[i] {
-                    return Err(format!("synced but the copy of chunk {c} was never flushed on the destination"));
+                    return Err(format!(
+                        "synced but the copy of chunk {c} was never flushed on the destination"
+                    ));
                 }
             }
         }
@@ -498,7 +568,12 @@ fn explore<P: Protocol>(cfg: Config) -> Result<usize, String> {
 
 /// Depth-first visit of every state reachable from `w`; `path` names the
 /// steps that led to it, for the report of a violation.
-fn visit<P: Protocol>(w: World<P>, cfg: Config, seen: &mut HashSet<World<P>>, path: &mut Vec<String>) -> Result<(), String> {
+fn visit<P: Protocol>(
+    w: World<P>,
+    cfg: Config,
+    seen: &mut HashSet<World<P>>,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
     if let Err(why) = w.check(cfg) {
         return Err(format!("{why}\n  after: {}", path.join(" -> ")));
     }
@@ -535,21 +610,37 @@ fn new_protocol_holds_writes_and_copies() {
 
 #[test]
 fn new_protocol_holds_with_discards_and_flushes() {
-    let cfg = Config { writes: 1, discards: 1, vm_flushes: 1, ..SMALL };
+    let cfg = Config {
+        writes: 1,
+        discards: 1,
+        vm_flushes: 1,
+        ..SMALL
+    };
     let n = explore::<Ordering<Vec<u64>>>(cfg).unwrap_or_else(|e| panic!("{e}"));
     println!("discards/flushes: {n} states");
 }
 
 #[test]
 fn new_protocol_holds_with_failures() {
-    let cfg = Config { writes: 1, discards: 0, vm_flushes: 1, failures: 1, ..SMALL };
+    let cfg = Config {
+        writes: 1,
+        discards: 0,
+        vm_flushes: 1,
+        failures: 1,
+        ..SMALL
+    };
     let n = explore::<Ordering<Vec<u64>>>(cfg).unwrap_or_else(|e| panic!("{e}"));
     println!("failures: {n} states");
 }
 
 #[test]
 fn new_protocol_holds_on_three_chunks() {
-    let cfg = Config { chunks: 3, writes: 1, discards: 1, ..SMALL };
+    let cfg = Config {
+        chunks: 3,
+        writes: 1,
+        discards: 1,
+        ..SMALL
+    };
     let n = explore::<Ordering<Vec<u64>>>(cfg).unwrap_or_else(|e| panic!("{e}"));
     println!("three chunks: {n} states");
 }
@@ -559,21 +650,36 @@ fn new_protocol_holds_on_three_chunks() {
 fn old_logic_is_caught() {
     // Finding 3: a source-only write overtaken by the copy of its chunk, and
     // "synced" said while it is in flight.
-    let only_synced = Config { check_durability: false, ..SMALL };
+    let only_synced = Config {
+        check_durability: false,
+        ..SMALL
+    };
     let err = explore::<OldLogic>(only_synced).unwrap_err();
     println!("finding 3: {err}");
     assert!(err.contains("synced while a source-only write"), "{err}");
     // Finding 9: a discard over two chunks dirties only the first.
-    let only_migrated = Config { writes: 1, discards: 1, check_synced: false, ..SMALL };
+    let only_migrated = Config {
+        writes: 1,
+        discards: 1,
+        check_synced: false,
+        ..SMALL
+    };
     let err = explore::<OldLogic>(only_migrated).unwrap_err();
     println!("finding 9: {err}");
     assert!(err.contains("counted migrated but"), "{err}");
     // Finding 2, with finding 9 fixed: a queued mirrored write and a copy of
     // its chunk (made dirty by a discard) land in the wrong order.
-    let two_writes = Config { writes: 2, check_synced: false, ..SMALL };
+    let two_writes = Config {
+        writes: 2,
+        check_synced: false,
+        ..SMALL
+    };
     let err = explore::<OldLogic<true>>(two_writes).unwrap_err();
     println!("finding 2: {err}");
-    assert!(err.contains("counted migrated but") && err.contains("issue mirrored write"), "{err}");
+    assert!(
+        err.contains("counted migrated but") && err.contains("issue mirrored write"),
+        "{err}"
+    );
     // Finding 4: synced with nothing ever flushed on the destination.
     let err = explore::<OldLogic>(Config { writes: 0, ..SMALL }).unwrap_err();
     println!("finding 4: {err}");

@@ -27,7 +27,11 @@ pub const CP_START_S: u64 = 1200;
 #[derive(Clone)]
 pub enum Workload {
     Synth(SynthSpec),
-    Spc { name: String, reqs: Arc<Vec<Req>>, start_ns: u64 },
+    Spc {
+        name: String,
+        reqs: Arc<Vec<Req>>,
+        start_ns: u64,
+    },
 }
 
 impl Workload {
@@ -38,7 +42,12 @@ impl Workload {
         }
     }
 
-    fn traces(&self, nvms: usize, seed: u64, load_scale: f64) -> Vec<Box<dyn Iterator<Item = Req> + Send>> {
+    fn traces(
+        &self,
+        nvms: usize,
+        seed: u64,
+        load_scale: f64,
+    ) -> Vec<Box<dyn Iterator<Item = Req> + Send>> {
         (0..nvms)
             .map(|i| -> Box<dyn Iterator<Item = Req> + Send> {
                 match self {
@@ -139,18 +148,28 @@ fn main() {
         }
     }
     let t0 = std::time::Instant::now();
-    let mut workloads: Vec<Workload> = trace::paper_specs().into_iter().map(Workload::Synth).collect();
+    let mut workloads: Vec<Workload> = trace::paper_specs()
+        .into_iter()
+        .map(Workload::Synth)
+        .collect();
     match std::fs::read_to_string(&trace_path) {
         Ok(text) => match trace::parse_spc(&text) {
             Ok(t) => {
-                assert!(t.span_sectors <= IMAGE_SECTORS, "trace larger than the image");
+                assert!(
+                    t.span_sectors <= IMAGE_SECTORS,
+                    "trace larger than the image"
+                );
                 let reqs = Arc::new(t.reqs);
                 workloads.push(Workload::Spc {
                     name: format!("CloudPhysics@{CP_START_S}s"),
                     reqs: Arc::clone(&reqs),
                     start_ns: CP_START_S * 1_000_000_000,
                 });
-                workloads.push(Workload::Spc { name: "CloudPhysics@0s".into(), reqs, start_ns: 0 });
+                workloads.push(Workload::Spc {
+                    name: "CloudPhysics@0s".into(),
+                    reqs,
+                    start_ns: 0,
+                });
             }
             Err(e) => {
                 eprintln!("iofollow-sim: {trace_path}: {e}");
@@ -196,7 +215,11 @@ fn main() {
         .chain(normal_jobs.iter().zip(normal_results.iter()))
         .map(|(j, r)| Row::new(j, &workloads[j.workload].name(), r))
         .collect();
-    let summary = Summary::new(&workloads.iter().map(Workload::name).collect::<Vec<_>>(), rows, seed);
+    let summary = Summary::new(
+        &workloads.iter().map(Workload::name).collect::<Vec<_>>(),
+        rows,
+        seed,
+    );
     std::fs::create_dir_all(&out).expect("create output directory");
     let text = summary.text();
     std::fs::write(format!("{out}/results.txt"), &text).expect("write results.txt");
@@ -215,14 +238,24 @@ fn main() {
         eprintln!("sim: wrote {file}");
     }
     print!("{text}");
-    eprintln!("sim: {} runs in {:.1} s, output in {out}/", summary.rows.len(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "sim: {} runs in {:.1} s, output in {out}/",
+        summary.rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
     println!("{}", summary.closing_line());
 }
 
 fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
     let mut jobs = Vec::new();
     let mut push = |group: &'static str, variant: &str, w: usize, nvms: usize, cfg: RunConfig| {
-        jobs.push(Job { group, variant: variant.to_string(), workload: w, nvms, cfg });
+        jobs.push(Job {
+            group,
+            variant: variant.to_string(),
+            workload: w,
+            nvms,
+            cfg,
+        });
     };
     for (w, wl) in workloads.iter().enumerate() {
         let is_cp0 = wl.name().ends_with("@0s");
@@ -244,7 +277,10 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         // "+piggyback" rows piggyback every read of a pending chunk when no
         // other VM request waits, whatever the extra transfer (to measure
         // the mechanism); the shipped default bounds the extra transfer.
-        let always = PiggybackRule { max_extra_sectors: u64::MAX, ..PiggybackRule::default() };
+        let always = PiggybackRule {
+            max_extra_sectors: u64::MAX,
+            ..PiggybackRule::default()
+        };
         let mut c = sequential(2048);
         c.cache_chunks = cache_chunks(2048);
         c.piggyback = always;
@@ -314,7 +350,10 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
 fn run_parallel(workloads: &[Workload], jobs: &[Job], seed: u64) -> Vec<RunResult> {
     let results: Vec<Mutex<Option<RunResult>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0usize);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(2);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {

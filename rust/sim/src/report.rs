@@ -68,7 +68,11 @@ impl Row {
             let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
             lat[i] as f64 / 1e6
         };
-        let quantiles = if job.group == "fig34" { (0..=200).map(|i| q(i as f64 / 200.0)).collect() } else { Vec::new() };
+        let quantiles = if job.group == "fig34" {
+            (0..=200).map(|i| q(i as f64 / 200.0)).collect()
+        } else {
+            Vec::new()
+        };
         Row {
             group: job.group.to_string(),
             variant: job.variant.clone(),
@@ -90,14 +94,26 @@ impl Row {
             cache_hits: r.vm_cache_hits,
             piggybacked: r.vm_piggybacked,
             mig_n: r.mig_lat_ns.len(),
-            mig_mean_ms: if job.cfg.mode == Mode::Normal { f64::NAN } else { mean_ms(&r.mig_lat_ns) },
-            mig_time_s: if job.cfg.mode == Mode::Normal { f64::NAN } else { r.window_ns as f64 / 1e9 },
+            mig_mean_ms: if job.cfg.mode == Mode::Normal {
+                f64::NAN
+            } else {
+                mean_ms(&r.mig_lat_ns)
+            },
+            mig_time_s: if job.cfg.mode == Mode::Normal {
+                f64::NAN
+            } else {
+                r.window_ns as f64 / 1e9
+            },
             chunks_copied: r.chunks_copied,
             chunks_recopied: r.chunks_recopied,
             travel_strokes: r.travel_strokes,
             travel_gib: r.travel_sectors as f64 * 512.0 / (1u64 << 30) as f64,
             seeks: r.seeks,
-            busy_frac: if r.window_ns > 0 { r.busy_ns as f64 / r.window_ns as f64 } else { f64::NAN },
+            busy_frac: if r.window_ns > 0 {
+                r.busy_ns as f64 / r.window_ns as f64
+            } else {
+                f64::NAN
+            },
             vm_backlog_at_end: r.vm_backlog_at_end,
             vm_quantiles: quantiles,
         }
@@ -113,10 +129,20 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(workloads: &[String], rows: Vec<Row>, seed: u64) -> Self {
-        Self { workloads: workloads.to_vec(), rows, seed }
+        Self {
+            workloads: workloads.to_vec(),
+            rows,
+            seed,
+        }
     }
 
-    fn find(&self, group: &str, variant: &str, workload: &str, pred: impl Fn(&Row) -> bool) -> Option<&Row> {
+    fn find(
+        &self,
+        group: &str,
+        variant: &str,
+        workload: &str,
+        pred: impl Fn(&Row) -> bool,
+    ) -> Option<&Row> {
         self.rows
             .iter()
             .find(|r| r.group == group && r.variant == variant && r.workload == workload && pred(r))
@@ -135,7 +161,10 @@ impl Summary {
 
     /// The closing line: ratios averaged over the four synthetic paper traces.
     pub fn closing_line(&self) -> String {
-        let rs: Vec<(f64, f64)> = PAPER.iter().filter_map(|(n, _)| self.fig_ratios(n)).collect();
+        let rs: Vec<(f64, f64)> = PAPER
+            .iter()
+            .filter_map(|(n, _)| self.fig_ratios(n))
+            .collect();
         let n = rs.len().max(1) as f64;
         let vm = rs.iter().map(|r| r.0).sum::<f64>() / n;
         let mig = rs.iter().map(|r| r.1).sum::<f64>() / n;
@@ -153,15 +182,28 @@ impl Summary {
         let _ = writeln!(o, "sequential = standard start-to-end migration (no cache, no piggyback); follow = biased follow (forward_bias 4, idle-forward) + piggyback + 64 MiB migration-aware cache");
         let _ = writeln!(o, "physical floor of the migration time: image / media rate = {floor_s:.0} s; VM floor = normal-state latency R0\n");
 
-        let _ = writeln!(o, "== Fig. 3/4: one VM, 1 MiB chunks, 2:1 (times in ms, migration time in s) ==");
+        let _ = writeln!(
+            o,
+            "== Fig. 3/4: one VM, 1 MiB chunks, 2:1 (times in ms, migration time in s) =="
+        );
         let _ = writeln!(o, "{:<20} {:>6} {:>5} | {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} | {:>7} {:>7} {:>6} {:>6} | {:>7} {:>7} {:>6} {:>7} | {:>7} {:>7}",
             "workload", "R0", "rho0", "seq VM", "fol VM", "seq p99", "fol p99", "VM f/s", "paper",
             "seq mig", "fol mig", "mig f/s", "paper", "T_seq", "T_fol", "dT %", "T_floor", "trv seq", "trv fol");
         for w in &self.workloads {
-            let (Some(s), Some(f), Some(n)) = (self.fig("sequential", w), self.fig("follow", w), self.fig("normal", w)) else { continue };
+            let (Some(s), Some(f), Some(n)) = (
+                self.fig("sequential", w),
+                self.fig("follow", w),
+                self.fig("normal", w),
+            ) else {
+                continue;
+            };
             let p = paper(w);
-            let pv = p.map(|p| format!("{:.3}", p[4] / p[3])).unwrap_or_else(|| "-".into());
-            let pm = p.map(|p| format!("{:.3}", p[1] / p[0])).unwrap_or_else(|| "-".into());
+            let pv = p
+                .map(|p| format!("{:.3}", p[4] / p[3]))
+                .unwrap_or_else(|| "-".into());
+            let pm = p
+                .map(|p| format!("{:.3}", p[1] / p[0]))
+                .unwrap_or_else(|| "-".into());
             let floor_rho = floor_s / (1.0 - n.busy_frac).max(1e-9);
             let _ = writeln!(o, "{:<20} {:>6.1} {:>5.2} | {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>6.3} {:>6} | {:>7.1} {:>7.1} {:>6.3} {:>6} | {:>7.0} {:>7.0} {:>+6.1} {:>7.0} | {:>7.1} {:>7.1}",
                 w, n.vm_mean_ms, n.busy_frac, s.vm_mean_ms, f.vm_mean_ms, s.vm_p99_ms, f.vm_p99_ms,
@@ -173,9 +215,14 @@ impl Summary {
         let _ = writeln!(o, " trv = head travel in full strokes; paper = IOFollow/standard from the paper's Fig. 3/4 values)");
         let _ = writeln!(o, "paper values (ms): WebSearch1 mig 172->129 VM 35/60->42; WebSearch2 166->107, 22/52->31; WebSearch3 185->99, 25/68->45; Financial2 169->112, 37/62->49\n");
 
-        let _ = writeln!(o, "== Verdict (follow vs sequential, Fig. 3/4 configuration) ==");
+        let _ = writeln!(
+            o,
+            "== Verdict (follow vs sequential, Fig. 3/4 configuration) =="
+        );
         for w in &self.workloads {
-            let (Some(s), Some(f)) = (self.fig("sequential", w), self.fig("follow", w)) else { continue };
+            let (Some(s), Some(f)) = (self.fig("sequential", w), self.fig("follow", w)) else {
+                continue;
+            };
             let vm_ok = f.vm_mean_ms < s.vm_mean_ms;
             let mig_ok = f.mig_mean_ms < s.mig_mean_ms;
             let t_ok = f.mig_time_s <= s.mig_time_s * 1.10;
@@ -190,19 +237,46 @@ impl Summary {
         }
         let _ = writeln!(o);
 
-        let _ = writeln!(o, "== Ablation (1 MiB, 2:1, FIFO): ratios to sequential; VM/mig in ms, T in s ==");
+        let _ = writeln!(
+            o,
+            "== Ablation (1 MiB, 2:1, FIFO): ratios to sequential; VM/mig in ms, T in s =="
+        );
         let variants = [
-            ("sequential", "fig34"), ("sequential+cache", "ablation"), ("sequential+cache+piggyback", "ablation"),
-            ("nearest", "ablation"), ("nearest+cache+piggyback", "ablation"), ("biased", "ablation"),
-            ("biased+piggyback", "ablation"), ("biased+cache", "ablation"), ("biased+cache+piggyback", "ablation"),
+            ("sequential", "fig34"),
+            ("sequential+cache", "ablation"),
+            ("sequential+cache+piggyback", "ablation"),
+            ("nearest", "ablation"),
+            ("nearest+cache+piggyback", "ablation"),
+            ("biased", "ablation"),
+            ("biased+piggyback", "ablation"),
+            ("biased+cache", "ablation"),
+            ("biased+cache+piggyback", "ablation"),
             ("follow", "fig34"),
         ];
-        let _ = writeln!(o, "{:<20} {:<28} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>7} {:>6} {:>6}",
-            "workload", "variant", "VM", "mig", "T", "VM r", "mig r", "T r", "hits", "piggy", "recopy", "trv");
+        let _ = writeln!(
+            o,
+            "{:<20} {:<28} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>7} {:>6} {:>6}",
+            "workload",
+            "variant",
+            "VM",
+            "mig",
+            "T",
+            "VM r",
+            "mig r",
+            "T r",
+            "hits",
+            "piggy",
+            "recopy",
+            "trv"
+        );
         for w in &self.workloads {
-            let Some(base) = self.fig("sequential", w) else { continue };
+            let Some(base) = self.fig("sequential", w) else {
+                continue;
+            };
             for (v, g) in variants {
-                let Some(r) = self.find(g, v, w, |_| true) else { continue };
+                let Some(r) = self.find(g, v, w, |_| true) else {
+                    continue;
+                };
                 let _ = writeln!(o, "{:<20} {:<28} {:>8.1} {:>8.1} {:>7.0} {:>7.3} {:>7.3} {:>6.3} {:>6} {:>7} {:>6} {:>6.1}",
                     w, v, r.vm_mean_ms, r.mig_mean_ms, r.mig_time_s, r.vm_mean_ms / base.vm_mean_ms,
                     r.mig_mean_ms / base.mig_mean_ms, r.mig_time_s / base.mig_time_s, r.cache_hits, r.piggybacked,
@@ -215,13 +289,26 @@ impl Summary {
         for (group, title, key) in [
             ("chunk", "chunk size (KiB)", 0usize),
             ("ratio", "ratio V:M", 1),
-            ("vms", "concurrent migrating VMs (total VM load constant)", 2),
+            (
+                "vms",
+                "concurrent migrating VMs (total VM load constant)",
+                2,
+            ),
         ] {
             let _ = writeln!(o, "== Sensitivity: {title}; follow/sequential ratios VM / migration IO / migration time ==");
             let keys: Vec<String> = match key {
-                0 => vec!["128", "256", "512", "1024", "2048"].into_iter().map(String::from).collect(),
-                1 => vec!["1:1", "2:1", "3:1", "4:1"].into_iter().map(String::from).collect(),
-                _ => vec!["1", "2", "3", "4"].into_iter().map(String::from).collect(),
+                0 => vec!["128", "256", "512", "1024", "2048"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                1 => vec!["1:1", "2:1", "3:1", "4:1"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                _ => vec!["1", "2", "3", "4"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
             };
             let _ = write!(o, "{:<20}", "workload");
             for k in &keys {
@@ -238,14 +325,25 @@ impl Summary {
                     let pick = |variant: &str| -> Option<&Row> {
                         let m = |r: &Row| match key {
                             0 => r.chunk_kib.to_string() == *k && r.ratio == (2, 1) && r.nvms == 1,
-                            1 => format!("{}:{}", r.ratio.0, r.ratio.1) == *k && r.chunk_kib == 1024 && r.nvms == 1,
-                            _ => r.nvms.to_string() == *k && r.chunk_kib == 1024 && r.ratio == (2, 1),
+                            1 => {
+                                format!("{}:{}", r.ratio.0, r.ratio.1) == *k
+                                    && r.chunk_kib == 1024
+                                    && r.nvms == 1
+                            }
+                            _ => {
+                                r.nvms.to_string() == *k && r.chunk_kib == 1024 && r.ratio == (2, 1)
+                            }
                         };
-                        self.find(group, variant, w, m).or_else(|| self.find("fig34", variant, w, m))
+                        self.find(group, variant, w, m)
+                            .or_else(|| self.find("fig34", variant, w, m))
                     };
                     match (pick("sequential"), pick("follow")) {
                         (Some(s), Some(f)) => {
-                            let (a, b, c) = (f.vm_mean_ms / s.vm_mean_ms, f.mig_mean_ms / s.mig_mean_ms, f.mig_time_s / s.mig_time_s);
+                            let (a, b, c) = (
+                                f.vm_mean_ms / s.vm_mean_ms,
+                                f.mig_mean_ms / s.mig_mean_ms,
+                                f.mig_time_s / s.mig_time_s,
+                            );
                             sums[ki].0 += a;
                             sums[ki].1 += b;
                             sums[ki].2 += c;
@@ -270,13 +368,22 @@ impl Summary {
         let _ = writeln!(o, "ratios: inconsistent in the text, qualitative only; concurrent VMs: migration -55 %, VM -45 %.\n");
 
         for (group, title) in [
-            ("ncq", "NCQ-like queueing (SATF among 32 queued VM requests)"),
+            (
+                "ncq",
+                "NCQ-like queueing (SATF among 32 queued VM requests)",
+            ),
             ("meanrot", "mean rotational latency instead of angular"),
             ("halfload", "synthetic traces at half the Table 2 IOPS"),
         ] {
             let _ = writeln!(o, "== Model sensitivity: {title}, 1 MiB, 2:1 ==");
             for w in &self.workloads {
-                let (Some(s), Some(f), Some(n)) = (self.find(group, "sequential", w, |_| true), self.find(group, "follow", w, |_| true), self.find(group, "normal", w, |_| true)) else { continue };
+                let (Some(s), Some(f), Some(n)) = (
+                    self.find(group, "sequential", w, |_| true),
+                    self.find(group, "follow", w, |_| true),
+                    self.find(group, "normal", w, |_| true),
+                ) else {
+                    continue;
+                };
                 let _ = writeln!(o, "{:<20} R0 {:>6.1} rho0 {:.2} | VM {:>7.1} -> {:>7.1} ({:.3}) | mig {:>6.1} -> {:>6.1} ({:.3}) | T {:>5.0} -> {:>5.0} s ({:+.1} %)",
                     w, n.vm_mean_ms, n.busy_frac, s.vm_mean_ms, f.vm_mean_ms, f.vm_mean_ms / s.vm_mean_ms,
                     s.mig_mean_ms, f.mig_mean_ms, f.mig_mean_ms / s.mig_mean_ms, s.mig_time_s, f.mig_time_s,
@@ -290,7 +397,11 @@ impl Summary {
 
     pub fn json(&self) -> String {
         fn num(x: f64) -> String {
-            if x.is_finite() { format!("{x:.4}") } else { "null".into() }
+            if x.is_finite() {
+                format!("{x:.4}")
+            } else {
+                "null".into()
+            }
         }
         let mut o = String::from("{\n");
         let _ = writeln!(o, "  \"seed\": {},", self.seed);
@@ -310,7 +421,9 @@ impl Summary {
 }
 
 fn file_name(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// Head position over time, sequential above follow, one SVG per workload.
@@ -319,11 +432,17 @@ pub fn head_plots(runs: &[(String, String, &RunResult)], out: &str) -> Vec<Strin
     let mut names: Vec<&String> = runs.iter().map(|r| &r.0).collect();
     names.dedup();
     for name in names {
-        let panels: Vec<&(String, String, &RunResult)> = runs.iter().filter(|r| &r.0 == name).collect();
+        let panels: Vec<&(String, String, &RunResult)> =
+            runs.iter().filter(|r| &r.0 == name).collect();
         let (w, ph) = (900.0, 260.0);
         let h = ph * panels.len() as f64 + 40.0;
         let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        let tmax = panels.iter().map(|p| p.2.window_ns).max().unwrap_or(1).max(1) as f64;
+        let tmax = panels
+            .iter()
+            .map(|p| p.2.window_ns)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
         for (k, (_, variant, r)) in panels.iter().enumerate() {
             let y0 = 30.0 + k as f64 * ph;
             let (x0, pw, hh) = (60.0, w - 80.0, ph - 50.0);
@@ -337,13 +456,27 @@ pub fn head_plots(runs: &[(String, String, &RunResult)], out: &str) -> Vec<Strin
                 }
                 let x = x0 + t as f64 / tmax * pw;
                 let y = y0 + hh - (lba as f64 / gib).min(1.0) * hh;
-                let _ = writeln!(s, "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"1.2\" height=\"1.2\" fill=\"{}\"/>", if mig { "#e67e22" } else { "#2e6fd8" });
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"1.2\" height=\"1.2\" fill=\"{}\"/>",
+                    if mig { "#e67e22" } else { "#2e6fd8" }
+                );
             }
             for tick in 0..=4 {
                 let x = x0 + pw * tick as f64 / 4.0;
-                let _ = writeln!(s, "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{:.0} s</text>", y0 + hh + 14.0, tmax / 1e9 * tick as f64 / 4.0);
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{:.0} s</text>",
+                    y0 + hh + 14.0,
+                    tmax / 1e9 * tick as f64 / 4.0
+                );
                 let y = y0 + hh - hh * tick as f64 / 4.0;
-                let _ = writeln!(s, "<text x=\"{:.0}\" y=\"{y:.0}\" text-anchor=\"end\">{:.0}</text>", x0 - 4.0, 32.0 * tick as f64 / 4.0);
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{:.0}\" y=\"{y:.0}\" text-anchor=\"end\">{:.0}</text>",
+                    x0 - 4.0,
+                    32.0 * tick as f64 / 4.0
+                );
             }
         }
         s.push_str("</svg>\n");
@@ -368,15 +501,33 @@ pub fn cdf_plots(sum: &Summary, out: &str) -> Vec<String> {
         let ox = 10.0 + (k % cols) as f64 * pw + 45.0;
         let oy = 10.0 + (k / cols) as f64 * ph + 20.0;
         let (iw, ih) = (pw - 65.0, ph - 60.0);
-        let _ = writeln!(s, "<text x=\"{ox}\" y=\"{}\">{name}: VM response time CDF (ms, log)</text>", oy - 6.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{ox}\" y=\"{}\">{name}: VM response time CDF (ms, log)</text>",
+            oy - 6.0
+        );
         let _ = writeln!(s, "<rect x=\"{ox}\" y=\"{oy}\" width=\"{iw}\" height=\"{ih}\" fill=\"none\" stroke=\"black\"/>");
         for d in 0..=5 {
             let v = 10f64.powi(d - 1);
             let x = ox + (v.log10() - lo) / (hi - lo) * iw;
-            let _ = writeln!(s, "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>", oy + ih + 13.0, v);
+            let _ = writeln!(
+                s,
+                "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>",
+                oy + ih + 13.0,
+                v
+            );
         }
-        for (vi, (variant, color)) in [("normal", "#555555"), ("sequential", "#c0392b"), ("follow", "#27ae60")].iter().enumerate() {
-            let Some(r) = sum.fig(variant, name) else { continue };
+        for (vi, (variant, color)) in [
+            ("normal", "#555555"),
+            ("sequential", "#c0392b"),
+            ("follow", "#27ae60"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let Some(r) = sum.fig(variant, name) else {
+                continue;
+            };
             let pts: Vec<String> = r
                 .vm_quantiles
                 .iter()
@@ -388,8 +539,18 @@ pub fn cdf_plots(sum: &Summary, out: &str) -> Vec<String> {
                     format!("{x:.1},{y:.1}")
                 })
                 .collect();
-            let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>", pts.join(" "));
-            let _ = writeln!(s, "<text x=\"{:.0}\" y=\"{:.0}\" fill=\"{color}\">{variant} (mean {:.1} ms)</text>", ox + 6.0, oy + 14.0 + 13.0 * vi as f64, r.vm_mean_ms);
+            let _ = writeln!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                pts.join(" ")
+            );
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.0}\" y=\"{:.0}\" fill=\"{color}\">{variant} (mean {:.1} ms)</text>",
+                ox + 6.0,
+                oy + 14.0 + 13.0 * vi as f64,
+                r.vm_mean_ms
+            );
         }
     }
     s.push_str("</svg>\n");

@@ -103,8 +103,16 @@ struct VmState {
 }
 
 enum InService {
-    Vm { vm: usize, req: Req, piggy_chunk: Option<u64> },
-    Mig { vm: usize, chunk: u64, ready_at: u64 },
+    Vm {
+        vm: usize,
+        req: Req,
+        piggy_chunk: Option<u64>,
+    },
+    Mig {
+        vm: usize,
+        chunk: u64,
+        ready_at: u64,
+    },
 }
 
 pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -> RunResult {
@@ -159,7 +167,11 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
     let mut unit_left = 0u32;
     let stroke_of = |d: &Disk, lba: u64| d.stroke(lba);
     let mut last_end_stroke = 0.0f64;
-    let mut window_end: Option<u64> = if migrating { None } else { Some(cfg.normal_window_ns) };
+    let mut window_end: Option<u64> = if migrating {
+        None
+    } else {
+        Some(cfg.normal_window_ns)
+    };
     let sample_every = 1u64;
     let mut dispatches = 0u64;
 
@@ -210,14 +222,22 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
             if *t_done <= now {
                 let (t_done, what) = busy_until.take().expect("busy");
                 match what {
-                    InService::Vm { vm, req, piggy_chunk } => {
+                    InService::Vm {
+                        vm,
+                        req,
+                        piggy_chunk,
+                    } => {
                         res.vm_lat_ns.push(t_done - req.t_ns);
                         if let Some(c) = piggy_chunk {
                             let v = &mut vms[vm];
                             complete_chunk(v, c, &head, shift, nr_chunks, &mut res);
                         }
                     }
-                    InService::Mig { vm, chunk, ready_at } => {
+                    InService::Mig {
+                        vm,
+                        chunk,
+                        ready_at,
+                    } => {
                         res.mig_lat_ns.push(t_done - ready_at);
                         let v = &mut vms[vm];
                         v.mig_inflight = false;
@@ -233,7 +253,8 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         }
                     }
                 }
-                if migrating && window_end.is_none() && vms.iter().all(|v| v.mig_done_at.is_some()) {
+                if migrating && window_end.is_none() && vms.iter().all(|v| v.mig_done_at.is_some())
+                {
                     window_end = Some(t_done);
                     res.vm_backlog_at_end = vms.iter().map(|v| v.queue.len() as u64).sum();
                 }
@@ -251,7 +272,8 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                 let i = (rr + k) % n;
                 let v = &mut vms[i];
                 let vm_waiting = !v.queue.is_empty() || (n > 1 && any_vm_waiting);
-                let mig_possible = v.map.as_ref().is_some_and(|m| m.nr_pending() > 0) && !v.mig_inflight;
+                let mig_possible =
+                    v.map.as_ref().is_some_and(|m| m.nr_pending() > 0) && !v.mig_inflight;
                 if mig_possible && v.sched.may_dispatch_migration(vm_waiting) {
                     let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
                     let map = v.map.as_mut().expect("map");
@@ -264,7 +286,11 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                             lba,
                             cfg.chunk_sectors,
                             false,
-                            InService::Mig { vm: i, chunk: c, ready_at: v.mig_ready_at },
+                            InService::Mig {
+                                vm: i,
+                                chunk: c,
+                                ready_at: v.mig_ready_at,
+                            },
                         ));
                     }
                 }
@@ -283,7 +309,12 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         } else if first == last {
                             let pending = map.state(first).is_some_and(|s| s.is_pending());
                             let waiting = u32::try_from(v.queue.len()).unwrap_or(u32::MAX);
-                            if cfg.piggyback.decide(pending, cfg.chunk_sectors, req.sectors, waiting) {
+                            if cfg.piggyback.decide(
+                                pending,
+                                cfg.chunk_sectors,
+                                req.sectors,
+                                waiting,
+                            ) {
                                 map.mark_in_flight(first).expect("pending");
                                 piggy = Some(first);
                                 res.vm_piggybacked += 1;
@@ -298,7 +329,11 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         lba,
                         sectors,
                         req.write,
-                        InService::Vm { vm: i, req, piggy_chunk: piggy },
+                        InService::Vm {
+                            vm: i,
+                            req,
+                            piggy_chunk: piggy,
+                        },
                     ));
                 }
                 if dispatched.is_some() {
@@ -324,7 +359,8 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     }
                     dispatches += 1;
                     if cfg.record_head && dispatches % sample_every == 0 {
-                        res.head_samples.push((now, lba, matches!(what, InService::Mig { .. })));
+                        res.head_samples
+                            .push((now, lba, matches!(what, InService::Mig { .. })));
                     }
                 }
                 last_end_stroke = stroke_of(&disk, lba + sectors);

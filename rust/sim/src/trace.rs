@@ -154,14 +154,15 @@ impl Iterator for SynthGen {
             x -= p;
         }
         let write = self.rng.f64() >= self.spec.read_ratio;
-        let lba = if self.rng.f64() < self.spec.p_seq && self.last_end + sectors <= self.image_sectors {
-            self.last_end
-        } else if self.rng.f64() < self.spec.p_hot && !self.hot_starts.is_empty() {
-            let z = self.rng.below(self.hot_starts.len() as u64) as usize;
-            self.hot_starts[z] + self.rng.below(self.hot_len.saturating_sub(sectors).max(1))
-        } else {
-            self.rng.below(self.image_sectors - sectors)
-        };
+        let lba =
+            if self.rng.f64() < self.spec.p_seq && self.last_end + sectors <= self.image_sectors {
+                self.last_end
+            } else if self.rng.f64() < self.spec.p_hot && !self.hot_starts.is_empty() {
+                let z = self.rng.below(self.hot_starts.len() as u64) as usize;
+                self.hot_starts[z] + self.rng.below(self.hot_len.saturating_sub(sectors).max(1))
+            } else {
+                self.rng.below(self.image_sectors - sectors)
+            };
         // 4 KiB-align requests of 4 KiB and more, as file systems do.
         let lba = if sectors >= 8 { lba & !7 } else { lba };
         let lba = lba.min(self.image_sectors - sectors);
@@ -280,7 +281,15 @@ mod tests {
     fn spc_asu_map() {
         let t = parse_spc("0,10,4096,r,0.5\n1,0,512,W,0.25\n\n0,2047,1024,w,1\n").unwrap();
         assert_eq!(t.asus, 2);
-        assert_eq!(t.reqs[0], Req { t_ns: 250_000_000, lba: 4096, sectors: 1, write: true });
+        assert_eq!(
+            t.reqs[0],
+            Req {
+                t_ns: 250_000_000,
+                lba: 4096,
+                sectors: 1,
+                write: true
+            }
+        );
         assert_eq!(t.reqs[1].lba, 10);
         assert_eq!(t.reqs[2].sectors, 2);
         assert_eq!(t.span_sectors, 4096 + 2048);
@@ -307,7 +316,9 @@ mod tests {
     #[test]
     fn synthetic_is_deterministic() {
         let s = paper_specs().remove(0);
-        let a: Vec<Req> = SynthGen::new(s.clone(), 1 << 26, 7, 1.0).take(1000).collect();
+        let a: Vec<Req> = SynthGen::new(s.clone(), 1 << 26, 7, 1.0)
+            .take(1000)
+            .collect();
         let b: Vec<Req> = SynthGen::new(s, 1 << 26, 7, 1.0).take(1000).collect();
         assert_eq!(a, b);
     }
