@@ -9,15 +9,15 @@
 //!
 //! Layout: [`policy`] is the pure decision logic (shared with the userspace
 //! tests and simulator), `dm` is the only place with `unsafe` code (safe
-//! device-mapper abstractions over a small C glue file), and `target` is the
-//! target itself, in safe Rust.
+//! device-mapper abstractions over a small C glue file), and `migration` is
+//! the target itself, in safe Rust.
 
 use kernel::prelude::*;
 
 #[macro_use]
 mod dm;
+mod migration;
 pub mod policy;
-mod target;
 
 module! {
     type: IoFollowModule,
@@ -29,18 +29,18 @@ module! {
 }
 
 struct IoFollowModule {
-    _registration: dm::Registration<target::IoFollow>,
+    _registration: dm::Registration<migration::IoFollow>,
 }
 
 impl kernel::Module for IoFollowModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = dm::Registration::new(target::NAME, target::VERSION)?;
+        let registration = dm::Registration::new(migration::NAME, migration::VERSION)?;
         pr_info!(
             "target {} {}.{}.{} registered\n",
             "iofollow",
-            target::VERSION[0],
-            target::VERSION[1],
-            target::VERSION[2]
+            migration::VERSION[0],
+            migration::VERSION[1],
+            migration::VERSION[2]
         );
         Ok(Self {
             _registration: registration,

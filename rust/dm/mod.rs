@@ -99,7 +99,10 @@ pub(crate) enum Reply {
     Text,
 }
 
-/// The operations of a device-mapper target type.
+/// The operations of a device-mapper target type. Optional callbacks a
+/// target does not implement leave their `target_type` slot NULL, so dm
+/// skips them (`#[vtable]` gives each a `HAS_*` constant).
+#[vtable]
 pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// What `map` records in each bio for `end_io` (dm's per-bio data).
     type PerBio: PerBio;
@@ -209,15 +212,36 @@ impl<T: TargetOps> Registration<T> {
             ctr: Some(ctr_callback::<T>),
             dtr: Some(dtr_callback::<T>),
             map: Some(map_callback::<T>),
-            end_io: Some(end_io_callback::<T>),
+            end_io: if T::HAS_END_IO {
+                Some(end_io_callback::<T>)
+            } else {
+                None
+            },
             status: Some(status_callback::<T>),
             message: Some(message_callback::<T>),
-            presuspend: Some(presuspend_callback::<T>),
-            presuspend_undo: Some(presuspend_undo_callback::<T>),
+            presuspend: if T::HAS_PRESUSPEND {
+                Some(presuspend_callback::<T>)
+            } else {
+                None
+            },
+            presuspend_undo: if T::HAS_PRESUSPEND_UNDO {
+                Some(presuspend_undo_callback::<T>)
+            } else {
+                None
+            },
+            // Always: the layer waits for the target's IO here, whatever the target does.
             postsuspend: Some(postsuspend_callback::<T>),
-            resume: Some(resume_callback::<T>),
+            resume: if T::HAS_RESUME {
+                Some(resume_callback::<T>)
+            } else {
+                None
+            },
             iterate_devices: Some(iterate_devices_callback::<T>),
-            io_hints: Some(io_hints_callback::<T>),
+            io_hints: if T::HAS_IO_HINTS {
+                Some(io_hints_callback::<T>)
+            } else {
+                None
+            },
         };
         // SAFETY: `name` is static; `ops` holds valid callbacks and is copied by the glue
         // before the call returns.

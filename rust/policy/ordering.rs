@@ -265,7 +265,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             // on, and a copy running now may have read the old data.
             match self.map.state(chunk) {
                 Some(ChunkState::Migrated) => {
-                    let _ = self.map.mark_dirty(chunk);
+                    self.redirty(chunk);
                     kick = true;
                 }
                 Some(ChunkState::InFlight) => {
@@ -273,7 +273,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
                         self.stats.invalidated_copies =
                             self.stats.invalidated_copies.saturating_add(1);
                     }
-                    let _ = self.map.mark_dirty(chunk);
+                    self.redirty(chunk);
                 }
                 _ => {}
             }
@@ -314,7 +314,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             }
             if ticket.mirrored && !(source_ok && dest_ok) {
                 // The devices may now differ in this chunk: copy it again.
-                let _ = self.map.mark_dirty(chunk);
+                self.redirty(chunk);
                 dirtied = true;
             }
         }
@@ -326,6 +326,21 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             self.unmirrored_in_flight = self.unmirrored_in_flight.saturating_sub(1);
         }
         dirtied || (quiet && (self.nr_parked() > 0 || self.map.nr_pending() > 0))
+    }
+
+    /// Makes `chunk` copy again. `mark_dirty` fails only for a chunk out of
+    /// range, and every chunk here comes from a ticket or the map itself.
+    fn redirty(&mut self, chunk: u64) {
+        // Nothing to undo if it ever did: no panic path in the kernel.
+        let _ = self.map.mark_dirty(chunk);
+    }
+
+    /// Returns an in-flight chunk to the pending set, as before its copy.
+    /// `complete` fails only for a chunk not in flight, which the callers
+    /// (parked chunks, abandoned copies) never pass.
+    fn give_back(&mut self, chunk: u64) {
+        // Nothing to undo if it ever did: no panic path in the kernel.
+        let _ = self.map.complete(chunk, false);
     }
 
     fn is_parked(&self, chunk: u64) -> bool {
@@ -343,7 +358,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
                 continue;
             };
             if !self.writes_in_flight(chunk) {
-                let _ = self.map.complete(chunk, false);
+                self.give_back(chunk);
                 if let Some(p) = self.parked.get_mut(i) {
                     *p = None;
                 }
@@ -391,7 +406,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// The copy of `chunk` was abandoned before anything was written
     /// (suspend): the chunk is pending again, no error.
     pub fn copy_abandoned(&mut self, chunk: u64) {
-        let _ = self.map.complete(chunk, false);
+        self.give_back(chunk);
     }
 
     /// A flush of the destination is issued (a VM flush's destination clone,

@@ -23,8 +23,9 @@ use core::fmt;
 
 /// Smallest chunk size in sectors (4 KiB).
 pub const CHUNK_SECTORS_MIN: u64 = 8;
-/// Largest chunk size in sectors (1 GiB).
-pub const CHUNK_SECTORS_MAX: u64 = 1 << 21;
+/// Largest chunk size in sectors (8 MiB): each of the kernel's copy slots
+/// owns a buffer of one chunk. The one definition of the limit.
+pub const CHUNK_SECTORS_MAX: u64 = 16384;
 /// Default cache size in MiB.
 pub const CACHE_MIB_DEFAULT: u32 = 64;
 /// Largest cache size in MiB.
@@ -36,8 +37,10 @@ pub const CACHE_MIB_MAX: u32 = 65536;
 pub enum ParseError {
     /// Fewer than three constructor arguments, or words left over.
     ArgCount,
-    /// Chunk size not a number or outside `CHUNK_SECTORS_MIN..=CHUNK_SECTORS_MAX`.
+    /// Chunk size not a number or below `CHUNK_SECTORS_MIN`.
     ChunkSize,
+    /// Chunk size above `CHUNK_SECTORS_MAX`.
+    ChunkTooLarge,
     /// Chunk size not a power of two.
     ChunkNotPowerOfTwo,
     /// `<#feature args>` not a number or not the number of words that follow,
@@ -67,6 +70,7 @@ impl ParseError {
         match self {
             ParseError::ArgCount => c"Invalid number of arguments",
             ParseError::ChunkSize => c"Invalid chunk size",
+            ParseError::ChunkTooLarge => c"Chunk size larger than 8 MiB",
             ParseError::ChunkNotPowerOfTwo => c"Chunk size is not a power of 2",
             ParseError::FeatureCount => c"Invalid number of feature arguments",
             ParseError::UnknownFeature => c"Unknown feature argument",
@@ -182,8 +186,11 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         _ => return Err(ParseError::ArgCount),
     };
     let chunk_sectors = parse_u64(chunk).ok_or(ParseError::ChunkSize)?;
-    if !(CHUNK_SECTORS_MIN..=CHUNK_SECTORS_MAX).contains(&chunk_sectors) {
+    if chunk_sectors < CHUNK_SECTORS_MIN {
         return Err(ParseError::ChunkSize);
+    }
+    if chunk_sectors > CHUNK_SECTORS_MAX {
+        return Err(ParseError::ChunkTooLarge);
     }
     if !chunk_sectors.is_power_of_two() {
         return Err(ParseError::ChunkNotPowerOfTwo);
@@ -355,7 +362,8 @@ mod tests {
             ("a b", ParseError::ArgCount),
             ("a b x", ParseError::ChunkSize),
             ("a b 4", ParseError::ChunkSize),
-            ("a b 4194304", ParseError::ChunkSize),
+            ("a b 4194304", ParseError::ChunkTooLarge),
+            ("a b 32768", ParseError::ChunkTooLarge),
             ("a b 24", ParseError::ChunkNotPowerOfTwo),
             ("a b 8 1", ParseError::FeatureCount),
             ("a b 8 x paused", ParseError::FeatureCount),

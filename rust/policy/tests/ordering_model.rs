@@ -102,7 +102,7 @@ impl Protocol for Ordering<Vec<u64>> {
     }
 }
 
-/// The engine's rules before the ordering protocol (rust/target/engine.rs and
+/// The engine's rules before the ordering protocol (rust/migration/engine.rs and
 /// routing.rs at commit 0e28463): copies exclude only *issued* mirrored
 /// writes, a source-only write re-dirties its chunk at map time and again at
 /// completion, a discard dirties only its first chunk, `synced` is "every

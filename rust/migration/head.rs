@@ -75,6 +75,7 @@ impl DiskHead {
 
     fn release(slot: usize) {
         if let Some(key) = KEYS.get(slot) {
+            // The closure always returns Some, so the update cannot fail.
             let _ = key.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
                 Some(if w & USERS <= 1 { 0 } else { w - 1 })
             });

@@ -82,6 +82,7 @@ impl IoFollow {
     }
 }
 
+#[vtable]
 impl TargetOps for IoFollow {
     type PerBio = VmBio;
 

@@ -13,17 +13,11 @@ use crate::policy::{
 };
 use kernel::prelude::*;
 
-/// Largest chunk the copy buffers hold (8 MiB): each copy slot owns one.
-const CHUNK_SECTORS_MAX: u64 = 16384;
-
 pub(super) fn construct(
     target: &CtrTarget<'_>,
     args: &[&str],
 ) -> Result<(impl PinInit<IoFollow, Error>, ServiceConfig), CtrError> {
     let cfg = parse_table(args).map_err(|e| CtrError::new(EINVAL, e.c_message()))?;
-    if cfg.chunk_sectors > CHUNK_SECTORS_MAX {
-        return Err(CtrError::new(EINVAL, c"Chunk size larger than 8 MiB"));
-    }
     let len = target.len();
 
     let source = DmDev::open(target, cfg.source)
