@@ -63,14 +63,14 @@ dm_create() {
 	local name=$1 table=$2
 	dmsetup create "$name" --table "$table" || fail "dmsetup create $name failed: $table"
 	echo "$name" >>"$DM_LIST"
-	udevadm settle 2>/dev/null || true
+	udevadm settle --timeout=10 2>/dev/null || true
 	[ -b "/dev/mapper/$name" ] || fail "/dev/mapper/$name is not a block device"
 }
 
 dm_remove() {
 	local name=$1
 	# udev may still be probing the device after the last writer closed it.
-	udevadm settle 2>/dev/null || true
+	udevadm settle --timeout=10 2>/dev/null || true
 	timeout 120 dmsetup remove --retry "$name" || fail "cannot remove $name (or it hung)"
 	grep -vxF "$name" "$DM_LIST" >"$DM_LIST.new" || true
 	mv "$DM_LIST.new" "$DM_LIST"

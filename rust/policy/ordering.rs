@@ -443,11 +443,6 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     pub fn clear_error(&mut self) -> bool {
         core::mem::replace(&mut self.error, false)
     }
-
-    /// Enters the error state (a copy could not be issued, or the source failed).
-    pub fn set_error(&mut self) {
-        self.error = true;
-    }
 }
 
 #[cfg(test)]
@@ -466,6 +461,16 @@ mod tests {
         Ordering::new(ChunkMap::new(vec![0; words], n).unwrap())
     }
 
+    /// A protocol whose `n` chunks are all copied (not yet flushed).
+    fn copied(n: u64) -> Ordering<Vec<u64>> {
+        let mut p = proto(n);
+        for c in 0..n {
+            p.start_copy(c).unwrap();
+            p.copy_done(c, true);
+        }
+        p
+    }
+
     #[test]
     fn busy_chunk_is_parked_then_returns() {
         let mut p = proto(4);
@@ -482,11 +487,7 @@ mod tests {
 
     #[test]
     fn synced_needs_a_flush_after_the_last_copy() {
-        let mut p = proto(2);
-        for c in 0..2 {
-            p.start_copy(c).unwrap();
-            p.copy_done(c, true);
-        }
+        let mut p = copied(2);
         assert!(p.map().is_synced());
         assert!(!p.is_synced());
         assert!(p.wants_dest_flush());
@@ -498,11 +499,7 @@ mod tests {
 
     #[test]
     fn failed_dest_flush_redirties_everything() {
-        let mut p = proto(3);
-        for c in 0..3 {
-            p.start_copy(c).unwrap();
-            p.copy_done(c, true);
-        }
+        let mut p = copied(3);
         let f = p.dest_flush_issued(false);
         p.dest_flush_done(f, false);
         assert!(p.in_error());
@@ -529,11 +526,7 @@ mod tests {
 
     #[test]
     fn discard_dirties_every_chunk_it_covers() {
-        let mut p = proto(4);
-        for c in 0..4 {
-            p.start_copy(c).unwrap();
-            p.copy_done(c, true);
-        }
+        let mut p = copied(4);
         let d = p.map_write(1, 2, true);
         assert_eq!(d.route, WriteRoute::SourceOnly);
         assert!(d.kick);
@@ -545,9 +538,7 @@ mod tests {
     #[test]
     fn mirrored_write_failing_on_either_side_redirties() {
         for (s, d) in [(false, true), (true, false)] {
-            let mut p = proto(1);
-            p.start_copy(0).unwrap();
-            p.copy_done(0, true);
+            let mut p = copied(1);
             let w = p.map_write(0, 1, false);
             assert_eq!(w.route, WriteRoute::Mirror);
             p.write_done(w.ticket, s, d);
