@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The copy's writes are made durable before "synced" is said: with no VM IO
 # at all, by the time the completion event is raised and the status says
-# synced, the destination (a write-back loop) has received a flush. A suspend
-# afterwards keeps the state synced.
+# synced, the destination (a write-back loop) has received a flush. A
+# 'resume' message then raises no second event, and a suspend keeps the
+# state synced.
 . "$(dirname "$0")/../lib.sh"
 load_module
 
@@ -24,6 +25,13 @@ d1=$(flush_count "$dst")
 [ "$d1" -gt "$d0" ] ||
 	fail "synced announced, but the destination got no flush (flushes $d0 at creation -> $d1 at synced)"
 note "destination flushes: $d0 at creation, $d1 at synced"
+
+# A 'resume' message that changes nothing raises no second event.
+e1=$(dmsetup info -c --noheadings -o events dfs | tr -d ' ')
+dmsetup message dfs 0 resume
+sleep 1
+e2=$(dmsetup info -c --noheadings -o events dfs | tr -d ' ')
+[ "$e2" = "$e1" ] || fail "'resume' on a synced device raised another event ($e1 -> $e2)"
 
 dmsetup suspend dfs
 d2=$(flush_count "$dst")
