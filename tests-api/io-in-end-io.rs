@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 // Rule: issuing IO takes mempool reserves (may sleep): not from a completion.
-// expect: no method named `io_ticket` found for reference `&Ctx<'_, Atomic>`
-fn _issue_io_in_end_io(ctx: &crate::dm::Ctx<'_, crate::dm::Atomic>) {
+// expect: no method named `io_ticket` found for reference `&Ctx<'_, Atomic, IssuedIo>`
+fn _issue_io_in_end_io(ctx: &AtomicCtx<'_>) {
     let _ticket = ctx.io_ticket();
 }

@@ -16,7 +16,8 @@
 //!   target's [`Services`] and keeps both in `ti->private`.
 //! - Every callback gets `&self` and a [`Ctx`]; `map`, `end_io` and
 //!   `io_done` may run concurrently, in atomic context, and must not sleep:
-//!   they get a `Ctx<'_, Atomic>`, on which nothing that sleeps exists.
+//!   they get a `Ctx<'_, Atomic, _>`, on which nothing that sleeps exists.
+//! - IO tags are the target's [`TargetOps::Tag`] type in both directions.
 //! - The per-bio data is the target's [`TargetOps::PerBio`] type; the layer
 //!   sizes dm's per-bio area for it in `ctr`, before the target runs.
 //! - `dtr` stops the worker, waits for every IO issued through [`Ctx`], and
@@ -47,7 +48,7 @@ pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, R
 pub(crate) use dev::DmDev;
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};
-pub(crate) use services::{Atomic, Ctx, IoCompletion, Process};
+pub(crate) use services::{Atomic, Ctx, IoCompletion, IoTag, Process};
 pub(crate) use status::{StatusType, StatusWriter};
 pub(crate) use target::{CtrTarget, Target, TargetLimits};
 
@@ -107,6 +108,9 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// What `map` records in each bio for `end_io` (dm's per-bio data).
     type PerBio: PerBio;
 
+    /// What the target attaches to the IO it issues, back in `io_done`.
+    type Tag: IoTag;
+
     /// Builds a target instance from its table arguments: the initialiser of
     /// its state and what it needs from [`Ctx`].
     fn ctr(
@@ -115,14 +119,14 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError>;
 
     /// Routes one bio. Runs concurrently and must not sleep.
-    fn map(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, Self::PerBio>) -> Routed;
+    fn map(&self, ctx: &Ctx<'_, Atomic, Self::Tag>, bio: MapBio<'_, Self::PerBio>) -> Routed;
 
     /// A bio `map` remapped has completed with `status`; `data` is what `map`
     /// recorded. Returns the status dm reports for it (a target may absorb an
     /// error it handles). Atomic context.
     fn end_io(
         &self,
-        _ctx: &Ctx<'_, Atomic>,
+        _ctx: &Ctx<'_, Atomic, Self::Tag>,
         _bio: &Bio,
         _data: Self::PerBio,
         status: BlkStatus,
@@ -131,17 +135,22 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     }
 
     /// The worker runs (process context; queued by [`Ctx::kick`]).
-    fn work(&self, _ctx: &Ctx<'_>) {}
+    fn work(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
     /// An IO issued through [`Ctx`] has completed. Atomic context.
-    fn io_done(&self, _ctx: &Ctx<'_, Atomic>, _done: IoCompletion) {}
+    fn io_done(&self, _ctx: &Ctx<'_, Atomic, Self::Tag>, _done: IoCompletion<Self::Tag>) {}
 
     /// Writes `dmsetup status` (`Info`) or `dmsetup table` (`Table`) text.
     fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>);
 
     /// Handles `dmsetup message`; text written to `reply` is printed when
     /// the answer is [`Reply::Text`].
-    fn message(&self, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply>;
+    fn message(
+        &self,
+        ctx: &Ctx<'_, Process, Self::Tag>,
+        args: &[&str],
+        reply: &mut StatusWriter<'_>,
+    ) -> Result<Reply>;
 
     /// Reports every underlying device.
     fn iterate_devices(&self, visitor: &mut DeviceVisitor<'_>) -> i32;
@@ -150,16 +159,16 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     fn io_hints(&self, _limits: &mut QueueLimits) {}
 
     /// The device is about to be suspended.
-    fn presuspend(&self, _ctx: &Ctx<'_>) {}
+    fn presuspend(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
     /// A suspend announced by `presuspend` was cancelled.
-    fn presuspend_undo(&self, _ctx: &Ctx<'_>) {}
+    fn presuspend_undo(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
     /// The device is suspended: no bio reaches `map` until `resume`.
-    fn postsuspend(&self, _ctx: &Ctx<'_>) {}
+    fn postsuspend(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
     /// The device was resumed.
-    fn resume(&self, _ctx: &Ctx<'_>) {}
+    fn resume(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 }
 
 /// A target instance as kept in `ti->private`.
@@ -190,7 +199,7 @@ impl<T> PinnedDrop for Instance<T> {
 impl<T: TargetOps> Instance<T> {
     /// The context of a callback; the caller picks `C` by the callback's
     /// calling context (see [`Process`] and [`Atomic`]).
-    fn ctx<C>(&self) -> Ctx<'_, C> {
+    fn ctx<C>(&self) -> Ctx<'_, C, T::Tag> {
         Ctx {
             // SAFETY: `ti` is live until dtr, which drops this instance.
             target: unsafe { Target::from_raw(self.ti.as_ptr()) },
@@ -407,7 +416,7 @@ unsafe extern "C" fn io_callback<T: TargetOps>(
     // SAFETY: a non-null `bio` is the owned bio `Ctx::write_bio` handed to the IO.
     let bio = NonNull::new(bio).map(|p| unsafe { OwnedBio::from_raw(p) });
     let done = IoCompletion {
-        tag,
+        tag: <T::Tag as IoTag>::from_raw(tag),
         bio,
         error_bits: error_bits as u64,
     };

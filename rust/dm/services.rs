@@ -92,12 +92,25 @@ pub(crate) struct Atomic;
 ///
 /// `C` is the calling context, [`Process`] or [`Atomic`]: whatever may
 /// sleep (issuing IO takes mempool reserves, raising an event takes a mutex)
-/// exists only on `Ctx<'_, Process>`, so safe code cannot call it from a
+/// exists only on `Ctx<'_, Process, _>`, so safe code cannot call it from a
 /// completion. The marker costs nothing at run time.
-pub(crate) struct Ctx<'a, C = Process> {
+///
+/// `G` is the target's IO tag type ([`super::TargetOps::Tag`]): what it
+/// attaches to an IO and gets back, decoded, in its completion.
+pub(crate) struct Ctx<'a, C, G> {
     pub(super) target: &'a Target,
     pub(super) services: &'a Services,
-    pub(super) _context: PhantomData<C>,
+    pub(super) _context: PhantomData<fn() -> (C, G)>,
+}
+
+/// What a target attaches to an IO it issues through [`Ctx`] and gets back in
+/// [`IoCompletion::tag`]. It crosses C as a `u64`; `from_raw` must invert
+/// `into_raw`.
+pub(crate) trait IoTag: Copy + Send + 'static {
+    /// The tag as the glue carries it.
+    fn into_raw(self) -> u64;
+    /// The tag back from the glue; `None` for a value `into_raw` never makes.
+    fn from_raw(raw: u64) -> Option<Self>;
 }
 
 /// A reserved slot of in-flight IO, taken under the target's own lock so
@@ -123,9 +136,10 @@ impl Drop for IoTicket<'_> {
 }
 
 /// The completion of an IO issued through [`Ctx`].
-pub(crate) struct IoCompletion {
-    /// The tag given when issuing it.
-    pub(crate) tag: u64,
+pub(crate) struct IoCompletion<G> {
+    /// The tag given when issuing it (`None` only if the target's
+    /// `IoTag::from_raw` does not invert its `into_raw`).
+    pub(crate) tag: Option<G>,
     /// The VM bio given to [`Ctx::write_bio`] or [`Ctx::read_bio`], back to be ended.
     pub(crate) bio: Option<OwnedBio>,
     /// Bit `i` is set when region `i` (0: first device, 1: second) failed;
@@ -133,7 +147,7 @@ pub(crate) struct IoCompletion {
     pub(crate) error_bits: u64,
 }
 
-impl<'a, C> Ctx<'a, C> {
+impl<'a, C, G> Ctx<'a, C, G> {
     /// The target.
     pub(crate) fn target(&self) -> &'a Target {
         self.target
@@ -146,7 +160,7 @@ impl<'a, C> Ctx<'a, C> {
     }
 }
 
-impl<'a> Ctx<'a, Process> {
+impl<'a, G: IoTag> Ctx<'a, Process, G> {
     /// Reserves one in-flight IO; see [`IoTicket`].
     pub(crate) fn io_ticket(&self) -> IoTicket<'a> {
         // SAFETY: live services; the reference is released by the ticket or its IO.
@@ -167,7 +181,7 @@ impl<'a> Ctx<'a, Process> {
         sector: u64,
         sectors: u64,
         buf: u32,
-        tag: u64,
+        tag: G,
     ) {
         ticket.into_io();
         // SAFETY: live services and device; the in-flight reference moved to the IO; the
@@ -180,7 +194,7 @@ impl<'a> Ctx<'a, Process> {
                 sector,
                 sectors,
                 buf,
-                tag,
+                tag.into_raw(),
             )
         }
     }
@@ -194,7 +208,7 @@ impl<'a> Ctx<'a, Process> {
         sector: u64,
         sectors: u64,
         buf: u32,
-        tag: u64,
+        tag: G,
     ) {
         ticket.into_io();
         // SAFETY: as in `read_into_buffer`.
@@ -206,7 +220,7 @@ impl<'a> Ctx<'a, Process> {
                 sector,
                 sectors,
                 buf,
-                tag,
+                tag.into_raw(),
             )
         }
     }
@@ -220,7 +234,7 @@ impl<'a> Ctx<'a, Process> {
         first: &DmDev,
         second: Option<&DmDev>,
         sector: u64,
-        tag: u64,
+        tag: G,
     ) {
         ticket.into_io();
         let second = second.map_or(core::ptr::null_mut(), |d| d.as_ptr());
@@ -234,7 +248,7 @@ impl<'a> Ctx<'a, Process> {
                 first.as_ptr(),
                 second,
                 sector,
-                tag,
+                tag.into_raw(),
             )
         }
     }
@@ -247,7 +261,7 @@ impl<'a> Ctx<'a, Process> {
         bio: OwnedBio,
         dev: &DmDev,
         sector: u64,
-        tag: u64,
+        tag: G,
     ) {
         ticket.into_io();
         // SAFETY: as in `write_bio`.
@@ -259,17 +273,17 @@ impl<'a> Ctx<'a, Process> {
                 dev.as_ptr(),
                 core::ptr::null_mut(),
                 sector,
-                tag,
+                tag.into_raw(),
             )
         }
     }
 
     /// Flushes the volatile write cache of `dev` (an empty `REQ_PREFLUSH`);
     /// completes through `TargetOps::io_done` with `tag`.
-    pub(crate) fn flush(&self, ticket: IoTicket<'_>, dev: &DmDev, tag: u64) {
+    pub(crate) fn flush(&self, ticket: IoTicket<'_>, dev: &DmDev, tag: G) {
         ticket.into_io();
         // SAFETY: live services and device; the in-flight reference moved to the IO.
-        unsafe { ffi::iof_io_flush(self.services.as_ptr(), dev.as_ptr(), tag) }
+        unsafe { ffi::iof_io_flush(self.services.as_ptr(), dev.as_ptr(), tag.into_raw()) }
     }
 
     /// Fills the data pages of a read `bio` from buffer `buf`, starting at

@@ -8,7 +8,8 @@
 //! protocol's decision ([`crate::policy::ordering`]).
 
 use super::IoFollow;
-use crate::dm::{Atomic, BioList, BlkStatus, Ctx, IoCompletion, OwnedBio};
+use super::{AtomicCtx, ProcessCtx};
+use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
 use crate::policy::{
     head::chunk_of_head,
     ordering::{CopyRefused, FlushTicket, Ordering, WriteTicket, PARKED_MAX},
@@ -200,9 +201,9 @@ impl EngineState {
     }
 }
 
-/// What an IO issued by the worker was, carried through dm-io as its tag.
+/// What an IO issued by the worker was: its tag through dm-io.
 #[derive(Clone, Copy)]
-enum IoTag {
+pub(crate) enum IssuedIo {
     /// A copy slot's read of its chunk from the source.
     CopyRead(usize),
     /// A copy slot's write of its buffer to the destination.
@@ -218,27 +219,27 @@ enum IoTag {
 const TAG_SHIFT: u32 = 56;
 const TAG_PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
 
-impl IoTag {
-    fn encode(self) -> u64 {
+impl IoTag for IssuedIo {
+    fn into_raw(self) -> u64 {
         let (kind, payload) = match self {
-            IoTag::CopyRead(slot) => (1u64, slot as u64),
-            IoTag::CopyWrite(slot) => (2, slot as u64),
-            IoTag::Mirror(chunk) => (3, chunk),
-            IoTag::Reread => (4, 0),
-            IoTag::DestFlush => (5, 0),
+            IssuedIo::CopyRead(slot) => (1u64, slot as u64),
+            IssuedIo::CopyWrite(slot) => (2, slot as u64),
+            IssuedIo::Mirror(chunk) => (3, chunk),
+            IssuedIo::Reread => (4, 0),
+            IssuedIo::DestFlush => (5, 0),
         };
         (kind << TAG_SHIFT) | (payload & TAG_PAYLOAD)
     }
 
-    fn decode(tag: u64) -> Option<Self> {
-        let payload = tag & TAG_PAYLOAD;
+    fn from_raw(raw: u64) -> Option<Self> {
+        let payload = raw & TAG_PAYLOAD;
         let slot = usize::try_from(payload).ok();
-        Some(match tag >> TAG_SHIFT {
-            1 => IoTag::CopyRead(slot?),
-            2 => IoTag::CopyWrite(slot?),
-            3 => IoTag::Mirror(payload),
-            4 => IoTag::Reread,
-            5 => IoTag::DestFlush,
+        Some(match raw >> TAG_SHIFT {
+            1 => IssuedIo::CopyRead(slot?),
+            2 => IssuedIo::CopyWrite(slot?),
+            3 => IssuedIo::Mirror(payload),
+            4 => IssuedIo::Reread,
+            5 => IssuedIo::DestFlush,
             _ => return None,
         })
     }
@@ -262,7 +263,7 @@ enum Job {
 
 impl IoFollow {
     /// The worker: runs until there is nothing it may do now.
-    pub(super) fn run_worker(&self, ctx: &Ctx<'_>) {
+    pub(super) fn run_worker(&self, ctx: &ProcessCtx<'_>) {
         loop {
             let mut guard = self.state.lock();
             let st = &mut *guard;
@@ -303,7 +304,7 @@ impl IoFollow {
                 }
                 Job::Reread(bio) => {
                     let sector = bio.sector().saturating_sub(begin);
-                    ctx.read_bio(ticket, bio, &self.source, sector, IoTag::Reread.encode());
+                    ctx.read_bio(ticket, bio, &self.source, sector, IssuedIo::Reread);
                 }
                 Job::Mirror(bio, chunk) => {
                     let sector = bio.sector().saturating_sub(begin);
@@ -315,7 +316,7 @@ impl IoFollow {
                         &self.source,
                         Some(&self.dest),
                         sector,
-                        IoTag::Mirror(chunk).encode(),
+                        IssuedIo::Mirror(chunk),
                     );
                 }
                 Job::WriteOut(slot, chunk) => {
@@ -326,7 +327,7 @@ impl IoFollow {
                         sector,
                         sectors,
                         slot as u32,
-                        IoTag::CopyWrite(slot).encode(),
+                        IssuedIo::CopyWrite(slot),
                     );
                 }
                 Job::ReadIn(slot, chunk) => {
@@ -343,10 +344,10 @@ impl IoFollow {
                         sector,
                         sectors,
                         slot as u32,
-                        IoTag::CopyRead(slot).encode(),
+                        IssuedIo::CopyRead(slot),
                     );
                 }
-                Job::Flush => ctx.flush(ticket, &self.dest, IoTag::DestFlush.encode()),
+                Job::Flush => ctx.flush(ticket, &self.dest, IssuedIo::DestFlush),
             }
         }
     }
@@ -368,7 +369,7 @@ impl IoFollow {
 
     /// Copies the chunk's bytes into the VM's read (process context: up to a
     /// whole chunk of memcpy) and only then lets the buffer be written out.
-    fn serve_piggyback(&self, ctx: &Ctx<'_>, slot: usize, chunk: u64, bio: OwnedBio) {
+    fn serve_piggyback(&self, ctx: &ProcessCtx<'_>, slot: usize, chunk: u64, bio: OwnedBio) {
         let (chunk_start, _) = self.geometry.chunk_range(chunk);
         let offset = bio
             .sector()
@@ -386,7 +387,7 @@ impl IoFollow {
     }
 
     /// Takes the next queued mirrored write, if fewer than the maximum are in flight.
-    fn next_mirror(&self, st: &mut EngineState, ctx: &Ctx<'_>) -> Option<Job> {
+    fn next_mirror(&self, st: &mut EngineState, ctx: &ProcessCtx<'_>) -> Option<Job> {
         if st.mirrors_in_flight >= MIRRORS_MAX {
             return None;
         }
@@ -476,11 +477,11 @@ impl IoFollow {
     }
 
     /// An IO issued by the worker completed (atomic context).
-    pub(super) fn on_io_done(&self, ctx: &Ctx<'_, Atomic>, done: IoCompletion) {
+    pub(super) fn on_io_done(&self, ctx: &AtomicCtx<'_>, done: IoCompletion<IssuedIo>) {
         let ok = done.error_bits == 0;
         let mut st = self.state.lock();
-        match IoTag::decode(done.tag) {
-            Some(IoTag::Mirror(chunk)) => {
+        match done.tag {
+            Some(IssuedIo::Mirror(chunk)) => {
                 let source_ok = done.error_bits & 1 == 0;
                 let dest_ok = done.error_bits & 2 == 0;
                 st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
@@ -508,7 +509,7 @@ impl IoFollow {
                     });
                 }
             }
-            Some(IoTag::CopyRead(slot)) => {
+            Some(IssuedIo::CopyRead(slot)) => {
                 if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
                     if ok {
                         let waiting = st.piggy_bios.get(slot).is_some_and(Option::is_some);
@@ -538,7 +539,7 @@ impl IoFollow {
                     }
                 }
             }
-            Some(IoTag::CopyWrite(slot)) => {
+            Some(IssuedIo::CopyWrite(slot)) => {
                 if let Some(Slot::Writing(chunk)) = st.slots.get(slot).copied() {
                     st.set_slot(slot, Slot::Idle);
                     st.ordering.copy_done(chunk, ok);
@@ -548,7 +549,7 @@ impl IoFollow {
                     }
                 }
             }
-            Some(IoTag::Reread) => {
+            Some(IssuedIo::Reread) => {
                 st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
                 drop(st);
                 if let Some(bio) = done.bio {
@@ -559,7 +560,7 @@ impl IoFollow {
                     });
                 }
             }
-            Some(IoTag::DestFlush) => {
+            Some(IssuedIo::DestFlush) => {
                 if let Some(ticket) = st.background_flush.take() {
                     st.ordering.dest_flush_done(ticket, ok);
                 }
@@ -573,11 +574,7 @@ impl IoFollow {
             }
             None => {
                 drop(st);
-                pr_err_ratelimited!(
-                    "{}: completion with unknown tag {:#x}\n",
-                    self.name(),
-                    done.tag
-                );
+                pr_err_ratelimited!("{}: completion with an unknown tag\n", self.name());
             }
         }
         ctx.kick();
@@ -587,7 +584,7 @@ impl IoFollow {
     /// (dm-clone flushes before it commits): after this, `synced` in the
     /// status of a suspended device means the destination is complete and
     /// durable. The dm layer waits for the flush after this returns.
-    pub(super) fn flush_before_suspend(&self, ctx: &Ctx<'_>) {
+    pub(super) fn flush_before_suspend(&self, ctx: &ProcessCtx<'_>) {
         // Copies and mirrored writes still in flight first.
         ctx.wait_idle();
         let mut st = self.state.lock();
@@ -597,6 +594,6 @@ impl IoFollow {
         st.background_flush = Some(st.ordering.dest_flush_issued(true));
         let ticket = ctx.io_ticket();
         drop(st);
-        ctx.flush(ticket, &self.dest, IoTag::DestFlush.encode());
+        ctx.flush(ticket, &self.dest, IssuedIo::DestFlush);
     }
 }

@@ -2,8 +2,8 @@
 
 //! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential|stats`.
 
-use super::IoFollow;
-use crate::dm::{Ctx, Reply, StatusWriter};
+use super::{IoFollow, ProcessCtx};
+use crate::dm::{Reply, StatusWriter};
 use crate::policy::{
     message::{parse_message, Message},
     select::AnySelector,
@@ -13,7 +13,7 @@ use kernel::prelude::*;
 
 pub(super) fn handle(
     t: &IoFollow,
-    ctx: &Ctx<'_>,
+    ctx: &ProcessCtx<'_>,
     args: &[&str],
     reply: &mut StatusWriter<'_>,
 ) -> Result<Reply> {

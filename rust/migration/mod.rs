@@ -16,13 +16,18 @@ mod status;
 
 use crate::dm::{
     Atomic, Bio, BlkStatus, CtrError, CtrTarget, Ctx, DeviceVisitor, DmDev, IoCompletion,
-    IrqSpinLock, MapBio, QueueLimits, Reply, Routed, ServiceConfig, StatusType, StatusWriter,
-    TargetOps,
+    IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, ServiceConfig, StatusType,
+    StatusWriter, TargetOps,
 };
-use engine::EngineState;
+use engine::{EngineState, IssuedIo};
 use head::DiskHead;
 use kernel::prelude::*;
 use routing::VmBio;
+
+/// The context of the worker, messages and suspend callbacks (may sleep).
+type ProcessCtx<'a> = Ctx<'a, Process, IssuedIo>;
+/// The context of `map`, `end_io` and IO completions (must not sleep).
+type AtomicCtx<'a> = Ctx<'a, Atomic, IssuedIo>;
 
 /// Target type name, as in the table line.
 pub(crate) const NAME: &CStr = kernel::c_str!("iofollow");
@@ -85,6 +90,7 @@ impl IoFollow {
 #[vtable]
 impl TargetOps for IoFollow {
     type PerBio = VmBio;
+    type Tag = IssuedIo;
 
     fn ctr(
         target: &CtrTarget<'_>,
@@ -93,25 +99,19 @@ impl TargetOps for IoFollow {
         ctr::construct(target, args)
     }
 
-    fn map(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, VmBio>) -> Routed {
+    fn map(&self, ctx: &AtomicCtx<'_>, bio: MapBio<'_, VmBio>) -> Routed {
         self.route(ctx, bio)
     }
 
-    fn end_io(
-        &self,
-        ctx: &Ctx<'_, Atomic>,
-        bio: &Bio,
-        data: VmBio,
-        status: BlkStatus,
-    ) -> BlkStatus {
+    fn end_io(&self, ctx: &AtomicCtx<'_>, bio: &Bio, data: VmBio, status: BlkStatus) -> BlkStatus {
         self.on_vm_bio_done(ctx, bio, data, status)
     }
 
-    fn work(&self, ctx: &Ctx<'_>) {
+    fn work(&self, ctx: &ProcessCtx<'_>) {
         self.run_worker(ctx)
     }
 
-    fn io_done(&self, ctx: &Ctx<'_, Atomic>, done: IoCompletion) {
+    fn io_done(&self, ctx: &AtomicCtx<'_>, done: IoCompletion<IssuedIo>) {
         self.on_io_done(ctx, done)
     }
 
@@ -123,7 +123,12 @@ impl TargetOps for IoFollow {
         };
     }
 
-    fn message(&self, ctx: &Ctx<'_>, args: &[&str], reply: &mut StatusWriter<'_>) -> Result<Reply> {
+    fn message(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        args: &[&str],
+        reply: &mut StatusWriter<'_>,
+    ) -> Result<Reply> {
         message::handle(self, ctx, args, reply)
     }
 
@@ -138,20 +143,20 @@ impl TargetOps for IoFollow {
         limits.set_chunk(u32::try_from(self.geometry.chunk_sectors).unwrap_or(u32::MAX));
     }
 
-    fn presuspend(&self, _ctx: &Ctx<'_>) {
+    fn presuspend(&self, _ctx: &ProcessCtx<'_>) {
         // No new copies; the dm layer waits for the ones in flight in postsuspend.
         self.state.lock().suspended = true;
     }
 
-    fn presuspend_undo(&self, ctx: &Ctx<'_>) {
+    fn presuspend_undo(&self, ctx: &ProcessCtx<'_>) {
         self.resume(ctx);
     }
 
-    fn postsuspend(&self, ctx: &Ctx<'_>) {
+    fn postsuspend(&self, ctx: &ProcessCtx<'_>) {
         self.flush_before_suspend(ctx);
     }
 
-    fn resume(&self, ctx: &Ctx<'_>) {
+    fn resume(&self, ctx: &ProcessCtx<'_>) {
         self.state.lock().suspended = false;
         ctx.kick();
     }

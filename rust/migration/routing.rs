@@ -10,8 +10,8 @@
 //! source, or are piggybacked on a whole-chunk copy. An empty flush is sent
 //! once to each device, without remapping its (meaningless) sector.
 
-use super::IoFollow;
-use crate::dm::{Atomic, Bio, BioOp, BlkStatus, Ctx, MapBio, Routed};
+use super::{AtomicCtx, IoFollow};
+use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
 use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
 
 /// What `map` records in a bio for `end_io`.
@@ -32,7 +32,7 @@ pub(crate) enum VmBio {
 const FLUSH_TO_SOURCE: u32 = 0;
 
 impl IoFollow {
-    pub(super) fn route(&self, ctx: &Ctx<'_, Atomic>, bio: MapBio<'_, VmBio>) -> Routed {
+    pub(super) fn route(&self, ctx: &AtomicCtx<'_>, bio: MapBio<'_, VmBio>) -> Routed {
         let op = bio.op();
         if op == BioOp::Flush {
             return self.route_flush(bio);
@@ -100,7 +100,7 @@ impl IoFollow {
         self.finish_map(ctx, routed, kick)
     }
 
-    fn finish_map(&self, ctx: &Ctx<'_, Atomic>, routed: Routed, kick: bool) -> Routed {
+    fn finish_map(&self, ctx: &AtomicCtx<'_>, routed: Routed, kick: bool) -> Routed {
         if kick {
             ctx.kick();
         }
@@ -128,7 +128,7 @@ impl IoFollow {
 
     pub(super) fn on_vm_bio_done(
         &self,
-        ctx: &Ctx<'_, Atomic>,
+        ctx: &AtomicCtx<'_>,
         _bio: &Bio,
         data: VmBio,
         status: BlkStatus,
