@@ -27,6 +27,11 @@ note() {
 
 cleanup() {
 	local name dev
+	# Background workloads of a failed case would hold its devices open.
+	local jobs
+	jobs=$(jobs -p)
+	[ -z "$jobs" ] || kill $jobs 2>/dev/null || true
+	wait 2>/dev/null || true
 	# Newest first: a device is removed before the devices it sits on.
 	for name in $(tac "$DM_LIST" 2>/dev/null); do
 		timeout 120 dmsetup remove --retry "$name" 2>/dev/null || true

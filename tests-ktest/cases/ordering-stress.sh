@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Randomized ordering stress: source and destination behind dm-delay with
 # different read/write delays, so completions reorder; verified fio writes
-# with fsyncs, discards and pause/resume while the copy runs. Once synced and
-# suspended, the state is synced and the two devices are identical. 3 seeds.
+# with fsyncs, discards and pause/resume while the copy runs; then the end of
+# the copy raced by writes in flight. Once synced and suspended, the state is
+# synced and the two devices are identical. 3 seeds.
 . "$(dirname "$0")/../lib.sh"
 load_module
 command -v fio >/dev/null || fail "fio missing"
@@ -73,13 +74,31 @@ run() { # <seed>
 	fi
 	writes=$(sed -n 's/.*issued rwts: total=[0-9]*,\([0-9]*\),.*/\1/p' "$SCRATCH/fio.$seed" | awk '{ s += $1 } END { print s }')
 
-	wait_state "$name" synced 300
+	# The copy ends while writes to its last chunks are in flight (finding 3):
+	# dirty the last 16 MiB while paused, keep writing there, resume, and
+	# suspend as soon as the event says synced. Synced must hold across the
+	# suspend, which waits for those writes.
+	dmsetup message "$name" 0 pause
+	blkdiscard -o $((48 * MiB)) -l $((16 * MiB)) "$dm_dev" || fail "seed $seed: blkdiscard failed"
+	fio --direct=1 --ioengine=libaio --rw=randwrite --randseed="$seed" --filename="$dm_dev" \
+		--name=tail --offset=48M --size=16M --bs=4k --iodepth=32 --time_based --runtime=600 \
+		--output="$SCRATCH/tail.$seed" &
+	local tail_pid=$!
+	sleep 1
+	local event
+	event=$(dmsetup info -c --noheadings -o events "$name" | tr -d ' ')
+	dmsetup message "$name" 0 resume
+	timeout 300 dmsetup wait "$name" "$event" >/dev/null ||
+		fail "seed $seed: no event within 300 s: $(dmsetup status "$name")"
 	dmsetup suspend "$name"
 	local state
 	state=$(state_of "$name")
-	[ "$state" = synced ] || fail "seed $seed: state after suspend is '$state', not synced: $(dmsetup status "$name")"
+	[ "$state" = synced ] ||
+		fail "seed $seed: state after suspend is '$state', not synced (writes were in flight): $(dmsetup status "$name")"
 	cmp "$src" "$dst" || fail "seed $seed: source and destination differ after synced+suspend"
 	dmsetup resume "$name"
+	kill "$tail_pid" 2>/dev/null
+	wait "$tail_pid" 2>/dev/null || true
 	note "seed $seed (ratio $ratio): identical; fio writes $writes, vm ios $(status_field "$name" 4)," \
 		"migration ios $(status_field "$name" 5)"
 	if stats=$(dmsetup message "$name" 0 stats 2>/dev/null) && [ -n "$stats" ]; then
