@@ -12,7 +12,7 @@ use super::{AtomicCtx, ProcessCtx};
 use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
 use crate::policy::{
     head::chunk_of_head,
-    ordering::{CopyRefused, FlushTicket, Ordering, WriteTicket, PARKED_MAX},
+    ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
     piggyback::PiggybackRule,
     ratio::RatioScheduler,
     select::{AnySelector, Selector},
@@ -72,8 +72,6 @@ pub(super) struct EngineState {
     mirrors_in_flight: u32,
     /// VM reads whose piggybacked chunk read failed: read again on their own.
     reread_queue: BioList,
-    /// The background flush of the destination in flight.
-    background_flush: Option<FlushTicket>,
     /// VM bios sent to the disk and not completed yet.
     pub(super) vm_in_flight: u64,
     pub(super) vm_ios: u64,
@@ -102,7 +100,6 @@ impl EngineState {
             mirror_queue: BioList::new(),
             mirrors_in_flight: 0,
             reread_queue: BioList::new(),
-            background_flush: None,
             vm_in_flight: 0,
             vm_ios: 0,
             migration_ios: 0,
@@ -308,8 +305,7 @@ impl IoFollow {
                 }
                 Job::Mirror(bio, chunk) => {
                     let sector = bio.sector().saturating_sub(begin);
-                    let end = sector.saturating_add(u64::from(bio.sectors()));
-                    self.head.set(self.geometry.disk_offset.saturating_add(end));
+                    self.move_head(sector, u64::from(bio.sectors()));
                     ctx.write_bio(
                         ticket,
                         bio,
@@ -332,12 +328,7 @@ impl IoFollow {
                 }
                 Job::ReadIn(slot, chunk) => {
                     let (sector, sectors) = self.geometry.chunk_range(chunk);
-                    self.head.set(
-                        self.geometry
-                            .disk_offset
-                            .saturating_add(sector)
-                            .saturating_add(sectors),
-                    );
+                    self.move_head(sector, sectors);
                     ctx.read_into_buffer(
                         ticket,
                         &self.source,
@@ -404,7 +395,7 @@ impl IoFollow {
         if st.suspended || !st.ordering.wants_dest_flush() {
             return None;
         }
-        st.background_flush = Some(st.ordering.dest_flush_issued(true));
+        st.ordering.dest_flush_issued(true);
         Some(Job::Flush)
     }
 
@@ -561,9 +552,7 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::DestFlush) => {
-                if let Some(ticket) = st.background_flush.take() {
-                    st.ordering.dest_flush_done(ticket, ok);
-                }
+                st.ordering.background_flush_done(ok);
                 drop(st);
                 if !ok {
                     pr_err_ratelimited!(
@@ -588,10 +577,13 @@ impl IoFollow {
         // Copies and mirrored writes still in flight first.
         ctx.wait_idle();
         let mut st = self.state.lock();
-        if st.ordering.in_error() || st.background_flush.is_some() || st.ordering.copies_durable() {
+        if st.ordering.in_error()
+            || st.ordering.background_flush_in_flight()
+            || st.ordering.copies_durable()
+        {
             return;
         }
-        st.background_flush = Some(st.ordering.dest_flush_issued(true));
+        st.ordering.dest_flush_issued(true);
         let ticket = ctx.io_ticket();
         drop(st);
         ctx.flush(ticket, &self.dest, IssuedIo::DestFlush);

@@ -81,6 +81,17 @@ pub(crate) struct IoFollow {
 }
 
 impl IoFollow {
+    /// Records a request of `sectors` at target sector `sector` sent to the
+    /// source disk: the head ends just past it.
+    fn move_head(&self, sector: u64, sectors: u64) {
+        self.head.set(
+            self.geometry
+                .disk_offset
+                .saturating_add(sector)
+                .saturating_add(sectors),
+        );
+    }
+
     /// How log lines name this target: by its source device.
     fn name(&self) -> &str {
         self.source.name()

@@ -67,10 +67,9 @@ impl IoFollow {
                     return routed;
                 }
                 drop(st);
-                self.head
-                    .set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                self.move_head(offset, sectors);
                 bio.set_data(VmBio::Counted);
-                return self.finish_map(ctx, bio.remap(&self.source, offset), kick);
+                bio.remap(&self.source, offset)
             }
             BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => {
                 let decision = st.ordering.map_write(first, nr_chunks, op != BioOp::Write);
@@ -85,8 +84,7 @@ impl IoFollow {
                 }
                 drop(st);
                 if op == BioOp::Write {
-                    self.head
-                        .set(g.disk_offset.saturating_add(offset).saturating_add(sectors));
+                    self.move_head(offset, sectors);
                 }
                 bio.set_data(VmBio::SourceOnly(decision.ticket));
                 bio.remap(&self.source, offset)
@@ -97,10 +95,6 @@ impl IoFollow {
                 bio.remap(&self.source, offset)
             }
         };
-        self.finish_map(ctx, routed, kick)
-    }
-
-    fn finish_map(&self, ctx: &AtomicCtx<'_>, routed: Routed, kick: bool) -> Routed {
         if kick {
             ctx.kick();
         }

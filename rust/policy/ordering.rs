@@ -124,8 +124,8 @@ pub struct Ordering<S> {
     copies_done: u64,
     /// Copy writes completed up to this generation are durable on the destination.
     copies_flushed: u64,
-    /// A background flush of the destination is in flight.
-    background_flush: bool,
+    /// The background flush of the destination in flight, if any.
+    background_flush: Option<FlushTicket>,
     /// The destination failed; writes go to the source only, copies stop.
     error: bool,
     /// Statistics.
@@ -144,7 +144,7 @@ impl<S> Ordering<S> {
         &[Option<u64>; PARKED_MAX],
         u64,
         u64,
-        bool,
+        Option<FlushTicket>,
         bool,
     ) {
         (
@@ -215,7 +215,10 @@ impl<S> Ordering<S> {
     /// Whether the target should flush the destination on its own now: the
     /// copy is complete but not durable, and no background flush is running.
     pub fn wants_dest_flush(&self) -> bool {
-        self.map.is_synced() && !self.error && !self.copies_durable() && !self.background_flush
+        self.map.is_synced()
+            && !self.error
+            && !self.copies_durable()
+            && self.background_flush.is_none()
     }
 }
 
@@ -229,7 +232,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             parked: [None; PARKED_MAX],
             copies_done: 0,
             copies_flushed: 0,
-            background_flush: false,
+            background_flush: None,
             error: false,
             stats: OrderingStats::default(),
         }
@@ -412,12 +415,25 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// A flush of the destination is issued (a VM flush's destination clone,
     /// or a background flush when `background`).
     pub fn dest_flush_issued(&mut self, background: bool) -> FlushTicket {
-        if background {
-            self.background_flush = true;
-        }
-        FlushTicket {
+        let ticket = FlushTicket {
             covers: self.copies_done,
             background,
+        };
+        if background {
+            self.background_flush = Some(ticket);
+        }
+        ticket
+    }
+
+    /// Whether a background flush of the destination is in flight.
+    pub fn background_flush_in_flight(&self) -> bool {
+        self.background_flush.is_some()
+    }
+
+    /// The background flush in flight completed (its ticket is kept here).
+    pub fn background_flush_done(&mut self, ok: bool) {
+        if let Some(ticket) = self.background_flush {
+            self.dest_flush_done(ticket, ok);
         }
     }
 
@@ -426,7 +442,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// target enters the error state.
     pub fn dest_flush_done(&mut self, ticket: FlushTicket, ok: bool) {
         if ticket.background {
-            self.background_flush = false;
+            self.background_flush = None;
         }
         if ok {
             self.copies_flushed = self.copies_flushed.max(ticket.covers);
