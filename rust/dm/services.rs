@@ -183,20 +183,7 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         buf: u32,
         tag: G,
     ) {
-        ticket.into_io();
-        // SAFETY: live services and device; the in-flight reference moved to the IO; the
-        // glue checks `buf` and `sectors` against the buffers it allocated.
-        unsafe {
-            ffi::iof_io_buf(
-                self.services.as_ptr(),
-                false,
-                dev.as_ptr(),
-                sector,
-                sectors,
-                buf,
-                tag.into_raw(),
-            )
-        }
+        self.buffer_io(ticket, false, dev, sector, sectors, buf, tag);
     }
 
     /// Writes buffer `buf` to `sectors` at `sector` of `dev`; as
@@ -210,12 +197,27 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         buf: u32,
         tag: G,
     ) {
+        self.buffer_io(ticket, true, dev, sector, sectors, buf, tag);
+    }
+
+    #[allow(clippy::too_many_arguments)] // private: the two wrappers above name the direction
+    fn buffer_io(
+        &self,
+        ticket: IoTicket<'_>,
+        write: bool,
+        dev: &DmDev,
+        sector: u64,
+        sectors: u64,
+        buf: u32,
+        tag: G,
+    ) {
         ticket.into_io();
-        // SAFETY: as in `read_into_buffer`.
+        // SAFETY: live services and device; the in-flight reference moved to the IO; the
+        // glue checks `buf` and `sectors` against the buffers it allocated.
         unsafe {
             ffi::iof_io_buf(
                 self.services.as_ptr(),
-                true,
+                write,
                 dev.as_ptr(),
                 sector,
                 sectors,
