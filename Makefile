@@ -7,6 +7,8 @@
 #   make check      all tests: cargo unit/property tests, module build, in-guest suite
 #   make demo       a live migration in a guest, narrated
 #   make sim        the trace-driven simulator (userspace)
+#   make bench      the module against dm-mirror/dm-clone on an emulated HDD
+#                   in a guest (about 30 min; BENCH_ARGS=... see scripts/bench)
 #   make deps       install the toolchain and tools (check, demo, kernel run it)
 #   make fmt        format the Rust sources as the kernel does
 #   make kernel     build the Rust-enabled test kernel into the cache
@@ -66,6 +68,9 @@ demo: deps kernel module
 
 sim:
 	cargo run --release -q -p iofollow-sim -- --out out/sim
+
+bench: deps kernel module
+	scripts/bench $(BENCH_ARGS)
 
 clean:
 	-$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) clean 2>/dev/null

@@ -16,6 +16,7 @@
 //! saturating arithmetic, `get()` instead of indexing).
 #![forbid(unsafe_code)]
 
+pub mod anticipation;
 pub mod head;
 pub mod liveness;
 pub mod map;

@@ -315,3 +315,45 @@ proptest! {
         if let Ok(Message::Ratio(x)) = got { prop_assert_eq!((x.vm(), x.mig()), (v, m)); }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Anticipation, whatever the VM does: IO in flight is always busy; the
+    /// window is 0 or within [min, max]; an idle VM is never held longer
+    /// than the longest window; and a VM whose every think time exceeds the
+    /// longest window ends up not anticipated (the copy runs flat out).
+    #[test]
+    fn anticipation_bounds(
+        steps in prop::collection::vec((0u64..30_000_000, 1u64..20_000_000, 1u64..4), 1..200),
+        slow in 12_000_000u64..100_000_000,
+    ) {
+        use iofollow_policy::anticipation::{Anticipation, AnticipationParams};
+        let p = AnticipationParams::default();
+        let mut a = Anticipation::new(p);
+        let mut t = 0u64;
+        for &(think, service, depth) in &steps {
+            t += think;
+            for k in 0..depth {
+                a.on_vm_dispatch(t, k);
+                prop_assert!(a.vm_busy(t, k + 1));
+            }
+            t += service;
+            a.on_vm_idle(t);
+            let w = a.window_ns();
+            prop_assert!(w == 0 || (p.min_window_ns..=p.max_window_ns).contains(&w), "window {w}");
+            prop_assert!(!a.vm_busy(t + p.max_window_ns, 0));
+            if let Some(end) = a.window_end_ns() {
+                prop_assert!(end > t && end <= t + p.max_window_ns);
+            }
+        }
+        for _ in 0..40 {
+            t += slow;
+            a.on_vm_dispatch(t, 0);
+            t += 1_000_000;
+            a.on_vm_idle(t);
+        }
+        prop_assert_eq!(a.window_ns(), 0);
+        prop_assert!(!a.vm_busy(t, 0));
+    }
+}

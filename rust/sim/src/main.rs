@@ -3,10 +3,13 @@
 //! `iofollow-sim`: trace-driven replay of the IOFollow paper's experiment
 //! against an HDD model, with the very policy code of the kernel module.
 //!
-//! Usage: `iofollow-sim [--trace FILE] [--out DIR] [--seed N] [--quick]`
+//! Usage: `iofollow-sim [--trace FILE] [--out DIR] [--seed N] [--quick]`;
+//! `iofollow-sim emit|single ...` for the benchmark (see `bench_cli.rs`).
 
 #![allow(clippy::type_complexity)]
 
+mod bench_cli;
+mod kernel_like;
 mod report;
 mod sim;
 mod trace;
@@ -101,6 +104,7 @@ fn base_cfg(mode: Mode) -> RunConfig {
         normal_window_ns: 0,
         record_head: false,
         load_scale: 1.0,
+        full_window: false,
     }
 }
 
@@ -126,6 +130,11 @@ pub fn follow(chunk: u64) -> RunConfig {
 }
 
 fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("emit") => return bench_cli::emit(std::env::args().skip(2).collect()),
+        Some("single") => return bench_cli::single(std::env::args().skip(2).collect()),
+        _ => {}
+    }
     let mut args = std::env::args().skip(1);
     let mut trace_path = String::from("../shared/traces/cloudphysics-vscsi-sample.spc");
     let mut out = String::from("out/sim");

@@ -61,6 +61,9 @@ pub struct RunConfig {
     pub record_head: bool,
     /// Arrival-rate scale of synthetic workloads (1.0 = Table 2).
     pub load_scale: f64,
+    /// Keep measuring the VM after the migration ends, until the trace
+    /// does (the benchmark's window: the same for every contender).
+    pub full_window: bool,
 }
 
 /// Results of one run.
@@ -86,6 +89,12 @@ pub struct RunResult {
     /// VM requests still queued when the window closed (a large value means
     /// the VM load exceeded the VM share of the disk: saturated).
     pub vm_backlog_at_end: u64,
+    /// When the last VM's migration completed.
+    pub mig_done_ns: Option<u64>,
+    /// VM requests completed before it (`kernel_like` only).
+    pub vm_done_during_migration: u64,
+    /// Chunks copied before the last VM request completed (`kernel_like` only).
+    pub chunks_copied_while_vm_active: u64,
 }
 
 struct VmState {
@@ -253,7 +262,16 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         }
                     }
                 }
-                if migrating && window_end.is_none() && vms.iter().all(|v| v.mig_done_at.is_some())
+                if migrating
+                    && res.mig_done_ns.is_none()
+                    && vms.iter().all(|v| v.mig_done_at.is_some())
+                {
+                    res.mig_done_ns = Some(t_done);
+                }
+                if migrating
+                    && !cfg.full_window
+                    && window_end.is_none()
+                    && vms.iter().all(|v| v.mig_done_at.is_some())
                 {
                     window_end = Some(t_done);
                     res.vm_backlog_at_end = vms.iter().map(|v| v.queue.len() as u64).sum();
