@@ -184,6 +184,7 @@ extern "C" {
     ) -> *mut ServicesRaw;
     pub(crate) fn iof_services_bind(s: *mut ServicesRaw, owner: *mut c_void);
     pub(crate) fn iof_services_kick(s: *mut ServicesRaw);
+    pub(crate) fn iof_services_kick_after(s: *mut ServicesRaw, ns: u64);
     pub(crate) fn iof_services_shutdown(s: *mut ServicesRaw);
     pub(crate) fn iof_services_destroy(s: *mut ServicesRaw);
     pub(crate) fn iof_io_get(s: *mut ServicesRaw);

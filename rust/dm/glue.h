@@ -100,6 +100,7 @@ struct iof_services *iof_services_create(struct dm_target *ti,
 					 iof_work_fn work_fn, iof_io_fn io_fn);
 void iof_services_bind(struct iof_services *s, void *owner);
 void iof_services_kick(struct iof_services *s);
+void iof_services_kick_after(struct iof_services *s, u64 ns);
 void iof_services_shutdown(struct iof_services *s);
 void iof_services_destroy(struct iof_services *s);
 void iof_io_get(struct iof_services *s);

@@ -25,6 +25,7 @@ struct iof_job {
 struct iof_services {
 	struct workqueue_struct *wq;
 	struct work_struct work;
+	struct delayed_work later;	/* a kick at a set time (kick_after) */
 	spinlock_t lock;	/* orders kicks against shutdown */
 	bool stopping;
 	void *owner;
@@ -45,6 +46,14 @@ static void iof_work(struct work_struct *work)
 	s->work_fn(s->owner);
 }
 
+static void iof_work_later(struct work_struct *work)
+{
+	struct iof_services *s = container_of(to_delayed_work(work),
+					      struct iof_services, later);
+
+	iof_services_kick(s);
+}
+
 struct iof_services *iof_services_create(struct dm_target *ti,
 					 unsigned int nr_bufs, size_t buf_bytes,
 					 iof_work_fn work_fn, iof_io_fn io_fn)
@@ -57,6 +66,7 @@ struct iof_services *iof_services_create(struct dm_target *ti,
 		return ERR_PTR(-ENOMEM);
 	spin_lock_init(&s->lock);
 	INIT_WORK(&s->work, iof_work);
+	INIT_DELAYED_WORK(&s->later, iof_work_later);
 	atomic_set(&s->in_flight, 0);
 	s->work_fn = work_fn;
 	s->io_fn = io_fn;
@@ -102,6 +112,21 @@ void iof_services_kick(struct iof_services *s)
 	spin_unlock_irqrestore(&s->lock, flags);
 }
 
+/*
+ * Queues the worker in about @ns (at least one jiffy, at most when an earlier
+ * kick_after is due: a pending one is not pushed back).
+ */
+void iof_services_kick_after(struct iof_services *s, u64 ns)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&s->lock, flags);
+	if (!s->stopping)
+		queue_delayed_work(s->wq, &s->later,
+				   max_t(unsigned long, 1, nsecs_to_jiffies(ns)));
+	spin_unlock_irqrestore(&s->lock, flags);
+}
+
 /* No work runs or is queued after this; IO may still be in flight. */
 void iof_services_shutdown(struct iof_services *s)
 {
@@ -111,6 +136,8 @@ void iof_services_shutdown(struct iof_services *s)
 	s->stopping = true;
 	spin_unlock_irqrestore(&s->lock, flags);
 	if (s->wq) {
+		/* Its kick sees stopping and queues nothing. */
+		cancel_delayed_work_sync(&s->later);
 		destroy_workqueue(s->wq);
 		s->wq = NULL;
 	}

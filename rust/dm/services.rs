@@ -158,6 +158,13 @@ impl<'a, C, G> Ctx<'a, C, G> {
         // SAFETY: live services (Services invariant); safe from any context.
         unsafe { ffi::iof_services_kick(self.services.as_ptr()) }
     }
+
+    /// Queues the worker in about `ns` nanoseconds (jiffy granularity, at
+    /// least one jiffy); an earlier pending one is not pushed back. Any context.
+    pub(crate) fn kick_after(&self, ns: u64) {
+        // SAFETY: live services (Services invariant); safe from any context.
+        unsafe { ffi::iof_services_kick_after(self.services.as_ptr(), ns) }
+    }
 }
 
 impl<'a, G: IoTag> Ctx<'a, Process, G> {

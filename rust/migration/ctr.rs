@@ -82,12 +82,13 @@ pub(super) fn construct(
         c"Too many disks with iofollow devices",
     ))?;
 
-    let state = EngineState::new(
+    let mut state = EngineState::new(
         Ordering::new(map),
         AnySelector::new(cfg.policy),
         RatioScheduler::with_ratio(cfg.ratio),
         cfg.paused,
     );
+    state.set_anticipation(cfg.anticipation);
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,

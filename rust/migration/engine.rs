@@ -10,6 +10,7 @@
 use super::IoFollow;
 use super::{AtomicCtx, ProcessCtx};
 use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
+use crate::policy::anticipation::{Anticipation, AnticipationParams};
 use crate::policy::{
     head::chunk_of_head,
     ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
@@ -28,6 +29,26 @@ const BACKGROUND_SLOTS: usize = 2;
 
 /// Mirrored VM writes in flight at most; more wait in the queue.
 const MIRRORS_MAX: u32 = 64;
+
+/// What an accounting step asks of the worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kick {
+    No,
+    Now,
+    /// In this many ns (an anticipation window).
+    After(u64),
+}
+
+impl Kick {
+    /// `Now` if `now`, else this.
+    pub(super) fn or_now(self, now: bool) -> Self {
+        if now {
+            Kick::Now
+        } else {
+            self
+        }
+    }
+}
 
 /// What a copy slot is doing.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,6 +83,10 @@ pub(super) struct EngineState {
     error_announced: bool,
     /// The worker stopped on the ratio and wants a kick when VM IO allows.
     waiting_for_ratio: bool,
+    /// Whether the VM counts as busy between its requests (deceptive idleness).
+    pub(super) anticipation: Anticipation,
+    /// The worker held a copy back for an anticipation window ending then (ns).
+    wake_at_ns: Option<u64>,
     slots: [Slot; COPY_SLOTS],
     /// The VM read each slot's chunk read will serve (piggybacking).
     piggy_bios: [Option<OwnedBio>; COPY_SLOTS],
@@ -76,6 +101,10 @@ pub(super) struct EngineState {
     pub(super) vm_in_flight: u64,
     pub(super) vm_ios: u64,
     pub(super) migration_ios: u64,
+    /// Chunk reads the copier chose (by the policy and the ratio).
+    pub(super) background_copies: u64,
+    /// Chunk reads that served a VM read (piggybacking).
+    pub(super) piggybacked_copies: u64,
 }
 
 impl EngineState {
@@ -94,6 +123,8 @@ impl EngineState {
             announced: false,
             error_announced: false,
             waiting_for_ratio: false,
+            anticipation: Anticipation::new(AnticipationParams::default()),
+            wake_at_ns: None,
             slots: [Slot::Idle; COPY_SLOTS],
             piggy_bios: [const { None }; COPY_SLOTS],
             piggyback: PiggybackRule::default(),
@@ -103,6 +134,8 @@ impl EngineState {
             vm_in_flight: 0,
             vm_ios: 0,
             migration_ios: 0,
+            background_copies: 0,
+            piggybacked_copies: 0,
         }
     }
 
@@ -147,6 +180,7 @@ impl EngineState {
         let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
         self.ordering.start_copy(chunk).ok()?;
         *self.slots.get_mut(slot)? = Slot::Piggyback(chunk);
+        self.piggybacked_copies = self.piggybacked_copies.saturating_add(1);
         Some(slot)
     }
 
@@ -162,20 +196,41 @@ impl EngineState {
         !self.paused && !self.suspended && !self.ordering.in_error()
     }
 
-    /// Accounts a VM bio sent to the disk; true when the worker should be kicked
-    /// because the VM has now earned the migration its share.
-    pub(super) fn on_vm_dispatch(&mut self) -> bool {
+    /// Switch anticipation on or off (table feature, message).
+    pub(super) fn set_anticipation(&mut self, on: bool) {
+        let params = AnticipationParams {
+            enabled: on,
+            ..self.anticipation.params()
+        };
+        self.anticipation.set_params(params);
+    }
+
+    /// Accounts a VM bio sent to the disk at `now_ns`; true when the worker
+    /// should be kicked because the VM has now earned the migration its share.
+    pub(super) fn on_vm_dispatch(&mut self, now_ns: u64) -> bool {
+        self.anticipation.on_vm_dispatch(now_ns, self.vm_in_flight);
         self.vm_ios = self.vm_ios.saturating_add(1);
         self.vm_in_flight = self.vm_in_flight.saturating_add(1);
         self.ratio.on_vm_dispatch();
         self.waiting_for_ratio && self.ratio.may_dispatch_migration(true)
     }
 
-    /// Accounts a VM bio completion; true when the worker should be kicked
-    /// because the disk has no VM IO left (migration runs freely then).
-    pub(super) fn on_vm_complete(&mut self) -> bool {
+    /// Accounts a VM bio completion at `now_ns`. When the disk has no VM IO
+    /// left and the worker waits on the ratio, it may copy freely once the
+    /// VM's anticipation window has passed without a new request.
+    pub(super) fn on_vm_complete(&mut self, now_ns: u64) -> Kick {
         self.vm_in_flight = self.vm_in_flight.saturating_sub(1);
-        self.waiting_for_ratio && self.vm_in_flight == 0
+        if self.vm_in_flight != 0 {
+            return Kick::No;
+        }
+        self.anticipation.on_vm_idle(now_ns);
+        if !self.waiting_for_ratio {
+            return Kick::No;
+        }
+        match self.anticipation.window_end_ns() {
+            Some(end) => Kick::After(end.saturating_sub(now_ns)),
+            None => Kick::Now,
+        }
     }
 
     /// Leaves the error state (`resume` message); the `synced` event is
@@ -277,7 +332,11 @@ impl IoFollow {
                 let error = st.ordering.in_error();
                 let announce_error = error && !st.error_announced;
                 st.error_announced = error;
+                let wake_at = st.wake_at_ns.take();
                 drop(guard);
+                if let Some(at) = wake_at {
+                    ctx.kick_after(at.saturating_sub(super::now_ns()));
+                }
                 if announce_sync {
                     pr_info!(
                         "{}: copy complete and flushed, device synced\n",
@@ -373,7 +432,8 @@ impl IoFollow {
         };
         bio.end(status);
         let mut st = self.state.lock();
-        st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+        // The worker goes on and honours an anticipation window itself.
+        let _ = st.on_vm_complete(super::now_ns());
         st.set_slot(slot, Slot::ReadDone(chunk));
     }
 
@@ -437,9 +497,14 @@ impl IoFollow {
             .iter()
             .take(BACKGROUND_SLOTS)
             .position(|s| *s == Slot::Idle)?;
-        let vm_waiting = st.vm_in_flight > 0;
+        let now = super::now_ns();
+        let vm_waiting = st.anticipation.vm_busy(now, st.vm_in_flight);
         if !st.ratio.may_dispatch_migration(vm_waiting) {
             st.waiting_for_ratio = true;
+            if st.vm_in_flight == 0 {
+                // Only the anticipation holds the copy: look again when it ends.
+                st.wake_at_ns = st.anticipation.window_end_ns();
+            }
             return None;
         }
         st.waiting_for_ratio = false;
@@ -462,6 +527,7 @@ impl IoFollow {
         }
         let chunk = chunk?;
         st.ratio.on_migration_dispatch();
+        st.background_copies = st.background_copies.saturating_add(1);
         st.migration_ios = st.migration_ios.saturating_add(1);
         st.set_slot(slot, Slot::Reading(chunk));
         Some(Job::ReadIn(slot, chunk))
@@ -476,7 +542,8 @@ impl IoFollow {
                 let source_ok = done.error_bits & 1 == 0;
                 let dest_ok = done.error_bits & 2 == 0;
                 st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
-                st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+                // The kick below runs the worker, which honours the window.
+                let _ = st.on_vm_complete(super::now_ns());
                 let ticket = WriteTicket {
                     first: chunk,
                     chunks: 1,
@@ -541,7 +608,7 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::Reread) => {
-                st.vm_in_flight = st.vm_in_flight.saturating_sub(1);
+                let _ = st.on_vm_complete(super::now_ns());
                 drop(st);
                 if let Some(bio) = done.bio {
                     bio.end(if ok {

@@ -39,12 +39,15 @@ pub(super) fn handle(
             Message::Stats => {
                 let o = st.ordering.stats;
                 let (vm_ios, migration_ios) = (st.vm_ios, st.migration_ios);
+                let (background, piggybacked) = (st.background_copies, st.piggybacked_copies);
+                let think_us = st.anticipation.think_ns() / 1000;
                 drop(st);
                 // A reply cut short by a small buffer is still a valid prefix.
                 let _ = write!(
                     reply,
                     "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
-                     dest_flushes {} dest_losses {} vm_ios {} migration_ios {}",
+                     dest_flushes {} dest_losses {} vm_ios {} migration_ios {} \
+                     background_copies {} piggybacked_copies {} think_us {}",
                     o.mirrored_writes,
                     o.source_only_writes,
                     o.invalidated_copies,
@@ -52,7 +55,10 @@ pub(super) fn handle(
                     o.dest_flushes,
                     o.dest_losses,
                     vm_ios,
-                    migration_ios
+                    migration_ios,
+                    background,
+                    piggybacked,
+                    think_us
                 );
                 return Ok(Reply::Text);
             }
@@ -62,6 +68,7 @@ pub(super) fn handle(
                     st.selector = AnySelector::new(kind);
                 }
             }
+            Message::Anticipation(on) => st.set_anticipation(on),
         }
     }
     ctx.kick();

@@ -80,6 +80,11 @@ pub(crate) struct IoFollow {
     state: IrqSpinLock<EngineState>,
 }
 
+/// The monotonic clock in ns (anticipation windows are measured on it).
+fn now_ns() -> u64 {
+    u64::try_from(kernel::time::Ktime::ktime_get().to_ns()).unwrap_or(0)
+}
+
 impl IoFollow {
     /// Records a request of `sectors` at target sector `sector` sent to the
     /// source disk: the head ends just past it.

@@ -10,6 +10,7 @@
 //! source, or are piggybacked on a whole-chunk copy. An empty flush is sent
 //! once to each device, without remapping its (meaningless) sector.
 
+use super::engine::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
 use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
@@ -54,7 +55,7 @@ impl IoFollow {
 
         let mut st = self.state.lock();
         let waiting = st.vm_in_flight;
-        let mut kick = st.on_vm_dispatch();
+        let mut kick = st.on_vm_dispatch(super::now_ns());
         let routed = match op {
             BioOp::Read => {
                 let (_, chunk_sectors) = g.chunk_range(first);
@@ -153,15 +154,17 @@ impl IoFollow {
                 ctx.kick();
                 return BlkStatus::OK;
             }
-            VmBio::Counted => st.on_vm_complete(),
+            VmBio::Counted => st.on_vm_complete(super::now_ns()),
             VmBio::SourceOnly(ticket) => {
                 let quiet = st.ordering.write_done(ticket, status.is_ok(), true);
-                st.on_vm_complete() | quiet
+                st.on_vm_complete(super::now_ns()).or_now(quiet)
             }
         };
         drop(st);
-        if kick {
-            ctx.kick();
+        match kick {
+            Kick::Now => ctx.kick(),
+            Kick::After(ns) => ctx.kick_after(ns),
+            Kick::No => {}
         }
         status
     }

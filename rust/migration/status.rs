@@ -45,6 +45,7 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.ratio = st.ratio.ratio();
         cfg.policy = st.selector.kind();
         cfg.paused = st.paused;
+        cfg.anticipation = st.anticipation.params().enabled;
     }
     cfg.cache_mib = t.settings.cache_mib;
     cfg.source_offset = t.settings.source_offset;

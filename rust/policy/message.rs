@@ -30,6 +30,8 @@ pub enum Message {
     Policy(PolicyKind),
     /// Print the ordering counters.
     Stats,
+    /// Anticipate the VM's next request (`on`) or not (`off`).
+    Anticipation(bool),
 }
 
 /// Parse the words of a message.
@@ -42,7 +44,10 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         || verb.eq_ignore_ascii_case("stats")
     {
         0
-    } else if verb.eq_ignore_ascii_case("ratio") || verb.eq_ignore_ascii_case("policy") {
+    } else if verb.eq_ignore_ascii_case("ratio")
+        || verb.eq_ignore_ascii_case("policy")
+        || verb.eq_ignore_ascii_case("anticipation")
+    {
         1
     } else {
         return Err(ParseError::UnknownMessage);
@@ -62,6 +67,14 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
             Ratio::parse(value)
                 .map(Message::Ratio)
                 .ok_or(ParseError::Ratio)
+        } else if verb.eq_ignore_ascii_case("anticipation") {
+            if value.eq_ignore_ascii_case("on") {
+                Ok(Message::Anticipation(true))
+            } else if value.eq_ignore_ascii_case("off") {
+                Ok(Message::Anticipation(false))
+            } else {
+                Err(ParseError::OnOff)
+            }
         } else {
             PolicyKind::from_name(value)
                 .map(Message::Policy)
@@ -79,6 +92,9 @@ impl fmt::Display for Message {
             Message::Ratio(r) => write!(f, "ratio {r}"),
             Message::Policy(p) => write!(f, "policy {p}"),
             Message::Stats => f.write_str("stats"),
+            Message::Anticipation(on) => {
+                write!(f, "anticipation {}", if *on { "on" } else { "off" })
+            }
         }
     }
 }
@@ -108,6 +124,26 @@ mod tests {
         assert_eq!(parse_message(&["hydrate"]), Err(ParseError::UnknownMessage));
         assert_eq!(parse_message(&["Stats"]), Ok(Message::Stats));
         assert_eq!(parse_message(&["stats", "x"]), Err(ParseError::MessageArgs));
+        assert_eq!(
+            parse_message(&["anticipation", "OFF"]),
+            Ok(Message::Anticipation(false))
+        );
+        assert_eq!(
+            parse_message(&["Anticipation", "on"]),
+            Ok(Message::Anticipation(true))
+        );
+        assert_eq!(
+            parse_message(&["anticipation", "maybe"]),
+            Err(ParseError::OnOff)
+        );
+        assert_eq!(
+            parse_message(&["anticipation"]),
+            Err(ParseError::MessageArgs)
+        );
+        assert_eq!(
+            std::format!("{}", Message::Anticipation(false)),
+            "anticipation off"
+        );
         assert_eq!(
             std::format!("{}", Message::Ratio(Ratio::default())),
             "ratio 2:1"

@@ -12,6 +12,7 @@
 //! | `policy follow\|sequential` | 2 | `follow` | chunk selection policy |
 //! | `cache <MiB>` | 2 | `64` | migration-aware cache size in MiB, 0 = off, at most 65536 |
 //! | `paused` | 1 | off | create the target with the migration paused |
+//! | `no_anticipation` | 1 | off | the VM is idle as soon as none of its IO is in flight (see `anticipation.rs`) |
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
@@ -62,6 +63,8 @@ pub enum ParseError {
     UnknownMessage,
     /// A message with the wrong number of words.
     MessageArgs,
+    /// A switch that is neither `on` nor `off`.
+    OnOff,
 }
 
 impl ParseError {
@@ -80,6 +83,7 @@ impl ParseError {
             ParseError::CacheSize => c"Invalid cache size",
             ParseError::SourceOffset => c"Invalid source offset",
             ParseError::UnknownMessage => c"Unknown message",
+            ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
         }
     }
@@ -132,6 +136,8 @@ pub struct TableConfig<'a> {
     pub cache_mib: u32,
     /// Start with the migration paused.
     pub paused: bool,
+    /// Anticipate a VM's next request between dependent requests.
+    pub anticipation: bool,
     /// Start of the source on its physical disk, in sectors.
     pub source_offset: Option<u64>,
 }
@@ -147,6 +153,7 @@ impl<'a> TableConfig<'a> {
             policy: PolicyKind::default(),
             cache_mib: CACHE_MIB_DEFAULT,
             paused: false,
+            anticipation: true,
             source_offset: None,
         }
     }
@@ -169,6 +176,9 @@ impl<'a> TableConfig<'a> {
             n = n.saturating_add(2);
         }
         if self.paused {
+            n = n.saturating_add(1);
+        }
+        if !self.anticipation {
             n = n.saturating_add(1);
         }
         if self.source_offset.is_some() {
@@ -206,6 +216,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
     }
     let (mut seen_ratio, mut seen_policy, mut seen_cache, mut seen_paused, mut seen_offset) =
         (false, false, false, false, false);
+    let mut seen_no_anticipation = false;
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -218,6 +229,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_paused
         } else if name.eq_ignore_ascii_case("source_offset") {
             &mut seen_offset
+        } else if name.eq_ignore_ascii_case("no_anticipation") {
+            &mut seen_no_anticipation
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -227,6 +240,10 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         *seen = true;
         if name.eq_ignore_ascii_case("paused") {
             cfg.paused = true;
+            continue;
+        }
+        if name.eq_ignore_ascii_case("no_anticipation") {
+            cfg.anticipation = false;
             continue;
         }
         let &value = it.next().ok_or(ParseError::FeatureCount)?;
@@ -266,6 +283,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if cfg.paused {
         out.write_str(" paused")?;
+    }
+    if !cfg.anticipation {
+        out.write_str(" no_anticipation")?;
     }
     if let Some(off) = cfg.source_offset {
         write!(out, " source_offset {off}")?;
@@ -340,17 +360,18 @@ mod tests {
 
     #[test]
     fn features() {
-        let c = p("a b 256 9 ratio 3:1 POLICY Sequential cache 0 paused source_offset 77").unwrap();
+        let c = p("a b 256 10 ratio 3:1 POLICY Sequential cache 0 paused no_anticipation source_offset 77").unwrap();
         assert_eq!(c.ratio, Ratio::new(3, 1).unwrap());
         assert_eq!(c.policy, PolicyKind::Sequential);
         assert_eq!(c.cache_mib, 0);
         assert!(c.paused);
+        assert!(!c.anticipation);
         assert_eq!(c.source_offset, Some(77));
         let mut s = String::new();
         format_table(&c, "8:16", "8:32", &mut s).unwrap();
         assert_eq!(
             s,
-            "8:16 8:32 256 9 ratio 3:1 policy sequential cache 0 paused source_offset 77"
+            "8:16 8:32 256 10 ratio 3:1 policy sequential cache 0 paused no_anticipation source_offset 77"
         );
         assert_eq!(p("a b 8 0").unwrap(), TableConfig::new("a", "b", 8));
     }
