@@ -21,7 +21,7 @@
 //! The host's own delays (the worker's turnaround, the guest's per-request
 //! CPU cost under TCG) are not modelled.
 
-use crate::sim::{Mode, Queueing, RunConfig, RunResult};
+use crate::sim::{map_vm_request, Mode, Queueing, RunConfig, RunResult};
 use crate::trace::{Req, Rng};
 use iofollow_hddmodel::Disk;
 use iofollow_policy::anticipation::{Anticipation, AnticipationParams};
@@ -155,27 +155,12 @@ pub fn run_workloads(
                 v.anticipation.on_vm_dispatch(now, waiting);
                 v.in_flight += 1;
                 v.ratio.on_vm_dispatch();
-                let first = r.lba >> shift;
-                let last = (r.lba + r.sectors - 1) >> shift;
-                let mut piggy = None;
-                if let Some(map) = v.map.as_mut() {
-                    if r.write {
-                        for c in first..=last {
-                            let _ = map.mark_written(c);
-                        }
-                    } else if first == last {
-                        let pending = map.state(first).is_some_and(|s| s.is_pending());
-                        let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
-                        if cfg
-                            .piggyback
-                            .decide(pending, cfg.chunk_sectors, r.sectors, waiting)
-                        {
-                            map.mark_in_flight(first).expect("pending");
-                            piggy = Some(first);
-                            res.vm_piggybacked += 1;
-                        }
-                    }
-                }
+                let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
+                let piggy = v
+                    .map
+                    .as_mut()
+                    .and_then(|map| map_vm_request(map, &r, cfg, waiting));
+                res.vm_piggybacked += u64::from(piggy.is_some());
                 let (lba, sectors) = match piggy {
                     Some(c) => (v.offset + (c << shift), cfg.chunk_sectors),
                     None => (v.offset + r.lba, r.sectors),

@@ -316,29 +316,12 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     let pos = pick_vm(&v.queue, cfg.queueing, &disk, now, v.offset);
                     let req = v.queue.remove(pos).expect("queued");
                     v.sched.on_vm_dispatch();
-                    let first = req.lba >> shift;
-                    let last = (req.lba + req.sectors - 1) >> shift;
-                    let mut piggy = None;
-                    if let Some(map) = v.map.as_mut() {
-                        if req.write {
-                            for c in first..=last {
-                                let _ = map.mark_written(c);
-                            }
-                        } else if first == last {
-                            let pending = map.state(first).is_some_and(|s| s.is_pending());
-                            let waiting = u32::try_from(v.queue.len()).unwrap_or(u32::MAX);
-                            if cfg.piggyback.decide(
-                                pending,
-                                cfg.chunk_sectors,
-                                req.sectors,
-                                waiting,
-                            ) {
-                                map.mark_in_flight(first).expect("pending");
-                                piggy = Some(first);
-                                res.vm_piggybacked += 1;
-                            }
-                        }
-                    }
+                    let waiting = u32::try_from(v.queue.len()).unwrap_or(u32::MAX);
+                    let piggy = v
+                        .map
+                        .as_mut()
+                        .and_then(|map| map_vm_request(map, &req, cfg, waiting));
+                    res.vm_piggybacked += u64::from(piggy.is_some());
                     let (lba, sectors) = match piggy {
                         Some(c) => (v.offset + (c << shift), cfg.chunk_sectors),
                         None => (v.offset + req.lba, req.sectors),
@@ -403,6 +386,36 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
     }
     res.window_ns = window_end.unwrap_or(now);
     res
+}
+
+/// What the target's `map` does to the migration map for a VM request: a
+/// write dirties the chunks it covers; a read inside one pending chunk
+/// becomes a whole-chunk read (returned) when the piggyback rule says so,
+/// with `waiting` other VM requests queued.
+pub fn map_vm_request(
+    map: &mut ChunkMap<Vec<u64>>,
+    req: &Req,
+    cfg: &RunConfig,
+    waiting: u32,
+) -> Option<u64> {
+    let shift = cfg.chunk_sectors.trailing_zeros();
+    let first = req.lba >> shift;
+    let last = (req.lba + req.sectors - 1) >> shift;
+    if req.write {
+        for c in first..=last {
+            let _ = map.mark_written(c);
+        }
+        return None;
+    }
+    let pending = first == last && map.state(first).is_some_and(|s| s.is_pending());
+    if !cfg
+        .piggyback
+        .decide(pending, cfg.chunk_sectors, req.sectors, waiting)
+    {
+        return None;
+    }
+    map.mark_in_flight(first).expect("pending");
+    Some(first)
 }
 
 fn complete_chunk(
