@@ -205,24 +205,29 @@ impl EngineState {
         self.anticipation.set_params(params);
     }
 
-    /// Accounts a VM bio sent to the disk at `now_ns`; true when the worker
-    /// should be kicked because the VM has now earned the migration its share.
-    pub(super) fn on_vm_dispatch(&mut self, now_ns: u64) -> bool {
-        self.anticipation.on_vm_dispatch(now_ns, self.vm_in_flight);
+    /// Accounts a VM bio sent to the disk; true when the worker should be
+    /// kicked because the VM has now earned the migration its share.
+    pub(super) fn on_vm_dispatch(&mut self) -> bool {
+        // The clock only matters when the VM comes back from idle (a think
+        // time): not read for every bio.
+        if self.vm_in_flight == 0 {
+            self.anticipation.on_vm_dispatch(super::now_ns(), 0);
+        }
         self.vm_ios = self.vm_ios.saturating_add(1);
         self.vm_in_flight = self.vm_in_flight.saturating_add(1);
         self.ratio.on_vm_dispatch();
         self.waiting_for_ratio && self.ratio.may_dispatch_migration(true)
     }
 
-    /// Accounts a VM bio completion at `now_ns`. When the disk has no VM IO
-    /// left and the worker waits on the ratio, it may copy freely once the
-    /// VM's anticipation window has passed without a new request.
-    pub(super) fn on_vm_complete(&mut self, now_ns: u64) -> Kick {
+    /// Accounts a VM bio completion. When the disk has no VM IO left and the
+    /// worker waits on the ratio, it may copy freely once the VM's
+    /// anticipation window has passed without a new request.
+    pub(super) fn on_vm_complete(&mut self) -> Kick {
         self.vm_in_flight = self.vm_in_flight.saturating_sub(1);
         if self.vm_in_flight != 0 {
             return Kick::No;
         }
+        let now_ns = super::now_ns();
         self.anticipation.on_vm_idle(now_ns);
         if !self.waiting_for_ratio {
             return Kick::No;
@@ -433,7 +438,7 @@ impl IoFollow {
         bio.end(status);
         let mut st = self.state.lock();
         // The worker goes on and honours an anticipation window itself.
-        let _ = st.on_vm_complete(super::now_ns());
+        let _ = st.on_vm_complete();
         st.set_slot(slot, Slot::ReadDone(chunk));
     }
 
@@ -543,7 +548,7 @@ impl IoFollow {
                 let dest_ok = done.error_bits & 2 == 0;
                 st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
                 // The kick below runs the worker, which honours the window.
-                let _ = st.on_vm_complete(super::now_ns());
+                let _ = st.on_vm_complete();
                 let ticket = WriteTicket {
                     first: chunk,
                     chunks: 1,
@@ -608,7 +613,7 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::Reread) => {
-                let _ = st.on_vm_complete(super::now_ns());
+                let _ = st.on_vm_complete();
                 drop(st);
                 if let Some(bio) = done.bio {
                     bio.end(if ok {

@@ -55,7 +55,7 @@ impl IoFollow {
 
         let mut st = self.state.lock();
         let waiting = st.vm_in_flight;
-        let mut kick = st.on_vm_dispatch(super::now_ns());
+        let mut kick = st.on_vm_dispatch();
         let routed = match op {
             BioOp::Read => {
                 let (_, chunk_sectors) = g.chunk_range(first);
@@ -154,10 +154,10 @@ impl IoFollow {
                 ctx.kick();
                 return BlkStatus::OK;
             }
-            VmBio::Counted => st.on_vm_complete(super::now_ns()),
+            VmBio::Counted => st.on_vm_complete(),
             VmBio::SourceOnly(ticket) => {
                 let quiet = st.ordering.write_done(ticket, status.is_ok(), true);
-                st.on_vm_complete(super::now_ns()).or_now(quiet)
+                st.on_vm_complete().or_now(quiet)
             }
         };
         drop(st);
