@@ -3,7 +3,7 @@
 //! Constructor: table arguments to a running target, with one precise
 //! error string per rejection.
 
-use super::engine::{EngineState, COPY_SLOTS};
+use super::engine::{EngineState, COPY_SLOTS, MAX_BLOCKS};
 use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
@@ -31,14 +31,15 @@ pub(super) fn construct(
         ));
     }
 
-    // Always true while chunks are at least 4 KiB and blocks at most a page,
-    // but a chunk that is not whole blocks could never be copied.
+    // Always true while blocks are at least 4 KiB and logical blocks at most
+    // a page, but a block that is not whole logical blocks could never be copied.
     let chunk_bytes = cfg.chunk_sectors.saturating_mul(512);
+    let block_sectors = cfg.block_sectors();
     for dev in [&source, &dest] {
-        if chunk_bytes % u64::from(dev.logical_block_size().max(1)) != 0 {
+        if block_sectors.saturating_mul(512) % u64::from(dev.logical_block_size().max(1)) != 0 {
             return Err(CtrError::new(
                 EINVAL,
-                c"Chunk size is not a multiple of the logical block size",
+                c"Block size is not a multiple of the logical block size",
             ));
         }
     }
@@ -55,12 +56,14 @@ pub(super) fn construct(
         ));
     }
 
-    let nr_chunks = len.div_ceil(cfg.chunk_sectors);
-    let words = ChunkMap::<KVVec<u64>>::words_needed(nr_chunks)
-        .ok_or(CtrError::new(EINVAL, c"Too many chunks"))?;
+    // The map keeps one state per block; a copy IO is a run of blocks.
+    let nr_blocks = len.div_ceil(block_sectors);
+    let words = ChunkMap::<KVVec<u64>>::words_needed(nr_blocks)
+        .filter(|_| nr_blocks <= MAX_BLOCKS)
+        .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
     let storage = KVVec::from_elem(0u64, words, GFP_KERNEL)
         .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
-    let map = ChunkMap::new(storage, nr_chunks)
+    let map = ChunkMap::new(storage, nr_blocks)
         .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
 
     // An empty flush reaches each device (two clones); no bio crosses a chunk.
@@ -89,11 +92,13 @@ pub(super) fn construct(
         cfg.paused,
     );
     state.set_anticipation(cfg.anticipation);
+    state.read_at_head = cfg.read_at_head;
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,
-        chunk_shift: cfg.chunk_shift(),
-        nr_chunks,
+        block_sectors,
+        block_shift: block_sectors.trailing_zeros(),
+        nr_blocks,
         disk_offset,
     };
     let settings = Settings {

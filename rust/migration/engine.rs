@@ -12,7 +12,7 @@ use super::{AtomicCtx, ProcessCtx};
 use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
 use crate::policy::anticipation::{Anticipation, AnticipationParams};
 use crate::policy::{
-    head::chunk_of_head,
+    copyrun::CopyRun,
     ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
     piggyback::PiggybackRule,
     ratio::RatioScheduler,
@@ -29,6 +29,10 @@ const BACKGROUND_SLOTS: usize = 2;
 
 /// Mirrored VM writes in flight at most; more wait in the queue.
 const MIRRORS_MAX: u32 = 64;
+
+/// Most blocks a map may have: a mirrored write's first block fits in its
+/// IO tag's 44 bits (64 PiB of 4 KiB blocks).
+pub(super) const MAX_BLOCKS: u64 = 1 << TAG_FIRST_BITS;
 
 /// What an accounting step asks of the worker.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,21 +54,21 @@ impl Kick {
     }
 }
 
-/// What a copy slot is doing.
+/// What a copy slot is doing, with which run of blocks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
     Idle,
-    /// Reserved by `map` for a piggybacked VM read of this chunk: the worker
-    /// reads the whole chunk, the VM's bio is served from the buffer.
-    Piggyback(u64),
-    /// Reading this chunk from the source into the slot's buffer.
-    Reading(u64),
+    /// Reserved by `map` for a piggybacked VM read of these blocks: the
+    /// worker reads them whole, the VM's bio is served from the buffer.
+    Piggyback(CopyRun),
+    /// Reading the run from the source into the slot's buffer.
+    Reading(CopyRun),
     /// Read done; the worker fills the waiting VM read from the buffer.
-    Serving(u64),
+    Serving(CopyRun),
     /// Read done (and served); the worker writes the buffer to the destination.
-    ReadDone(u64),
-    /// Writing this chunk to the destination.
-    Writing(u64),
+    ReadDone(CopyRun),
+    /// Writing the run to the destination.
+    Writing(CopyRun),
 }
 
 /// Everything `map`, `end_io`, the worker and IO completions share, under
@@ -85,6 +89,8 @@ pub(super) struct EngineState {
     waiting_for_ratio: bool,
     /// Whether the VM counts as busy between its requests (deceptive idleness).
     pub(super) anticipation: Anticipation,
+    /// Copy IOs start at the head (else at chunk boundaries): `read_at_head`.
+    pub(super) read_at_head: bool,
     /// The worker held a copy back for an anticipation window ending then (ns).
     wake_at_ns: Option<u64>,
     slots: [Slot; COPY_SLOTS],
@@ -124,6 +130,7 @@ impl EngineState {
             error_announced: false,
             waiting_for_ratio: false,
             anticipation: Anticipation::new(AnticipationParams::default()),
+            read_at_head: true,
             wake_at_ns: None,
             slots: [Slot::Idle; COPY_SLOTS],
             piggy_bios: [const { None }; COPY_SLOTS],
@@ -152,34 +159,40 @@ impl EngineState {
         }
     }
 
-    /// Reserves a copy slot for a VM read of `sectors` in `chunk` (of
-    /// `chunk_sectors`) if the policy's piggyback rule says that reading the
-    /// whole chunk pays; `waiting` is the VM IO already in flight. The caller
-    /// hands the VM's bio to [`EngineState::attach_piggyback`] under the same lock.
+    /// Reserves a copy slot for a VM read of `sectors` in the blocks of
+    /// `run` (of `run_sectors` in all) if the policy's piggyback rule says
+    /// that reading those whole blocks pays; `waiting` is the VM IO already
+    /// in flight. The caller hands the VM's bio to
+    /// [`EngineState::attach_piggyback`] under the same lock.
     pub(super) fn reserve_piggyback(
         &mut self,
-        chunk: u64,
-        chunk_sectors: u64,
+        run: CopyRun,
+        run_sectors: u64,
         sectors: u64,
         waiting: u64,
     ) -> Option<usize> {
-        let pending = self
-            .ordering
-            .map()
-            .state(chunk)
-            .is_some_and(|s| s.is_pending())
-            && !self.ordering.writes_in_flight(chunk);
+        let map = self.ordering.map();
+        let pending = run.iter().all(|block| {
+            map.state(block).is_some_and(|s| s.is_pending())
+                && !self.ordering.writes_in_flight(block)
+        });
         let waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
         if !self.copying_allowed()
             || !self
                 .piggyback
-                .decide(pending, chunk_sectors, sectors, waiting)
+                .decide(pending, run_sectors, sectors, waiting)
         {
             return None;
         }
         let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
-        self.ordering.start_copy(chunk).ok()?;
-        *self.slots.get_mut(slot)? = Slot::Piggyback(chunk);
+        let started = self.ordering.start_copy_run(run).ok()?;
+        if started != run {
+            // Cannot happen under the lock after the check above; never serve
+            // a read from a buffer that does not hold all of it.
+            self.ordering.copy_run_abandoned(started);
+            return None;
+        }
+        *self.slots.get_mut(slot)? = Slot::Piggyback(run);
         self.piggybacked_copies = self.piggybacked_copies.saturating_add(1);
         Some(slot)
     }
@@ -265,8 +278,8 @@ pub(crate) enum IssuedIo {
     CopyRead(usize),
     /// A copy slot's write of its buffer to the destination.
     CopyWrite(usize),
-    /// A VM write to this migrated chunk, written to both devices.
-    Mirror(u64),
+    /// A VM write to these migrated blocks, written to both devices.
+    Mirror(CopyRun),
     /// A VM read re-issued on its own after its piggybacked chunk read failed.
     Reread,
     /// The background flush of the destination.
@@ -275,13 +288,20 @@ pub(crate) enum IssuedIo {
 
 const TAG_SHIFT: u32 = 56;
 const TAG_PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+/// A mirror tag's payload: the number of blocks above the first block.
+const TAG_FIRST_BITS: u32 = 44;
+const TAG_FIRST: u64 = (1 << TAG_FIRST_BITS) - 1;
 
 impl IoTag for IssuedIo {
     fn into_raw(self) -> u64 {
         let (kind, payload) = match self {
             IssuedIo::CopyRead(slot) => (1u64, slot as u64),
             IssuedIo::CopyWrite(slot) => (2, slot as u64),
-            IssuedIo::Mirror(chunk) => (3, chunk),
+            // A bio lies within one chunk: at most 2048 blocks, 12 bits.
+            IssuedIo::Mirror(run) => (
+                3,
+                (u64::from(run.blocks) << TAG_FIRST_BITS) | (run.first & TAG_FIRST),
+            ),
             IssuedIo::Reread => (4, 0),
             IssuedIo::DestFlush => (5, 0),
         };
@@ -294,7 +314,10 @@ impl IoTag for IssuedIo {
         Some(match raw >> TAG_SHIFT {
             1 => IssuedIo::CopyRead(slot?),
             2 => IssuedIo::CopyWrite(slot?),
-            3 => IssuedIo::Mirror(payload),
+            3 => IssuedIo::Mirror(CopyRun {
+                first: payload & TAG_FIRST,
+                blocks: u32::try_from(payload >> TAG_FIRST_BITS).ok()?,
+            }),
             4 => IssuedIo::Reread,
             5 => IssuedIo::DestFlush,
             _ => return None,
@@ -305,15 +328,15 @@ impl IoTag for IssuedIo {
 /// One unit of work the worker picked under the lock.
 enum Job {
     /// Fill the VM read waiting on a slot from its buffer.
-    Serve(usize, u64, OwnedBio),
+    Serve(usize, CopyRun, OwnedBio),
     /// Read a VM bio again from the source alone.
     Reread(OwnedBio),
-    /// Write both devices with this mirrored VM bio (of this chunk).
-    Mirror(OwnedBio, u64),
-    /// Write slot's buffer holding `chunk` to the destination.
-    WriteOut(usize, u64),
-    /// Read `chunk` into slot's buffer.
-    ReadIn(usize, u64),
+    /// Write both devices with this mirrored VM bio (of these blocks).
+    Mirror(OwnedBio, CopyRun),
+    /// Write slot's buffer holding the run to the destination.
+    WriteOut(usize, CopyRun),
+    /// Read the run into slot's buffer.
+    ReadIn(usize, CopyRun),
     /// Flush the destination.
     Flush,
 }
@@ -359,15 +382,15 @@ impl IoFollow {
             drop(guard);
             let begin = ctx.target().begin();
             match job {
-                Job::Serve(slot, chunk, bio) => {
+                Job::Serve(slot, run, bio) => {
                     drop(ticket);
-                    self.serve_piggyback(ctx, slot, chunk, bio);
+                    self.serve_piggyback(ctx, slot, run, bio);
                 }
                 Job::Reread(bio) => {
                     let sector = bio.sector().saturating_sub(begin);
                     ctx.read_bio(ticket, bio, &self.source, sector, IssuedIo::Reread);
                 }
-                Job::Mirror(bio, chunk) => {
+                Job::Mirror(bio, blocks) => {
                     let sector = bio.sector().saturating_sub(begin);
                     self.move_head(sector, u64::from(bio.sectors()));
                     ctx.write_bio(
@@ -376,11 +399,11 @@ impl IoFollow {
                         &self.source,
                         Some(&self.dest),
                         sector,
-                        IssuedIo::Mirror(chunk),
+                        IssuedIo::Mirror(blocks),
                     );
                 }
-                Job::WriteOut(slot, chunk) => {
-                    let (sector, sectors) = self.geometry.chunk_range(chunk);
+                Job::WriteOut(slot, run) => {
+                    let (sector, sectors) = self.geometry.run_range(run);
                     ctx.write_from_buffer(
                         ticket,
                         &self.dest,
@@ -390,8 +413,8 @@ impl IoFollow {
                         IssuedIo::CopyWrite(slot),
                     );
                 }
-                Job::ReadIn(slot, chunk) => {
-                    let (sector, sectors) = self.geometry.chunk_range(chunk);
+                Job::ReadIn(slot, run) => {
+                    let (sector, sectors) = self.geometry.run_range(run);
                     self.move_head(sector, sectors);
                     ctx.read_into_buffer(
                         ticket,
@@ -409,27 +432,27 @@ impl IoFollow {
 
     /// A slot whose read is done and has a VM read waiting.
     fn next_serve(st: &mut EngineState) -> Option<Job> {
-        let (slot, chunk) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::Serving(c) => Some((i, *c)),
+        let (slot, run) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::Serving(r) => Some((i, *r)),
             _ => None,
         })?;
         match st.take_piggy(slot) {
-            Some(bio) => Some(Job::Serve(slot, chunk, bio)),
+            Some(bio) => Some(Job::Serve(slot, run, bio)),
             None => {
-                st.set_slot(slot, Slot::ReadDone(chunk));
+                st.set_slot(slot, Slot::ReadDone(run));
                 None
             }
         }
     }
 
-    /// Copies the chunk's bytes into the VM's read (process context: up to a
+    /// Copies the run's bytes into the VM's read (process context: up to a
     /// whole chunk of memcpy) and only then lets the buffer be written out.
-    fn serve_piggyback(&self, ctx: &ProcessCtx<'_>, slot: usize, chunk: u64, bio: OwnedBio) {
-        let (chunk_start, _) = self.geometry.chunk_range(chunk);
+    fn serve_piggyback(&self, ctx: &ProcessCtx<'_>, slot: usize, run: CopyRun, bio: OwnedBio) {
+        let (run_start, _) = self.geometry.run_range(run);
         let offset = bio
             .sector()
             .saturating_sub(ctx.target().begin())
-            .saturating_sub(chunk_start);
+            .saturating_sub(run_start);
         let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
         let status = match ctx.fill_from_buffer(&bio, slot as u32, offset) {
             Ok(()) => BlkStatus::OK,
@@ -439,7 +462,7 @@ impl IoFollow {
         let mut st = self.state.lock();
         // The worker goes on and honours an anticipation window itself.
         let _ = st.on_vm_complete();
-        st.set_slot(slot, Slot::ReadDone(chunk));
+        st.set_slot(slot, Slot::ReadDone(run));
     }
 
     /// Takes the next queued mirrored write, if fewer than the maximum are in flight.
@@ -449,10 +472,9 @@ impl IoFollow {
         }
         let bio = st.mirror_queue.pop()?;
         st.mirrors_in_flight = st.mirrors_in_flight.saturating_add(1);
-        let chunk = self
-            .geometry
-            .chunk_of_bio(bio.sector(), ctx.target().begin());
-        Some(Job::Mirror(bio, chunk))
+        let offset = bio.sector().saturating_sub(ctx.target().begin());
+        let blocks = self.geometry.blocks_of(offset, u64::from(bio.sectors()));
+        Some(Job::Mirror(bio, blocks))
     }
 
     /// The background flush that makes a complete copy durable.
@@ -469,29 +491,29 @@ impl IoFollow {
     /// selects, if the ratio allows.
     fn next_copy_step(&self, st: &mut EngineState) -> Option<Job> {
         // A VM read waits on a piggyback slot: issue it whatever the state.
-        if let Some((slot, chunk)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::Piggyback(c) => Some((i, *c)),
+        if let Some((slot, run)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::Piggyback(r) => Some((i, *r)),
             _ => None,
         }) {
-            st.set_slot(slot, Slot::Reading(chunk));
+            st.set_slot(slot, Slot::Reading(run));
             st.migration_ios = st.migration_ios.saturating_add(1);
-            return Some(Job::ReadIn(slot, chunk));
+            return Some(Job::ReadIn(slot, run));
         }
         // A finished read is written out even when the copy is paused: the
         // chunk is in flight and must reach an end.
-        if let Some((slot, chunk)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::ReadDone(c) => Some((i, *c)),
+        if let Some((slot, run)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::ReadDone(r) => Some((i, *r)),
             _ => None,
         }) {
             if !st.ordering.in_error() && !st.suspended {
-                st.set_slot(slot, Slot::Writing(chunk));
+                st.set_slot(slot, Slot::Writing(run));
                 st.migration_ios = st.migration_ios.saturating_add(1);
-                return Some(Job::WriteOut(slot, chunk));
+                return Some(Job::WriteOut(slot, run));
             }
-            // Suspending or failed: give the chunk back rather than issue IO
+            // Suspending or failed: give the blocks back rather than issue IO
             // after postsuspend found the target quiet.
             st.set_slot(slot, Slot::Idle);
-            st.ordering.copy_abandoned(chunk);
+            st.ordering.copy_run_abandoned(run);
         }
         if !st.copying_allowed() {
             return None;
@@ -514,15 +536,17 @@ impl IoFollow {
         }
         st.waiting_for_ratio = false;
         let g = &self.geometry;
-        let head = chunk_of_head(self.head.get(), g.disk_offset, g.chunk_shift, g.nr_chunks);
-        // A chunk with VM writes in flight is parked by the protocol, so the
+        let shape = g.shape(st.read_at_head);
+        let head = shape.head_block(self.head.get(), g.disk_offset, g.nr_blocks);
+        // A block with VM writes in flight is parked by the protocol, so the
         // selector offers the next best one.
-        let mut chunk = None;
+        let mut started = None;
         for _ in 0..=PARKED_MAX {
             let candidate = st.selector.next(st.ordering.map(), head, !vm_waiting)?;
-            match st.ordering.start_copy(candidate) {
-                Ok(()) => {
-                    chunk = Some(candidate);
+            let plan = shape.plan(st.ordering.map(), candidate);
+            match st.ordering.start_copy_run(plan) {
+                Ok(run) => {
+                    started = Some(run);
                     break;
                 }
                 Err(CopyRefused::Parked) => continue,
@@ -530,12 +554,12 @@ impl IoFollow {
                 Err(CopyRefused::Busy | CopyRefused::NotPending) => return None,
             }
         }
-        let chunk = chunk?;
+        let run = started?;
         st.ratio.on_migration_dispatch();
         st.background_copies = st.background_copies.saturating_add(1);
         st.migration_ios = st.migration_ios.saturating_add(1);
-        st.set_slot(slot, Slot::Reading(chunk));
-        Some(Job::ReadIn(slot, chunk))
+        st.set_slot(slot, Slot::Reading(run));
+        Some(Job::ReadIn(slot, run))
     }
 
     /// An IO issued by the worker completed (atomic context).
@@ -543,25 +567,25 @@ impl IoFollow {
         let ok = done.error_bits == 0;
         let mut st = self.state.lock();
         match done.tag {
-            Some(IssuedIo::Mirror(chunk)) => {
+            Some(IssuedIo::Mirror(blocks)) => {
                 let source_ok = done.error_bits & 1 == 0;
                 let dest_ok = done.error_bits & 2 == 0;
                 st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
                 // The kick below runs the worker, which honours the window.
                 let _ = st.on_vm_complete();
                 let ticket = WriteTicket {
-                    first: chunk,
-                    chunks: 1,
+                    first: blocks.first,
+                    chunks: blocks.blocks,
                     mirrored: true,
                 };
-                // Any failure re-dirties the chunk; a destination failure stops the copy.
+                // Any failure re-dirties the blocks; a destination failure stops the copy.
                 st.ordering.write_done(ticket, source_ok, dest_ok);
                 drop(st);
                 if !dest_ok {
                     pr_err_ratelimited!(
-                        "{}: mirrored write to chunk {} failed on the destination\n",
+                        "{}: mirrored write to block {} failed on the destination\n",
                         self.name(),
-                        chunk
+                        blocks.first
                     );
                 }
                 if let Some(bio) = done.bio {
@@ -573,42 +597,43 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::CopyRead(slot)) => {
-                if let Some(Slot::Reading(chunk)) = st.slots.get(slot).copied() {
+                if let Some(Slot::Reading(run)) = st.slots.get(slot).copied() {
                     if ok {
                         let waiting = st.piggy_bios.get(slot).is_some_and(Option::is_some);
                         st.set_slot(
                             slot,
                             if waiting {
-                                Slot::Serving(chunk)
+                                Slot::Serving(run)
                             } else {
-                                Slot::ReadDone(chunk)
+                                Slot::ReadDone(run)
                             },
                         );
                         drop(st);
                     } else {
                         st.set_slot(slot, Slot::Idle);
-                        st.ordering.copy_done(chunk, false);
+                        st.ordering.copy_run_done(run, false);
                         // The VM's read may well succeed on its own (the bad sector
-                        // can be elsewhere in the chunk): read it again alone.
+                        // can be elsewhere in the run): read it again alone.
                         if let Some(bio) = st.take_piggy(slot) {
                             st.reread_queue.push(bio);
                         }
                         drop(st);
                         pr_err_ratelimited!(
-                            "{}: chunk {}: source read failed; copying stops until 'resume'\n",
+                            "{}: blocks {}+{}: source read failed; copying stops until 'resume'\n",
                             self.name(),
-                            chunk
+                            run.first,
+                            run.blocks
                         );
                     }
                 }
             }
             Some(IssuedIo::CopyWrite(slot)) => {
-                if let Some(Slot::Writing(chunk)) = st.slots.get(slot).copied() {
+                if let Some(Slot::Writing(run)) = st.slots.get(slot).copied() {
                     st.set_slot(slot, Slot::Idle);
-                    st.ordering.copy_done(chunk, ok);
+                    st.ordering.copy_run_done(run, ok);
                     drop(st);
                     if !ok {
-                        pr_err_ratelimited!("{}: chunk {}: destination write failed; copying stops until 'resume'\n", self.name(), chunk);
+                        pr_err_ratelimited!("{}: blocks {}+{}: destination write failed; copying stops until 'resume'\n", self.name(), run.first, run.blocks);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential|stats`.
+//! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential|stats|
+//! anticipation on|off|read_at_head on|off`.
 
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{Reply, StatusWriter};
@@ -69,6 +70,7 @@ pub(super) fn handle(
                 }
             }
             Message::Anticipation(on) => st.set_anticipation(on),
+            Message::ReadAtHead(on) => st.read_at_head = on,
         }
     }
     ctx.kick();

@@ -19,6 +19,7 @@ use crate::dm::{
     IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, ServiceConfig, StatusType,
     StatusWriter, TargetOps,
 };
+use crate::policy::copyrun::{CopyRun, RunShape};
 use engine::{EngineState, IssuedIo};
 use head::DiskHead;
 use kernel::prelude::*;
@@ -45,26 +46,47 @@ pub(crate) struct Settings {
 pub(crate) struct Geometry {
     /// Target length in sectors.
     len: u64,
+    /// The longest copy IO (a copy buffer), and the longest VM bio.
     chunk_sectors: u64,
-    chunk_shift: u32,
-    nr_chunks: u64,
+    /// The unit of migration state.
+    block_sectors: u64,
+    block_shift: u32,
+    nr_blocks: u64,
     /// Where the source starts on its physical disk, in sectors.
     disk_offset: u64,
 }
 
 impl Geometry {
-    /// First sector and length of `chunk` (the last one may be short).
-    fn chunk_range(&self, chunk: u64) -> (u64, u64) {
-        let start = chunk
-            .checked_shl(self.chunk_shift)
+    /// First sector and length of a run of blocks (the last block may be short).
+    fn run_range(&self, run: CopyRun) -> (u64, u64) {
+        let start = run
+            .first
+            .checked_shl(self.block_shift)
             .unwrap_or(u64::MAX)
             .min(self.len);
-        (start, self.chunk_sectors.min(self.len - start))
+        let sectors = u64::from(run.blocks)
+            .checked_shl(self.block_shift)
+            .unwrap_or(u64::MAX);
+        (start, sectors.min(self.len - start))
     }
 
-    /// The chunk of a bio starting at mapped-device sector `sector`.
-    fn chunk_of_bio(&self, sector: u64, begin: u64) -> u64 {
-        sector.saturating_sub(begin) >> self.chunk_shift
+    /// The blocks a VM bio of `sectors` at target offset `offset` covers.
+    fn blocks_of(&self, offset: u64, sectors: u64) -> CopyRun {
+        let first = offset >> self.block_shift;
+        let last = offset.saturating_add(sectors.max(1).saturating_sub(1)) >> self.block_shift;
+        CopyRun {
+            first,
+            blocks: u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// How copy IOs are cut from the map (read at the head, or not).
+    fn shape(&self, read_at_head: bool) -> RunShape {
+        RunShape {
+            block_shift: self.block_shift,
+            chunk_blocks: u32::try_from(self.chunk_sectors >> self.block_shift).unwrap_or(1),
+            read_at_head,
+        }
     }
 }
 

@@ -48,19 +48,16 @@ impl IoFollow {
         };
         let sectors = u64::from(bio.sectors());
         let g = &self.geometry;
-        let first = offset >> g.chunk_shift;
-        let last = offset.saturating_add(sectors.max(1) - 1) >> g.chunk_shift;
-        let nr_chunks =
-            u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX);
+        let blocks = g.blocks_of(offset, sectors);
 
         let mut st = self.state.lock();
         let waiting = st.vm_in_flight;
         let mut kick = st.on_vm_dispatch();
         let routed = match op {
             BioOp::Read => {
-                let (_, chunk_sectors) = g.chunk_range(first);
-                if let Some(slot) = st.reserve_piggyback(first, chunk_sectors, sectors, waiting) {
-                    // Served from a whole-chunk read, which also migrates the chunk.
+                let (_, run_sectors) = g.run_range(blocks);
+                if let Some(slot) = st.reserve_piggyback(blocks, run_sectors, sectors, waiting) {
+                    // Served from a read of its whole blocks, which also migrates them.
                     let (owned, routed) = bio.take();
                     st.attach_piggyback(slot, owned);
                     drop(st);
@@ -73,7 +70,9 @@ impl IoFollow {
                 bio.remap(&self.source, offset)
             }
             BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => {
-                let decision = st.ordering.map_write(first, nr_chunks, op != BioOp::Write);
+                let decision =
+                    st.ordering
+                        .map_write(blocks.first, blocks.blocks, op != BioOp::Write);
                 kick |= decision.kick;
                 if decision.route == WriteRoute::Mirror {
                     // The worker writes it to both devices (and moves the head then).

@@ -8,7 +8,7 @@ use crate::policy::select::PolicyKind;
 use crate::policy::table::{format_table, TableConfig};
 use core::fmt::{self, Write};
 
-/// `<state> <migrated>/<total> <dirty> <head sector> <vm ios> <migration ios>
+/// `<state> <migrated blocks>/<total blocks> <dirty blocks> <head sector> <vm ios> <migration ios>
 /// <cache hits> <cache misses> <cache bytes>/<cache capacity bytes> <policy> <V>:<M>`
 ///
 /// The migration-aware cache is not built yet: its four fields are zero.
@@ -46,6 +46,10 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.policy = st.selector.kind();
         cfg.paused = st.paused;
         cfg.anticipation = st.anticipation.params().enabled;
+        cfg.read_at_head = st.read_at_head;
+    }
+    if t.geometry.block_sectors != cfg.block_sectors() {
+        cfg.block_sectors = Some(t.geometry.block_sectors);
     }
     cfg.cache_mib = t.settings.cache_mib;
     cfg.source_offset = t.settings.source_offset;

@@ -102,9 +102,9 @@ impl Anticipation {
             // mean += (think - mean) / 8, without signed arithmetic.
             let old = self.think_ns;
             if think >= old {
-                old.saturating_add((think - old) >> EWMA_SHIFT)
+                old.saturating_add(think.saturating_sub(old) >> EWMA_SHIFT)
             } else {
-                old.saturating_sub((old - think) >> EWMA_SHIFT)
+                old.saturating_sub(old.saturating_sub(think) >> EWMA_SHIFT)
             }
         };
         self.samples = self.samples.saturating_add(1);

@@ -20,6 +20,7 @@
 //! The map lives in storage handed in by the caller (`KVec<u64>` in the
 //! kernel, `Vec<u64>` in userspace); [`ChunkMap::words_needed`] says how much.
 
+use crate::policy::copyrun::CopyRun;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
@@ -388,6 +389,29 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
         };
         map.reset();
         Some(map)
+    }
+
+    /// Grows a copy run whose first block is already in flight: marks the
+    /// following blocks in flight, up to `run.blocks` in all, until one that
+    /// is not pending or is `blocked`. Returns the run as marked.
+    pub fn extend_run(&mut self, run: CopyRun, blocked: impl Fn(u64) -> bool) -> CopyRun {
+        let mut blocks = 1u32;
+        while blocks < run.blocks {
+            let Some(block) = run.first.checked_add(u64::from(blocks)) else {
+                break;
+            };
+            if blocked(block)
+                || !self.state(block).is_some_and(ChunkState::is_pending)
+                || self.mark_in_flight(block).is_err()
+            {
+                break;
+            }
+            blocks = blocks.saturating_add(1);
+        }
+        CopyRun {
+            first: run.first,
+            blocks,
+        }
     }
 
     /// Mark every chunk [`ChunkState::Unmigrated`] again (start over).

@@ -9,6 +9,8 @@
 //! | `ratio <V>:<M>` | change the VM:migration dispatch ratio |
 //! | `policy follow\|sequential` | switch the chunk selection policy |
 //! | `stats` | print the ordering protocol's counters |
+//! | `anticipation on\|off` | anticipate a dependent VM's next request |
+//! | `read_at_head on\|off` | start copy IOs at the head, or at chunk boundaries |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -32,6 +34,8 @@ pub enum Message {
     Stats,
     /// Anticipate the VM's next request (`on`) or not (`off`).
     Anticipation(bool),
+    /// Start copy IOs at the head (`on`) or at chunk boundaries (`off`).
+    ReadAtHead(bool),
 }
 
 /// Parse the words of a message.
@@ -47,6 +51,7 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
     } else if verb.eq_ignore_ascii_case("ratio")
         || verb.eq_ignore_ascii_case("policy")
         || verb.eq_ignore_ascii_case("anticipation")
+        || verb.eq_ignore_ascii_case("read_at_head")
     {
         1
     } else {
@@ -68,18 +73,33 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
                 .map(Message::Ratio)
                 .ok_or(ParseError::Ratio)
         } else if verb.eq_ignore_ascii_case("anticipation") {
-            if value.eq_ignore_ascii_case("on") {
-                Ok(Message::Anticipation(true))
-            } else if value.eq_ignore_ascii_case("off") {
-                Ok(Message::Anticipation(false))
-            } else {
-                Err(ParseError::OnOff)
-            }
+            parse_on_off(value).map(Message::Anticipation)
+        } else if verb.eq_ignore_ascii_case("read_at_head") {
+            parse_on_off(value).map(Message::ReadAtHead)
         } else {
             PolicyKind::from_name(value)
                 .map(Message::Policy)
                 .ok_or(ParseError::Policy)
         }
+    }
+}
+
+/// `on` or `off`, ASCII case-insensitive.
+fn parse_on_off(value: &str) -> Result<bool, ParseError> {
+    if value.eq_ignore_ascii_case("on") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("off") {
+        Ok(false)
+    } else {
+        Err(ParseError::OnOff)
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 
@@ -92,9 +112,8 @@ impl fmt::Display for Message {
             Message::Ratio(r) => write!(f, "ratio {r}"),
             Message::Policy(p) => write!(f, "policy {p}"),
             Message::Stats => f.write_str("stats"),
-            Message::Anticipation(on) => {
-                write!(f, "anticipation {}", if *on { "on" } else { "off" })
-            }
+            Message::Anticipation(on) => write!(f, "anticipation {}", on_off(*on)),
+            Message::ReadAtHead(on) => write!(f, "read_at_head {}", on_off(*on)),
         }
     }
 }
@@ -139,6 +158,18 @@ mod tests {
         assert_eq!(
             parse_message(&["anticipation"]),
             Err(ParseError::MessageArgs)
+        );
+        assert_eq!(
+            parse_message(&["READ_AT_HEAD", "off"]),
+            Ok(Message::ReadAtHead(false))
+        );
+        assert_eq!(
+            parse_message(&["read_at_head", "1"]),
+            Err(ParseError::OnOff)
+        );
+        assert_eq!(
+            std::format!("{}", Message::ReadAtHead(true)),
+            "read_at_head on"
         );
         assert_eq!(
             std::format!("{}", Message::Anticipation(false)),

@@ -29,6 +29,7 @@
 //! The caller holds one lock around every call, owns the queues and the IO,
 //! and passes back the [`WriteTicket`] or [`FlushTicket`] it was given.
 
+use crate::policy::copyrun::CopyRun;
 use crate::policy::map::{ChunkMap, ChunkState};
 use core::ops::{Deref, DerefMut};
 
@@ -254,8 +255,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         let chunks = chunks.max(1);
         let mirror = !discard
             && !self.error
-            && chunks == 1
-            && self.map.state(first) == Some(ChunkState::Migrated);
+            && Self::chunks(first, chunks).all(|c| self.map.state(c) == Some(ChunkState::Migrated));
         let mut kick = false;
         for chunk in Self::chunks(first, chunks) {
             if let Some(n) = self.writes.get_mut(stripe(chunk)) {
@@ -392,6 +392,32 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         self.map
             .mark_in_flight(chunk)
             .map_err(|_| CopyRefused::NotPending)
+    }
+
+    /// Starts a copy of up to `run.blocks` blocks from `run.first`: the first
+    /// block as [`Ordering::start_copy`] (parked when busy), then every
+    /// following block that is pending and has no VM write in flight, until
+    /// the first that is not. Returns the run marked in flight.
+    pub fn start_copy_run(&mut self, run: CopyRun) -> Result<CopyRun, CopyRefused> {
+        self.start_copy(run.first)?;
+        let writes = &self.writes;
+        Ok(self.map.extend_run(run, |block| {
+            writes.get(stripe(block)).is_some_and(|&n| n > 0)
+        }))
+    }
+
+    /// The copy of every block of `run` has ended ([`Ordering::copy_done`]).
+    pub fn copy_run_done(&mut self, run: CopyRun, ok: bool) {
+        for block in run.iter() {
+            let _ = self.copy_done(block, ok);
+        }
+    }
+
+    /// The copy of `run` was abandoned ([`Ordering::copy_abandoned`]).
+    pub fn copy_run_abandoned(&mut self, run: CopyRun) {
+        for block in run.iter() {
+            self.copy_abandoned(block);
+        }
     }
 
     /// The copy of `chunk` has ended: `ok` when its destination write

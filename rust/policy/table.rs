@@ -14,6 +14,8 @@
 //! | `paused` | 1 | off | create the target with the migration paused |
 //! | `no_anticipation` | 1 | off | the VM is idle as soon as none of its IO is in flight (see `anticipation.rs`) |
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
+//! | `block <sectors>` | 2 | 128, or the chunk if smaller | unit of migration state; a power of two from 8 to the chunk size (see `copyrun.rs`) |
+//! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
 //! Feature names and the policy name are ASCII case-insensitive.
@@ -31,6 +33,8 @@ pub const CHUNK_SECTORS_MAX: u64 = 16384;
 pub const CACHE_MIB_DEFAULT: u32 = 64;
 /// Largest cache size in MiB.
 pub const CACHE_MIB_MAX: u32 = 65536;
+/// Default block size in sectors (64 KiB), or the chunk size if smaller.
+pub const BLOCK_SECTORS_DEFAULT: u64 = 128;
 
 /// A table line or message that could not be parsed. [`ParseError::message`]
 /// is the short text the kernel puts in `ti->error`.
@@ -59,6 +63,8 @@ pub enum ParseError {
     CacheSize,
     /// A source offset that is not a number.
     SourceOffset,
+    /// A block size that is not a power of two from 8 to the chunk size.
+    BlockSize,
     /// A message verb that is not known.
     UnknownMessage,
     /// A message with the wrong number of words.
@@ -82,6 +88,7 @@ impl ParseError {
             ParseError::Policy => c"Unknown policy",
             ParseError::CacheSize => c"Invalid cache size",
             ParseError::SourceOffset => c"Invalid source offset",
+            ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
             ParseError::UnknownMessage => c"Unknown message",
             ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
@@ -140,6 +147,10 @@ pub struct TableConfig<'a> {
     pub anticipation: bool,
     /// Start of the source on its physical disk, in sectors.
     pub source_offset: Option<u64>,
+    /// Unit of migration state in sectors, when not the default.
+    pub block_sectors: Option<u64>,
+    /// Start copy IOs at the head (else at chunk boundaries).
+    pub read_at_head: bool,
 }
 
 impl<'a> TableConfig<'a> {
@@ -155,7 +166,15 @@ impl<'a> TableConfig<'a> {
             paused: false,
             anticipation: true,
             source_offset: None,
+            block_sectors: None,
+            read_at_head: true,
         }
+    }
+
+    /// The block size in force in sectors.
+    pub fn block_sectors(&self) -> u64 {
+        self.block_sectors
+            .unwrap_or(BLOCK_SECTORS_DEFAULT.min(self.chunk_sectors))
     }
 
     /// log2 of the chunk size in sectors.
@@ -183,6 +202,12 @@ impl<'a> TableConfig<'a> {
         }
         if self.source_offset.is_some() {
             n = n.saturating_add(2);
+        }
+        if self.block_sectors.is_some() {
+            n = n.saturating_add(2);
+        }
+        if !self.read_at_head {
+            n = n.saturating_add(1);
         }
         n
     }
@@ -216,7 +241,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
     }
     let (mut seen_ratio, mut seen_policy, mut seen_cache, mut seen_paused, mut seen_offset) =
         (false, false, false, false, false);
-    let mut seen_no_anticipation = false;
+    let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
+        (false, false, false);
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -231,6 +257,10 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_offset
         } else if name.eq_ignore_ascii_case("no_anticipation") {
             &mut seen_no_anticipation
+        } else if name.eq_ignore_ascii_case("block") {
+            &mut seen_block
+        } else if name.eq_ignore_ascii_case("no_read_at_head") {
+            &mut seen_no_read_at_head
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -246,6 +276,10 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             cfg.anticipation = false;
             continue;
         }
+        if name.eq_ignore_ascii_case("no_read_at_head") {
+            cfg.read_at_head = false;
+            continue;
+        }
         let &value = it.next().ok_or(ParseError::FeatureCount)?;
         if name.eq_ignore_ascii_case("ratio") {
             cfg.ratio = Ratio::parse(value).ok_or(ParseError::Ratio)?;
@@ -257,6 +291,11 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
                 .filter(|&v| v <= CACHE_MIB_MAX)
                 .ok_or(ParseError::CacheSize)?;
             cfg.cache_mib = mib;
+        } else if name.eq_ignore_ascii_case("block") {
+            let sectors = parse_u64(value)
+                .filter(|&b| b.is_power_of_two() && b >= CHUNK_SECTORS_MIN && b <= chunk_sectors)
+                .ok_or(ParseError::BlockSize)?;
+            cfg.block_sectors = Some(sectors);
         } else {
             cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
         }
@@ -289,6 +328,12 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if let Some(off) = cfg.source_offset {
         write!(out, " source_offset {off}")?;
+    }
+    if let Some(block) = cfg.block_sectors {
+        write!(out, " block {block}")?;
+    }
+    if !cfg.read_at_head {
+        out.write_str(" no_read_at_head")?;
     }
     Ok(())
 }
@@ -374,6 +419,14 @@ mod tests {
             "8:16 8:32 256 10 ratio 3:1 policy sequential cache 0 paused no_anticipation source_offset 77"
         );
         assert_eq!(p("a b 8 0").unwrap(), TableConfig::new("a", "b", 8));
+        assert_eq!(p("a b 8 0").unwrap().block_sectors(), 8);
+        assert_eq!(p("a b 2048").unwrap().block_sectors(), 128);
+        let c = p("a b 2048 3 block 2048 no_read_at_head").unwrap();
+        assert_eq!(c.block_sectors(), 2048);
+        assert!(!c.read_at_head);
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 3 block 2048 no_read_at_head");
     }
 
     #[test]
@@ -384,6 +437,15 @@ mod tests {
             ("a b x", ParseError::ChunkSize),
             ("a b 4", ParseError::ChunkSize),
             ("a b 4194304", ParseError::ChunkTooLarge),
+            ("a b 2048 2 block 4096", ParseError::BlockSize),
+            ("a b 2048 2 block 96", ParseError::BlockSize),
+            ("a b 2048 2 block 4", ParseError::BlockSize),
+            ("a b 2048 2 block x", ParseError::BlockSize),
+            ("a b 2048 4 block 8 block 8", ParseError::DuplicateFeature),
+            (
+                "a b 2048 2 no_read_at_head no_read_at_head",
+                ParseError::DuplicateFeature,
+            ),
             ("a b 32768", ParseError::ChunkTooLarge),
             ("a b 24", ParseError::ChunkNotPowerOfTwo),
             ("a b 8 1", ParseError::FeatureCount),

@@ -28,7 +28,7 @@ stat() { dmsetup message ant 0 stats | tr ' ' '\n' | awk -v k="$1" 'p { print; e
 # by reading its whole chunk is VM IO, and the rate phases count them too).
 copies() { stat background_copies; }
 
-# rate <seconds>: chunks copied per second over that long, then pause.
+# rate <seconds>: copy reads per second over that long, then pause.
 rate() {
 	local m0 m1
 	m0=$(copies)
@@ -63,7 +63,7 @@ phase() {
 	echo "$((v1 - v0)) $((m1 - m0))"
 }
 
-# within_half <vm ios> <chunks>: chunks/VM IO in [0.25, 0.75].
+# within_half <vm ios> <copies>: copies/VM IO in [0.25, 0.75].
 within_half() {
 	[ "$1" -gt 20 ] || fail "the VM did too little IO ($1) to judge the ratio"
 	[ $((4 * $2)) -ge "$1" ] && [ $((4 * $2)) -le $((3 * $1)) ]
@@ -71,12 +71,12 @@ within_half() {
 
 dmsetup message ant 0 resume
 idle_rate=$(rate 1)
-note "no VM: $idle_rate chunks/s"
-[ "$idle_rate" -gt 20 ] || fail "the copy is not running ($idle_rate chunks/s)"
+note "no VM: $idle_rate copies/s"
+[ "$idle_rate" -gt 20 ] || fail "the copy is not running ($idle_rate copies/s)"
 
 read -r v m <<<"$(phase 1 psync)"
 note "iodepth 1: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf "%.2f", m / v }') per VM IO, 2:1 wants 0.5)"
-within_half "$v" "$m" || fail "iodepth 1: $m chunks for $v VM IOs breaks 2:1 by more than 50 %"
+within_half "$v" "$m" || fail "iodepth 1: $m copies for $v VM IOs breaks 2:1 by more than 50 %"
 
 # At iodepth 8 the VM is never idle, so anticipation changes nothing. The
 # copier has one chunk read in flight and each takes 5 ms here, so it
@@ -93,9 +93,9 @@ note "iodepth 8: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf
 dmsetup message ant 0 resume
 sleep 0.2
 after_rate=$(rate 1)
-note "VM stopped: $after_rate chunks/s"
+note "VM stopped: $after_rate copies/s"
 [ $((10 * after_rate)) -ge $((8 * idle_rate)) ] ||
-	fail "an idle VM's copy runs at $after_rate chunks/s, not the $idle_rate of no VM"
+	fail "an idle VM's copy runs at $after_rate copies/s, not the $idle_rate of no VM"
 
 # The switch is there for ablations: off, the old rule (not asserted: its
 # failure depends on the machine's speed).

@@ -27,7 +27,8 @@ run() { # <policy>
 	dmsetup message "$name" 0 resume
 	local i
 	for ((i = 0; i < 600; i++)); do
-		[ "$(migrated_of "$name")" -ge 4 ] && break
+		# Four chunks' worth: the status counts 64 KiB blocks.
+		[ "$(migrated_of "$name")" -ge 64 ] && break
 		sleep 0.1
 	done
 	dmsetup message "$name" 0 pause

@@ -32,6 +32,19 @@ read -r -a f <<<"$status"
 # <hits> <misses> <bytes>/<capacity> <policy> <V>:<M>
 [ "${#f[@]}" -eq 14 ] || fail "status has ${#f[@]} fields, want 14"
 case ${f[3]} in copying | paused | synced | error) ;; *) fail "bad state word '${f[3]}'" ;; esac
-[ "${f[4]}" = "0/$((len / 512))" ] || fail "progress '${f[4]}', want 0/$((len / 512))"
+# Progress counts blocks (64 KiB by default), not chunks.
+[ "${f[4]}" = "0/$((len / 128))" ] || fail "progress '${f[4]}', want 0/$((len / 128))"
 [ "${f[12]}" = sequential ] || fail "policy '${f[12]}'"
 [ "${f[13]}" = 3:1 ] || fail "ratio '${f[13]}'"
+
+# The map's block and the copy's start are table features too.
+dm_create tbl-blk "0 $len iofollow $src $dst 512 4 block 256 no_read_at_head paused"
+table=$(dmsetup table tbl-blk)
+note "table: $table"
+grep -qF "block 256 no_read_at_head" <<<"$table" || fail "table lost the block features: $table"
+[ "$(total_of tbl-blk)" = $((len / 256)) ] || fail "total '$(total_of tbl-blk)', want $((len / 256)) blocks"
+dmsetup message tbl-blk 0 read_at_head on
+table=$(dmsetup table tbl-blk)
+grep -qF no_read_at_head <<<"$table" && fail "read_at_head on not reflected: $table"
+dm_create tbl-blk-again "${table}"
+[ "$(dmsetup table tbl-blk-again)" = "$table" ] || fail "block table does not round-trip"

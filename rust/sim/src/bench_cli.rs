@@ -124,7 +124,7 @@ fn read_trace(path: &str) -> Vec<Req> {
 }
 
 /// `single --trace FILE --image-sectors N --mode follow|sequential|normal
-/// [--chunk C] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
+/// [--chunk C] [--block B] [--read-at-head on|off] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
 /// the kernel's configuration as the simulator models it (piggybacking as
 /// the engine does for both policies, no cache, VM latency over the whole
 /// trace), scheduled as the kernel does (`kernel_like`, the default) or as
@@ -166,6 +166,12 @@ pub fn single(argv: Vec<String>) {
         ..AnticipationParams::default()
     };
     let chunk: u64 = a.num("--chunk", Some(2048));
+    let block: u64 = a.num("--block", Some(128));
+    let read_at_head = match a.get("--read-at-head").unwrap_or("on") {
+        "on" => true,
+        "off" => false,
+        v => die(&format!("--read-at-head on|off, not {v}")),
+    };
     let ratio = a.get("--ratio").unwrap_or("2:1");
     let ratio = ratio
         .split_once(':')
@@ -185,8 +191,10 @@ pub fn single(argv: Vec<String>) {
     let cfg = RunConfig {
         mode,
         chunk_sectors: chunk,
+        block_sectors: block.min(chunk),
+        read_at_head,
         ratio,
-        cache_chunks: 0,
+        cache_blocks: 0,
         piggyback: PiggybackRule::default(),
         queueing,
         disk: DiskParams::ST31000524AS,

@@ -21,14 +21,15 @@
 //! The host's own delays (the worker's turnaround, the guest's per-request
 //! CPU cost under TCG) are not modelled.
 
-use crate::sim::{map_vm_request, Mode, Queueing, RunConfig, RunResult};
+use crate::sim::{map_vm_request, start_copy, Mode, Queueing, RunConfig, RunResult};
 use crate::trace::{Req, Rng};
 use iofollow_hddmodel::Disk;
 use iofollow_policy::anticipation::{Anticipation, AnticipationParams};
-use iofollow_policy::head::{chunk_of_head, HeadModel};
+use iofollow_policy::copyrun::CopyRun;
+use iofollow_policy::head::HeadModel;
 use iofollow_policy::map::ChunkMap;
 use iofollow_policy::ratio::RatioScheduler;
-use iofollow_policy::select::{AnySelector, Follow, Selector, Sequential};
+use iofollow_policy::select::{AnySelector, Follow, Sequential};
 use std::collections::VecDeque;
 
 #[derive(Clone, Copy)]
@@ -36,11 +37,11 @@ enum What {
     Vm {
         vm: usize,
         req: Req,
-        piggy: Option<u64>,
+        piggy: Option<CopyRun>,
     },
     Copy {
         vm: usize,
-        chunk: u64,
+        run: CopyRun,
     },
 }
 
@@ -97,7 +98,8 @@ pub fn run_workloads(
     workloads: Vec<Workload>,
     anticipation: AnticipationParams,
 ) -> RunResult {
-    let shift = cfg.chunk_sectors.trailing_zeros();
+    let shape = cfg.shape();
+    let shift = shape.block_shift;
     let nr_chunks = cfg.image_sectors >> shift;
     let migrating = cfg.mode != Mode::Normal;
     let mut disk = Disk::new(cfg.disk);
@@ -162,7 +164,10 @@ pub fn run_workloads(
                     .and_then(|map| map_vm_request(map, &r, cfg, waiting));
                 res.vm_piggybacked += u64::from(piggy.is_some());
                 let (lba, sectors) = match piggy {
-                    Some(c) => (v.offset + (c << shift), cfg.chunk_sectors),
+                    Some(run) => (
+                        v.offset + (run.first << shift),
+                        u64::from(run.blocks) << shift,
+                    ),
                     None => (v.offset + r.lba, r.sectors),
                 };
                 if piggy.is_none() {
@@ -196,18 +201,18 @@ pub fn run_workloads(
                 }
                 continue;
             }
-            let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
-            if let Some(c) = v.sel.next(map, head_chunk, !busy) {
-                map.mark_in_flight(c).expect("pending");
+            if let Some(run) = start_copy(map, &mut v.sel, shape, head.position(), v.offset, !busy)
+            {
                 v.ratio.on_migration_dispatch();
                 v.copying = true;
-                let lba = v.offset + (c << shift);
-                head.on_dispatch(lba, cfg.chunk_sectors);
+                let lba = v.offset + (run.first << shift);
+                let sectors = u64::from(run.blocks) << shift;
+                head.on_dispatch(lba, sectors);
                 queue.push_back(DevReq {
-                    what: What::Copy { vm: i, chunk: c },
+                    what: What::Copy { vm: i, run },
                     arrival: now,
                     lba,
-                    sectors: cfg.chunk_sectors,
+                    sectors,
                     write: false,
                 });
             }
@@ -234,6 +239,7 @@ pub fn run_workloads(
             match r.what {
                 What::Vm { vm, req, piggy } => {
                     res.vm_lat_ns.push(t - req.t_ns);
+                    res.vm_arrival_ns.push(req.t_ns);
                     last_vm_done_ns = t;
                     if res.mig_done_ns.is_none() {
                         res.vm_done_during_migration += 1;
@@ -250,15 +256,16 @@ pub fn run_workloads(
                                 .push(closed_request(c, rng, cfg.image_sectors, at));
                         }
                     }
-                    if let Some(c) = piggy {
-                        complete(v, c, &mut res);
+                    if let Some(run) = piggy {
+                        complete(v, run, &mut res);
                     }
                 }
-                What::Copy { vm, chunk } => {
+                What::Copy { vm, run } => {
                     res.mig_lat_ns.push(t - r.arrival);
+                    res.mig_sectors += r.sectors;
                     let v = &mut vms[vm];
                     v.copying = false;
-                    complete(v, chunk, &mut res);
+                    complete(v, run, &mut res);
                     copy_done_ns.push(t);
                 }
             }
@@ -321,13 +328,15 @@ fn closed_request(c: &ClosedLoop, rng: &mut Rng, image_sectors: u64, t_ns: u64) 
     }
 }
 
-fn complete(v: &mut Vm, c: u64, res: &mut RunResult) {
+fn complete(v: &mut Vm, run: CopyRun, res: &mut RunResult) {
     let Some(map) = v.map.as_mut() else { return };
-    if map.is_redirtied(c) {
-        res.chunks_recopied += 1;
+    for c in run.iter() {
+        if map.is_redirtied(c) {
+            res.chunks_recopied += 1;
+        }
+        map.complete(c, true).expect("in flight");
+        res.chunks_copied += 1;
     }
-    map.complete(c, true).expect("in flight");
-    res.chunks_copied += 1;
 }
 
 /// The drive's choice: FIFO, or NCQ (shortest positioning among the first
@@ -362,8 +371,10 @@ mod tests {
         RunConfig {
             mode: Mode::Follow(FollowParams::default()),
             chunk_sectors: 2048,
+            block_sectors: 128,
+            read_at_head: true,
             ratio: (2, 1),
-            cache_chunks: 0,
+            cache_blocks: 0,
             piggyback: PiggybackRule::default(),
             queueing: Queueing::Fifo,
             disk: DiskParams::ST31000524AS,

@@ -90,12 +90,19 @@ pub struct Job {
     pub cfg: RunConfig,
 }
 
+/// Block size and read-at-head of every run (`--block`, `--no-read-at-head`:
+/// the whole matrix with a mechanism switched off, for the ablation).
+static MECHANISMS: std::sync::OnceLock<(u64, bool)> = std::sync::OnceLock::new();
+
 fn base_cfg(mode: Mode) -> RunConfig {
+    let (block_sectors, read_at_head) = *MECHANISMS.get_or_init(|| (128, true));
     RunConfig {
         mode,
         chunk_sectors: 2048,
+        block_sectors,
+        read_at_head,
         ratio: (2, 1),
-        cache_chunks: 0,
+        cache_blocks: 0,
         piggyback: PiggybackRule::disabled(),
         queueing: Queueing::Fifo,
         disk: DiskParams::ST31000524AS,
@@ -108,15 +115,16 @@ fn base_cfg(mode: Mode) -> RunConfig {
     }
 }
 
-/// Cache of 64 MiB (the table default) in chunks.
-fn cache_chunks(chunk_sectors: u64) -> u32 {
-    ((64u64 << 11) / chunk_sectors).max(1) as u32
+/// Cache of 64 MiB (the table default) in blocks.
+fn cache_blocks(block_sectors: u64) -> u32 {
+    ((64u64 << 11) / block_sectors).max(1) as u32
 }
 
 /// The paper's "standard migration": start to end, nothing else.
 pub fn sequential(chunk: u64) -> RunConfig {
     let mut c = base_cfg(Mode::Sequential);
     c.chunk_sectors = chunk;
+    c.block_sectors = c.block_sectors.min(chunk);
     c
 }
 
@@ -124,7 +132,8 @@ pub fn sequential(chunk: u64) -> RunConfig {
 pub fn follow(chunk: u64) -> RunConfig {
     let mut c = base_cfg(Mode::Follow(FollowParams::default()));
     c.chunk_sectors = chunk;
-    c.cache_chunks = cache_chunks(chunk);
+    c.block_sectors = c.block_sectors.min(chunk);
+    c.cache_blocks = cache_blocks(c.block_sectors);
     c.piggyback = PiggybackRule::default();
     c
 }
@@ -140,14 +149,23 @@ fn main() {
     let mut out = String::from("out/sim");
     let mut seed = 20180101u64;
     let mut quick = false;
+    let mut block = 128u64;
+    let mut read_at_head = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--trace" => trace_path = args.next().expect("--trace FILE"),
             "--out" => out = args.next().expect("--out DIR"),
             "--seed" => seed = args.next().and_then(|s| s.parse().ok()).expect("--seed N"),
             "--quick" => quick = true,
+            "--block" => {
+                block = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--block SECTORS")
+            }
+            "--no-read-at-head" => read_at_head = false,
             "-h" | "--help" => {
-                println!("usage: iofollow-sim [--trace FILE.spc] [--out DIR] [--seed N] [--quick]");
+                println!("usage: iofollow-sim [--trace FILE.spc] [--out DIR] [--seed N] [--quick] [--block SECTORS] [--no-read-at-head]");
                 return;
             }
             other => {
@@ -156,6 +174,9 @@ fn main() {
             }
         }
     }
+    MECHANISMS
+        .set((block, read_at_head))
+        .expect("set once, before any run");
     let t0 = std::time::Instant::now();
     let mut workloads: Vec<Workload> = trace::paper_specs()
         .into_iter()
@@ -276,12 +297,29 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         push("fig34", "sequential", w, 1, seq);
         push("fig34", "follow", w, 1, fol);
         push("fig34", "normal", w, 1, base_cfg(Mode::Normal));
-        if is_cp0 || quick {
+        if is_cp0 {
+            continue;
+        }
+        // The map's granularity and where copy IOs start (the policy issue).
+        let mut c = sequential(2048);
+        c.block_sectors = 2048;
+        push("mechanism", "sequential chunk-map", w, 1, c);
+        let mut c = follow(2048);
+        c.block_sectors = 2048;
+        c.cache_blocks = cache_blocks(2048);
+        push("mechanism", "follow chunk-map", w, 1, c);
+        let mut c = follow(2048);
+        c.read_at_head = false;
+        push("mechanism", "follow aligned", w, 1, c);
+        let mut c = follow(2048);
+        c.piggyback = PiggybackRule::disabled();
+        push("mechanism", "follow no-piggyback", w, 1, c);
+        if quick {
             continue;
         }
         // Ablation at the Fig. 3/4 configuration.
         let mut c = sequential(2048);
-        c.cache_chunks = cache_chunks(2048);
+        c.cache_blocks = cache_blocks(c.block_sectors);
         push("ablation", "sequential+cache", w, 1, c);
         // "+piggyback" rows piggyback every read of a pending chunk when no
         // other VM request waits, whatever the extra transfer (to measure
@@ -291,14 +329,14 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
             ..PiggybackRule::default()
         };
         let mut c = sequential(2048);
-        c.cache_chunks = cache_chunks(2048);
+        c.cache_blocks = cache_blocks(c.block_sectors);
         c.piggyback = always;
         push("ablation", "sequential+cache+piggyback", w, 1, c);
         let nearest = Mode::Follow(FollowParams::nearest());
         let biased = Mode::Follow(FollowParams::default());
         let mut c = base_cfg(nearest);
         push("ablation", "nearest", w, 1, c.clone());
-        c.cache_chunks = cache_chunks(2048);
+        c.cache_blocks = cache_blocks(c.block_sectors);
         c.piggyback = always;
         push("ablation", "nearest+cache+piggyback", w, 1, c);
         let c = base_cfg(biased);
@@ -308,10 +346,10 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         push("ablation", "biased+piggyback", w, 1, c2);
         let mut c4 = c.clone();
         c4.piggyback = always;
-        c4.cache_chunks = cache_chunks(2048);
+        c4.cache_blocks = cache_blocks(c.block_sectors);
         push("ablation", "biased+cache+piggyback", w, 1, c4);
         let mut c3 = c.clone();
-        c3.cache_chunks = cache_chunks(2048);
+        c3.cache_blocks = cache_blocks(c.block_sectors);
         push("ablation", "biased+cache", w, 1, c3);
         // Chunk sizes.
         for chunk in [256u64, 512, 1024, 4096] {

@@ -37,7 +37,16 @@ pub struct Row {
     pub cache_hits: u64,
     pub piggybacked: u64,
     pub mig_n: usize,
+    /// Migration IO time per chunk copied: the sum of the migration
+    /// requests' response times over the chunks' worth of data they read
+    /// (copy IOs are runs of blocks, shorter than a chunk when the map
+    /// around them is partly copied, so a mean per request would flatter
+    /// short runs).
     pub mig_mean_ms: f64,
+    /// Mean response time per migration request, whatever its size.
+    pub mig_io_ms: f64,
+    /// The VM's (arrival ns, latency ns), to compare policies over one window.
+    pub vm_timed: Vec<(u64, u64)>,
     pub mig_time_s: f64,
     pub chunks_copied: u64,
     pub chunks_recopied: u64,
@@ -94,10 +103,22 @@ impl Row {
             cache_hits: r.vm_cache_hits,
             piggybacked: r.vm_piggybacked,
             mig_n: r.mig_lat_ns.len(),
-            mig_mean_ms: if job.cfg.mode == Mode::Normal {
+            mig_mean_ms: if job.cfg.mode == Mode::Normal || r.mig_sectors == 0 {
                 f64::NAN
             } else {
-                mean_ms(&r.mig_lat_ns)
+                r.mig_lat_ns.iter().map(|&x| x as f64).sum::<f64>()
+                    / (r.mig_sectors as f64 / job.cfg.chunk_sectors as f64)
+                    / 1e6
+            },
+            mig_io_ms: mean_ms(&r.mig_lat_ns),
+            vm_timed: if job.group == "fig34" || job.group == "halfload" {
+                r.vm_arrival_ns
+                    .iter()
+                    .copied()
+                    .zip(r.vm_lat_ns.iter().copied())
+                    .collect()
+            } else {
+                Vec::new()
             },
             mig_time_s: if job.cfg.mode == Mode::Normal {
                 f64::NAN
@@ -152,23 +173,61 @@ impl Summary {
         self.find("fig34", variant, workload, |_| true)
     }
 
-    /// Fig. 3/4 ratios follow/sequential (VM mean, migration mean) of a workload.
-    fn fig_ratios(&self, w: &str) -> Option<(f64, f64)> {
-        let s = self.fig("sequential", w)?;
-        let f = self.fig("follow", w)?;
-        Some((f.vm_mean_ms / s.vm_mean_ms, f.mig_mean_ms / s.mig_mean_ms))
+    /// Follow against sequential in one configuration (`group`, workload):
+    /// VM mean over the same window for both (requests that arrived before
+    /// the earlier of the two migrations ended), migration IO time per chunk,
+    /// migration time; `None` when a run is missing or either is saturated.
+    pub fn same_window(&self, group: &str, w: &str) -> Option<(f64, f64, f64)> {
+        let s = self.find(group, "sequential", w, |_| true)?;
+        let f = self.find(group, "follow", w, |_| true)?;
+        if s.vm_backlog_at_end > 100 || f.vm_backlog_at_end > 100 {
+            return None;
+        }
+        let window_ns = (s.mig_time_s.min(f.mig_time_s) * 1e9) as u64;
+        let vm = |r: &Row| -> f64 {
+            let v: Vec<u64> = r
+                .vm_timed
+                .iter()
+                .filter(|(a, _)| *a < window_ns)
+                .map(|&(_, l)| l)
+                .collect();
+            mean_ms(&v)
+        };
+        Some((
+            vm(f) / vm(s),
+            f.mig_mean_ms / s.mig_mean_ms,
+            f.mig_time_s / s.mig_time_s,
+        ))
     }
 
-    /// The closing line: ratios averaged over the four synthetic paper traces.
+    /// The headline configurations: the four synthetic paper traces and the
+    /// CloudPhysics excerpt at the Fig. 3/4 configuration and (synthetic
+    /// only) at half load, each kept only when neither policy saturates.
+    pub fn headline(&self) -> Vec<(String, &'static str, (f64, f64, f64))> {
+        let mut out = Vec::new();
+        for group in ["fig34", "halfload"] {
+            for w in &self.workloads {
+                if w.ends_with("@0s") {
+                    continue;
+                }
+                if let Some(r) = self.same_window(group, w) {
+                    out.push((w.clone(), group, r));
+                }
+            }
+        }
+        out
+    }
+
+    /// The closing line: the mean of the headline configurations.
     pub fn closing_line(&self) -> String {
-        let rs: Vec<(f64, f64)> = PAPER
-            .iter()
-            .filter_map(|(n, _)| self.fig_ratios(n))
-            .collect();
+        let rs = self.headline();
         let n = rs.len().max(1) as f64;
-        let vm = rs.iter().map(|r| r.0).sum::<f64>() / n;
-        let mig = rs.iter().map(|r| r.1).sum::<f64>() / n;
-        format!("sim: follow/sequential vm_latency={vm:.3} migration_latency={mig:.3}")
+        let vm = rs.iter().map(|r| r.2 .0).sum::<f64>() / n;
+        let mig = rs.iter().map(|r| r.2 .1).sum::<f64>() / n;
+        let t = rs.iter().map(|r| r.2 .2).sum::<f64>() / n;
+        format!(
+            "sim: follow/sequential vm_latency={vm:.3} migration_latency={mig:.3} migration_time={t:.3}"
+        )
     }
 
     pub fn text(&self) -> String {
@@ -391,6 +450,61 @@ impl Summary {
             }
             let _ = writeln!(o);
         }
+        let _ = writeln!(o, "== Mechanisms (1 MiB chunks, 2:1, FIFO): ratios to sequential as shipped; VM/mig in ms, T in s ==");
+        let _ = writeln!(
+            o,
+            "{:<20} {:<26} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7}",
+            "workload",
+            "variant",
+            "VM",
+            "mig/chk",
+            "mig/IO",
+            "T",
+            "VM r",
+            "mig r",
+            "T r",
+            "piggy",
+            "recopy"
+        );
+        for w in &self.workloads {
+            let Some(base) = self.fig("sequential", w) else {
+                continue;
+            };
+            for (g, v) in [
+                ("mechanism", "sequential chunk-map"),
+                ("fig34", "sequential"),
+                ("mechanism", "follow chunk-map"),
+                ("mechanism", "follow aligned"),
+                ("mechanism", "follow no-piggyback"),
+                ("fig34", "follow"),
+            ] {
+                let Some(r) = self.find(g, v, w, |_| true) else {
+                    continue;
+                };
+                let _ = writeln!(o, "{:<20} {:<26} {:>8.1} {:>8.1} {:>8.1} {:>7.0} {:>7.3} {:>7.3} {:>7.3} {:>6} {:>7}",
+                    w, v, r.vm_mean_ms, r.mig_mean_ms, r.mig_io_ms, r.mig_time_s, r.vm_mean_ms / base.vm_mean_ms,
+                    r.mig_mean_ms / base.mig_mean_ms, r.mig_time_s / base.mig_time_s, r.piggybacked, r.chunks_recopied);
+            }
+        }
+        let _ = writeln!(o, "(chunk-map = state kept per 1 MiB chunk, the map before blocks; aligned = 64 KiB blocks, copy IOs cut at chunk boundaries");
+        let _ = writeln!(o, " (no_read_at_head); follow = 64 KiB blocks, copy IOs start at the head; mig/chk = migration IO time per 1 MiB copied; recopy in blocks;");
+        let _ = writeln!(
+            o,
+            " VM means here are over each run's own migration window)\n"
+        );
+
+        let _ = writeln!(o, "== Headline: follow/sequential, VM over the same window (requests that arrived before the earlier migration ended) ==");
+        for (w, group, (vm, mig, t)) in self.headline() {
+            let rho0 = self
+                .find(group, "normal", &w, |_| true)
+                .map_or(f64::NAN, |n| n.busy_frac);
+            let _ = writeln!(
+                o,
+                "{:<20} {:<9} rho0 {:.2}  VM {:.3}  migration IO {:.3}  migration time {:.3}",
+                w, group, rho0, vm, mig, t
+            );
+        }
+        let _ = writeln!(o, "(saturated configurations, where VM requests were still queued when a migration ended, are left out)\n");
         let _ = writeln!(o, "{}", self.closing_line());
         o
     }
@@ -409,10 +523,10 @@ impl Summary {
         let _ = writeln!(o, "  \"closing_line\": \"{}\",", self.closing_line());
         o.push_str("  \"runs\": [\n");
         for (i, r) in self.rows.iter().enumerate() {
-            let _ = write!(o, "    {{\"group\": \"{}\", \"variant\": \"{}\", \"workload\": \"{}\", \"vms\": {}, \"chunk_kib\": {}, \"ratio\": \"{}:{}\", \"queueing\": \"{}\", \"rotation\": \"{}\", \"vm_requests\": {}, \"vm_mean_ms\": {}, \"vm_p99_ms\": {}, \"cache_hits\": {}, \"piggybacked\": {}, \"migration_requests\": {}, \"migration_mean_ms\": {}, \"migration_time_s\": {}, \"chunks_copied\": {}, \"chunks_recopied\": {}, \"head_travel_strokes\": {}, \"head_travel_gib\": {}, \"seeks\": {}, \"disk_busy\": {}, \"vm_backlog_at_end\": {}}}",
+            let _ = write!(o, "    {{\"group\": \"{}\", \"variant\": \"{}\", \"workload\": \"{}\", \"vms\": {}, \"chunk_kib\": {}, \"ratio\": \"{}:{}\", \"queueing\": \"{}\", \"rotation\": \"{}\", \"vm_requests\": {}, \"vm_mean_ms\": {}, \"vm_p99_ms\": {}, \"cache_hits\": {}, \"piggybacked\": {}, \"migration_requests\": {}, \"migration_mean_ms\": {}, \"migration_io_ms\": {}, \"migration_time_s\": {}, \"chunks_copied\": {}, \"chunks_recopied\": {}, \"head_travel_strokes\": {}, \"head_travel_gib\": {}, \"seeks\": {}, \"disk_busy\": {}, \"vm_backlog_at_end\": {}}}",
                 r.group, r.variant, r.workload, r.nvms, r.chunk_kib, r.ratio.0, r.ratio.1, r.queueing, r.rotation,
                 r.vm_n, num(r.vm_mean_ms), num(r.vm_p99_ms), r.cache_hits, r.piggybacked, r.mig_n, num(r.mig_mean_ms),
-                num(r.mig_time_s), r.chunks_copied, r.chunks_recopied, num(r.travel_strokes), num(r.travel_gib), r.seeks, num(r.busy_frac), r.vm_backlog_at_end);
+                num(r.mig_io_ms), num(r.mig_time_s), r.chunks_copied, r.chunks_recopied, num(r.travel_strokes), num(r.travel_gib), r.seeks, num(r.busy_frac), r.vm_backlog_at_end);
             o.push_str(if i + 1 < self.rows.len() { ",\n" } else { "\n" });
         }
         o.push_str("  ]\n}\n");

@@ -12,6 +12,7 @@
 
 use crate::trace::Req;
 use iofollow_hddmodel::{Disk, DiskParams};
+use iofollow_policy::copyrun::{CopyRun, RunShape};
 use iofollow_policy::head::{chunk_of_head, HeadModel};
 use iofollow_policy::liveness::{LiveEntry, LivenessIndex, LivenessParams};
 use iofollow_policy::map::ChunkMap;
@@ -45,9 +46,15 @@ pub enum Queueing {
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub mode: Mode,
+    /// Longest copy IO.
     pub chunk_sectors: u64,
+    /// Unit of migration state (the map's block), at most the chunk.
+    pub block_sectors: u64,
+    /// Copy IOs start at the head (else at chunk boundaries).
+    pub read_at_head: bool,
     pub ratio: (u32, u32),
-    pub cache_chunks: u32,
+    /// Cache capacity in blocks.
+    pub cache_blocks: u32,
     pub piggyback: PiggybackRule,
     pub queueing: Queueing,
     pub disk: DiskParams,
@@ -66,17 +73,30 @@ pub struct RunConfig {
     pub full_window: bool,
 }
 
+impl RunConfig {
+    /// How copy IOs are cut from the block map.
+    pub fn shape(&self) -> RunShape {
+        RunShape::new(self.block_sectors, self.chunk_sectors, self.read_at_head)
+            .expect("block and chunk sizes: powers of two, block <= chunk")
+    }
+}
+
 /// Results of one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunResult {
     /// Response times (ns) of VM requests that arrived during the window.
     pub vm_lat_ns: Vec<u64>,
+    /// Arrival time (ns) of each of those requests, in the same order.
+    pub vm_arrival_ns: Vec<u64>,
     pub vm_cache_hits: u64,
     pub vm_piggybacked: u64,
     /// Response times (ns) of migration requests.
     pub mig_lat_ns: Vec<u64>,
+    /// Sectors each migration request read.
+    pub mig_sectors: u64,
     /// End of the window: last migration completion (or the normal window).
     pub window_ns: u64,
+    /// Blocks copied, and copied again after a VM write.
     pub chunks_copied: u64,
     pub chunks_recopied: u64,
     /// Head travel in sectors and in full strokes during the window.
@@ -93,7 +113,7 @@ pub struct RunResult {
     pub mig_done_ns: Option<u64>,
     /// VM requests completed before it (`kernel_like` only).
     pub vm_done_during_migration: u64,
-    /// Chunks copied before the last VM request completed (`kernel_like` only).
+    /// Copy IOs completed before the last VM request completed (`kernel_like` only).
     pub chunks_copied_while_vm_active: u64,
 }
 
@@ -115,17 +135,18 @@ enum InService {
     Vm {
         vm: usize,
         req: Req,
-        piggy_chunk: Option<u64>,
+        piggy_chunk: Option<CopyRun>,
     },
     Mig {
         vm: usize,
-        chunk: u64,
+        run: CopyRun,
         ready_at: u64,
     },
 }
 
 pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -> RunResult {
-    let shift = cfg.chunk_sectors.trailing_zeros();
+    let shape = cfg.shape();
+    let shift = shape.block_shift;
     let nr_chunks = cfg.image_sectors >> shift;
     let mut disk = Disk::new(cfg.disk);
     let mut head = HeadModel::new(0);
@@ -142,10 +163,10 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                 Mode::Follow(p) => AnySelector::Follow(Follow::new(p)),
                 _ => AnySelector::Sequential(Sequential::new()),
             };
-            let cache = (migrating && cfg.cache_chunks > 0).then(|| {
+            let cache = (migrating && cfg.cache_blocks > 0).then(|| {
                 (
                     LivenessIndex::new(
-                        vec![LiveEntry::EMPTY; cfg.cache_chunks as usize],
+                        vec![LiveEntry::EMPTY; cfg.cache_blocks as usize],
                         LivenessParams::default(),
                     ),
                     HashMap::new(),
@@ -199,17 +220,19 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     break;
                 }
                 vm.next_arrival = vm.trace.next();
-                // Cache hit: a read entirely inside one cached chunk.
+                // Cache hit: a read entirely inside cached blocks.
                 let first = r.lba >> shift;
                 let last = (r.lba + r.sectors - 1) >> shift;
                 let mut hit = false;
                 if let Some((idx, lookup)) = vm.cache.as_mut() {
                     let head_chunk = chunk_of_head(head.position(), vm.offset, shift, nr_chunks);
-                    if !r.write && first == last {
-                        if let Some(&slot) = lookup.get(&first) {
-                            idx.touch(slot, first.abs_diff(head_chunk));
-                            hit = true;
+                    if !r.write && (first..=last).all(|c| lookup.contains_key(&c)) {
+                        for c in first..=last {
+                            if let Some(&slot) = lookup.get(&c) {
+                                idx.touch(slot, c.abs_diff(head_chunk));
+                            }
                         }
+                        hit = true;
                     } else if r.write {
                         for c in first..=last {
                             if let Some(&slot) = lookup.get(&c) {
@@ -220,6 +243,7 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                 }
                 if hit {
                     res.vm_lat_ns.push(0);
+                    res.vm_arrival_ns.push(r.t_ns);
                     res.vm_cache_hits += 1;
                 } else {
                     vm.queue.push_back(r);
@@ -237,21 +261,19 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         piggy_chunk,
                     } => {
                         res.vm_lat_ns.push(t_done - req.t_ns);
-                        if let Some(c) = piggy_chunk {
+                        res.vm_arrival_ns.push(req.t_ns);
+                        if let Some(run) = piggy_chunk {
                             let v = &mut vms[vm];
-                            complete_chunk(v, c, &head, shift, nr_chunks, &mut res);
+                            complete_run(v, run, &head, shift, nr_chunks, &mut res);
                         }
                     }
-                    InService::Mig {
-                        vm,
-                        chunk,
-                        ready_at,
-                    } => {
+                    InService::Mig { vm, run, ready_at } => {
                         res.mig_lat_ns.push(t_done - ready_at);
+                        res.mig_sectors += u64::from(run.blocks) << shift;
                         let v = &mut vms[vm];
                         v.mig_inflight = false;
                         v.mig_ready_at = t_done;
-                        complete_chunk(v, chunk, &head, shift, nr_chunks, &mut res);
+                        complete_run(v, run, &head, shift, nr_chunks, &mut res);
                     }
                 }
                 // Migration finished for a VM?
@@ -293,20 +315,25 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                 let mig_possible =
                     v.map.as_ref().is_some_and(|m| m.nr_pending() > 0) && !v.mig_inflight;
                 if mig_possible && v.sched.may_dispatch_migration(vm_waiting) {
-                    let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
                     let map = v.map.as_mut().expect("map");
-                    if let Some(c) = v.sel.next(map, head_chunk, !any_vm_waiting) {
-                        map.mark_in_flight(c).expect("pending");
+                    let picked = start_copy(
+                        map,
+                        &mut v.sel,
+                        shape,
+                        head.position(),
+                        v.offset,
+                        !any_vm_waiting,
+                    );
+                    if let Some(run) = picked {
                         v.mig_inflight = true;
                         v.sched.on_migration_dispatch();
-                        let lba = v.offset + (c << shift);
                         dispatched = Some((
-                            lba,
-                            cfg.chunk_sectors,
+                            v.offset + (run.first << shift),
+                            u64::from(run.blocks) << shift,
                             false,
                             InService::Mig {
                                 vm: i,
-                                chunk: c,
+                                run,
                                 ready_at: v.mig_ready_at,
                             },
                         ));
@@ -323,7 +350,10 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                         .and_then(|map| map_vm_request(map, &req, cfg, waiting));
                     res.vm_piggybacked += u64::from(piggy.is_some());
                     let (lba, sectors) = match piggy {
-                        Some(c) => (v.offset + (c << shift), cfg.chunk_sectors),
+                        Some(run) => (
+                            v.offset + (run.first << shift),
+                            u64::from(run.blocks) << shift,
+                        ),
                         None => (v.offset + req.lba, req.sectors),
                     };
                     dispatched = Some((
@@ -388,17 +418,34 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
     res
 }
 
+/// What the worker does to pick a copy: the selector's block from the
+/// head, cut into a run by `shape`, marked in flight.
+pub fn start_copy(
+    map: &mut ChunkMap<Vec<u64>>,
+    sel: &mut AnySelector,
+    shape: RunShape,
+    head: u64,
+    offset: u64,
+    idle: bool,
+) -> Option<CopyRun> {
+    let head_block = shape.head_block(head, offset, map.nr_chunks());
+    let block = sel.next(map, head_block, idle)?;
+    let plan = shape.plan(map, block);
+    map.mark_in_flight(plan.first).expect("pending");
+    Some(map.extend_run(plan, |_| false))
+}
+
 /// What the target's `map` does to the migration map for a VM request: a
-/// write dirties the chunks it covers; a read inside one pending chunk
-/// becomes a whole-chunk read (returned) when the piggyback rule says so,
+/// write dirties the blocks it covers; a read of pending blocks becomes a
+/// read of those whole blocks (returned) when the piggyback rule says so,
 /// with `waiting` other VM requests queued.
 pub fn map_vm_request(
     map: &mut ChunkMap<Vec<u64>>,
     req: &Req,
     cfg: &RunConfig,
     waiting: u32,
-) -> Option<u64> {
-    let shift = cfg.chunk_sectors.trailing_zeros();
+) -> Option<CopyRun> {
+    let shift = cfg.block_sectors.trailing_zeros();
     let first = req.lba >> shift;
     let last = (req.lba + req.sectors - 1) >> shift;
     if req.write {
@@ -407,15 +454,40 @@ pub fn map_vm_request(
         }
         return None;
     }
-    let pending = first == last && map.state(first).is_some_and(|s| s.is_pending());
-    if !cfg
-        .piggyback
-        .decide(pending, cfg.chunk_sectors, req.sectors, waiting)
-    {
+    let run = CopyRun {
+        first,
+        blocks: u32::try_from(last - first + 1).ok()?,
+    };
+    // No longer than a copy buffer (the kernel splits VM bios at chunks).
+    let pending = u64::from(run.blocks) << shift <= cfg.chunk_sectors
+        && run
+            .iter()
+            .all(|c| map.state(c).is_some_and(|s| s.is_pending()));
+    if !cfg.piggyback.decide(
+        pending,
+        u64::from(run.blocks) << shift,
+        req.sectors,
+        waiting,
+    ) {
         return None;
     }
     map.mark_in_flight(first).expect("pending");
-    Some(first)
+    let marked = map.extend_run(run, |_| false);
+    assert_eq!(marked, run, "every block was pending");
+    Some(run)
+}
+
+fn complete_run(
+    v: &mut VmState,
+    run: CopyRun,
+    head: &HeadModel,
+    shift: u32,
+    nr_chunks: u64,
+    res: &mut RunResult,
+) {
+    for c in run.iter() {
+        complete_chunk(v, c, head, shift, nr_chunks, res);
+    }
 }
 
 fn complete_chunk(
