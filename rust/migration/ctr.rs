@@ -3,7 +3,7 @@
 //! Constructor: table arguments to a running target, with one precise
 //! error string per rejection.
 
-use super::engine::{EngineState, COPY_SLOTS, MAX_BLOCKS};
+use super::engine::{EngineState, MAX_BLOCKS};
 use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
@@ -90,6 +90,7 @@ pub(super) fn construct(
         AnySelector::new(cfg.policy),
         RatioScheduler::with_ratio(cfg.ratio),
         cfg.paused,
+        cfg.depth,
     );
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
@@ -106,7 +107,7 @@ pub(super) fn construct(
         source_offset: cfg.source_offset,
     };
     let services = ServiceConfig {
-        nr_buffers: COPY_SLOTS as u32,
+        nr_buffers: EngineState::buffers_for(cfg.depth),
         buffer_bytes: usize::try_from(chunk_bytes).unwrap_or(usize::MAX),
     };
     let init = try_pin_init!(IoFollow {

@@ -15,17 +15,17 @@ use crate::policy::{
     copyrun::CopyRun,
     ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
     piggyback::PiggybackRule,
-    ratio::RatioScheduler,
+    ratio::{copy_reads_allowed, RatioScheduler},
     select::{AnySelector, Selector},
-    table::StateWord,
+    table::{StateWord, DEPTH_MAX},
 };
 use kernel::prelude::*;
 
-/// Copies in flight at most; each owns one chunk-sized buffer. Background
-/// copies use two (the source reads the next chunk while the previous one is
-/// written); the third is kept for a piggybacked VM read.
-pub(super) const COPY_SLOTS: usize = 3;
-const BACKGROUND_SLOTS: usize = 2;
+/// Copy slots at most; each present one owns a chunk-sized buffer. A target
+/// has its table's `depth` of them for background copies (four by default;
+/// copy reads on the disk at most: `ratio::copy_reads_allowed`) and one
+/// more, kept for a piggybacked VM read.
+const MAX_COPY_SLOTS: usize = DEPTH_MAX as usize + 1;
 
 /// Mirrored VM writes in flight at most; more wait in the queue.
 const MIRRORS_MAX: u32 = 64;
@@ -57,6 +57,8 @@ impl Kick {
 /// What a copy slot is doing, with which run of blocks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Slot {
+    /// Beyond the table's depth: no buffer.
+    Absent,
     Idle,
     /// Reserved by `map` for a piggybacked VM read of these blocks: the
     /// worker reads them whole, the VM's bio is served from the buffer.
@@ -93,9 +95,13 @@ pub(super) struct EngineState {
     pub(super) read_at_head: bool,
     /// The worker held a copy back for an anticipation window ending then (ns).
     wake_at_ns: Option<u64>,
-    slots: [Slot; COPY_SLOTS],
-    /// The VM read each slot's chunk read will serve (piggybacking).
-    piggy_bios: [Option<OwnedBio>; COPY_SLOTS],
+    slots: [Slot; MAX_COPY_SLOTS],
+    /// Background copies in flight at most (`depth`, at most the table's).
+    depth: usize,
+    /// The table's depth: the slots that have buffers, less the piggyback one.
+    table_depth: usize,
+    /// The VM read each slot's run read will serve (piggybacking).
+    piggy_bios: [Option<OwnedBio>; MAX_COPY_SLOTS],
     /// When a VM read is served by reading its whole chunk.
     piggyback: PiggybackRule,
     /// VM writes to migrated chunks, to be written to both devices by the worker.
@@ -119,7 +125,15 @@ impl EngineState {
         selector: AnySelector,
         ratio: RatioScheduler,
         paused: bool,
+        depth: u32,
     ) -> Self {
+        let depth = usize::try_from(depth)
+            .unwrap_or(1)
+            .clamp(1, MAX_COPY_SLOTS - 1);
+        let mut slots = [Slot::Absent; MAX_COPY_SLOTS];
+        for slot in slots.iter_mut().take(depth + 1) {
+            *slot = Slot::Idle;
+        }
         Self {
             ordering,
             selector,
@@ -132,8 +146,10 @@ impl EngineState {
             anticipation: Anticipation::new(AnticipationParams::default()),
             read_at_head: true,
             wake_at_ns: None,
-            slots: [Slot::Idle; COPY_SLOTS],
-            piggy_bios: [const { None }; COPY_SLOTS],
+            slots,
+            depth,
+            table_depth: depth,
+            piggy_bios: [const { None }; MAX_COPY_SLOTS],
             piggyback: PiggybackRule::default(),
             mirror_queue: BioList::new(),
             mirrors_in_flight: 0,
@@ -202,6 +218,32 @@ impl EngineState {
         if let Some(entry) = self.piggy_bios.get_mut(slot) {
             *entry = Some(bio);
         }
+    }
+
+    /// Copy buffers a target of table depth `depth` needs.
+    pub(super) fn buffers_for(depth: u32) -> u32 {
+        depth.clamp(1, DEPTH_MAX).saturating_add(1)
+    }
+
+    /// Sets the background copy depth (`depth` message): at most the table's,
+    /// which sized the buffers. Copies beyond a lowered depth finish.
+    pub(super) fn set_depth(&mut self, depth: u32) -> Result {
+        let depth = usize::try_from(depth).map_err(|_| EINVAL)?;
+        if depth == 0 || depth > self.table_depth {
+            return Err(EINVAL);
+        }
+        self.depth = depth;
+        Ok(())
+    }
+
+    /// The depth in force.
+    pub(super) fn depth(&self) -> u32 {
+        u32::try_from(self.depth).unwrap_or(1)
+    }
+
+    /// The table's depth.
+    pub(super) fn table_depth(&self) -> u32 {
+        u32::try_from(self.table_depth).unwrap_or(1)
     }
 
     /// Whether new copies may start at all.
@@ -522,10 +564,20 @@ impl IoFollow {
         let slot = st
             .slots
             .iter()
-            .take(BACKGROUND_SLOTS)
+            .take(st.depth)
             .position(|s| *s == Slot::Idle)?;
         let now = super::now_ns();
         let vm_waiting = st.anticipation.vm_busy(now, st.vm_in_flight);
+        // A copy read completing kicks the worker again.
+        let reads = st
+            .slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Reading(_)))
+            .count();
+        let allowed = copy_reads_allowed(st.depth(), vm_waiting);
+        if u32::try_from(reads).unwrap_or(u32::MAX) >= allowed {
+            return None;
+        }
         if !st.ratio.may_dispatch_migration(vm_waiting) {
             st.waiting_for_ratio = true;
             if st.vm_in_flight == 0 {

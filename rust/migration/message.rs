@@ -71,6 +71,19 @@ pub(super) fn handle(
             }
             Message::Anticipation(on) => st.set_anticipation(on),
             Message::ReadAtHead(on) => st.read_at_head = on,
+            Message::Depth(depth) => {
+                let table_depth = st.table_depth();
+                if st.set_depth(depth).is_err() {
+                    drop(st);
+                    pr_err!(
+                        "{}: message 'depth {}': above the table's depth {} (its copy buffers)\n",
+                        t.name(),
+                        depth,
+                        table_depth
+                    );
+                    return Err(EINVAL);
+                }
+            }
         }
     }
     ctx.kick();

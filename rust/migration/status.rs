@@ -47,6 +47,7 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.paused = st.paused;
         cfg.anticipation = st.anticipation.params().enabled;
         cfg.read_at_head = st.read_at_head;
+        cfg.depth = st.depth();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {
         cfg.block_sectors = Some(t.geometry.block_sectors);

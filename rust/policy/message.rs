@@ -11,6 +11,7 @@
 //! | `stats` | print the ordering protocol's counters |
 //! | `anticipation on\|off` | anticipate a dependent VM's next request |
 //! | `read_at_head on\|off` | start copy IOs at the head, or at chunk boundaries |
+//! | `depth <n>` | background copy IOs in flight at most (up to the table's depth) |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -36,6 +37,8 @@ pub enum Message {
     Anticipation(bool),
     /// Start copy IOs at the head (`on`) or at chunk boundaries (`off`).
     ReadAtHead(bool),
+    /// Background copy IOs in flight at most.
+    Depth(u32),
 }
 
 /// Parse the words of a message.
@@ -52,6 +55,7 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         || verb.eq_ignore_ascii_case("policy")
         || verb.eq_ignore_ascii_case("anticipation")
         || verb.eq_ignore_ascii_case("read_at_head")
+        || verb.eq_ignore_ascii_case("depth")
     {
         1
     } else {
@@ -76,6 +80,10 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
             parse_on_off(value).map(Message::Anticipation)
         } else if verb.eq_ignore_ascii_case("read_at_head") {
             parse_on_off(value).map(Message::ReadAtHead)
+        } else if verb.eq_ignore_ascii_case("depth") {
+            crate::policy::table::parse_depth(value)
+                .map(Message::Depth)
+                .ok_or(ParseError::Depth)
         } else {
             PolicyKind::from_name(value)
                 .map(Message::Policy)
@@ -114,6 +122,7 @@ impl fmt::Display for Message {
             Message::Stats => f.write_str("stats"),
             Message::Anticipation(on) => write!(f, "anticipation {}", on_off(*on)),
             Message::ReadAtHead(on) => write!(f, "read_at_head {}", on_off(*on)),
+            Message::Depth(d) => write!(f, "depth {d}"),
         }
     }
 }
@@ -167,6 +176,9 @@ mod tests {
             parse_message(&["read_at_head", "1"]),
             Err(ParseError::OnOff)
         );
+        assert_eq!(parse_message(&["depth", "4"]), Ok(Message::Depth(4)));
+        assert_eq!(parse_message(&["depth", "0"]), Err(ParseError::Depth));
+        assert_eq!(std::format!("{}", Message::Depth(3)), "depth 3");
         assert_eq!(
             std::format!("{}", Message::ReadAtHead(true)),
             "read_at_head on"

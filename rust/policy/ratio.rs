@@ -15,6 +15,22 @@
 
 use core::fmt;
 
+/// Copy reads on the source disk at most while the VM is idle.
+pub const IDLE_COPY_READS: u32 = 2;
+
+/// How many copy reads may be on the source disk at once: `depth` while the
+/// VM is busy, where each of them was granted by the ratio and several in
+/// the drive's queue let the ratio (not the queue turn behind the VM's
+/// requests) set the share; [`IDLE_COPY_READS`] while it is idle, so that a
+/// VM request arriving then waits behind one copy read, not `depth`.
+pub fn copy_reads_allowed(depth: u32, vm_busy: bool) -> u32 {
+    if vm_busy {
+        depth.max(1)
+    } else {
+        depth.clamp(1, IDLE_COPY_READS)
+    }
+}
+
 /// Largest accepted value of either side of a ratio.
 pub const RATIO_MAX: u32 = 64;
 
@@ -160,6 +176,17 @@ impl RatioScheduler {
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects, clippy::unwrap_used)]
 mod tests {
+    use super::copy_reads_allowed;
+
+    #[test]
+    fn copy_reads_by_vm_state() {
+        assert_eq!(copy_reads_allowed(4, true), 4);
+        assert_eq!(copy_reads_allowed(4, false), 2);
+        assert_eq!(copy_reads_allowed(1, false), 1);
+        assert_eq!(copy_reads_allowed(0, true), 1);
+        assert_eq!(copy_reads_allowed(0, false), 1);
+    }
+
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
 //! | `block <sectors>` | 2 | 128, or the chunk if smaller | unit of migration state; a power of two from 8 to the chunk size (see `copyrun.rs`) |
 //! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
+//! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
 //! Feature names and the policy name are ASCII case-insensitive.
@@ -33,6 +34,10 @@ pub const CHUNK_SECTORS_MAX: u64 = 16384;
 pub const CACHE_MIB_DEFAULT: u32 = 64;
 /// Largest cache size in MiB.
 pub const CACHE_MIB_MAX: u32 = 65536;
+/// Default number of background copy IOs in flight.
+pub const DEPTH_DEFAULT: u32 = 4;
+/// Largest `depth`.
+pub const DEPTH_MAX: u32 = 8;
 /// Default block size in sectors (64 KiB), or the chunk size if smaller.
 pub const BLOCK_SECTORS_DEFAULT: u64 = 128;
 
@@ -65,6 +70,8 @@ pub enum ParseError {
     SourceOffset,
     /// A block size that is not a power of two from 8 to the chunk size.
     BlockSize,
+    /// A depth that is not a number in `1..=DEPTH_MAX`.
+    Depth,
     /// A message verb that is not known.
     UnknownMessage,
     /// A message with the wrong number of words.
@@ -89,6 +96,7 @@ impl ParseError {
             ParseError::CacheSize => c"Invalid cache size",
             ParseError::SourceOffset => c"Invalid source offset",
             ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
+            ParseError::Depth => c"Invalid depth: 1 to 8",
             ParseError::UnknownMessage => c"Unknown message",
             ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
@@ -151,6 +159,8 @@ pub struct TableConfig<'a> {
     pub block_sectors: Option<u64>,
     /// Start copy IOs at the head (else at chunk boundaries).
     pub read_at_head: bool,
+    /// Background copy IOs in flight at most.
+    pub depth: u32,
 }
 
 impl<'a> TableConfig<'a> {
@@ -168,6 +178,7 @@ impl<'a> TableConfig<'a> {
             source_offset: None,
             block_sectors: None,
             read_at_head: true,
+            depth: DEPTH_DEFAULT,
         }
     }
 
@@ -209,6 +220,9 @@ impl<'a> TableConfig<'a> {
         if !self.read_at_head {
             n = n.saturating_add(1);
         }
+        if self.depth != DEPTH_DEFAULT {
+            n = n.saturating_add(2);
+        }
         n
     }
 }
@@ -243,6 +257,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         (false, false, false, false, false);
     let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
         (false, false, false);
+    let mut seen_depth = false;
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -261,6 +276,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_block
         } else if name.eq_ignore_ascii_case("no_read_at_head") {
             &mut seen_no_read_at_head
+        } else if name.eq_ignore_ascii_case("depth") {
+            &mut seen_depth
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -296,11 +313,20 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
                 .filter(|&b| b.is_power_of_two() && b >= CHUNK_SECTORS_MIN && b <= chunk_sectors)
                 .ok_or(ParseError::BlockSize)?;
             cfg.block_sectors = Some(sectors);
+        } else if name.eq_ignore_ascii_case("depth") {
+            cfg.depth = parse_depth(value).ok_or(ParseError::Depth)?;
         } else {
             cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
         }
     }
     Ok(cfg)
+}
+
+/// A copy depth in `1..=DEPTH_MAX`.
+pub fn parse_depth(s: &str) -> Option<u32> {
+    parse_u64(s)
+        .and_then(|d| u32::try_from(d).ok())
+        .filter(|d| (1..=DEPTH_MAX).contains(d))
 }
 
 /// Write the feature group (`<#feature args> <feature arg>*`, nothing when
@@ -334,6 +360,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if !cfg.read_at_head {
         out.write_str(" no_read_at_head")?;
+    }
+    if cfg.depth != DEPTH_DEFAULT {
+        write!(out, " depth {}", cfg.depth)?;
     }
     Ok(())
 }
@@ -427,6 +456,11 @@ mod tests {
         let mut s = String::new();
         format_table(&c, "1:2", "3:4", &mut s).unwrap();
         assert_eq!(s, "1:2 3:4 2048 3 block 2048 no_read_at_head");
+        let c = p("a b 2048 2 depth 8").unwrap();
+        assert_eq!(c.depth, 8);
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 2 depth 8");
     }
 
     #[test]
@@ -446,6 +480,9 @@ mod tests {
                 "a b 2048 2 no_read_at_head no_read_at_head",
                 ParseError::DuplicateFeature,
             ),
+            ("a b 2048 2 depth 0", ParseError::Depth),
+            ("a b 2048 2 depth 9", ParseError::Depth),
+            ("a b 2048 2 depth x", ParseError::Depth),
             ("a b 32768", ParseError::ChunkTooLarge),
             ("a b 24", ParseError::ChunkNotPowerOfTwo),
             ("a b 8 1", ParseError::FeatureCount),

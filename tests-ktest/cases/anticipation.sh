@@ -5,8 +5,9 @@
 # the disk: 4.3 copies per VM IO were measured at 2:1 before the
 # anticipation window. Now, at fio iodepth 1, the copies per VM IO stay
 # within 50 % of M/V = 0.5 while the VM reads; at iodepth 8 they stay under
-# that bound and the copy runs at least at half its own speed; and a VM
-# that stops gets a copy that runs as fast as with no VM at all.
+# that bound and the copy runs at least at half its own speed, and with 8
+# copy reads in flight (`depth 8`) they are within 50 % of 0.5 too; and a
+# VM that stops gets a copy that runs as fast as with no VM at all.
 . "$(dirname "$0")/../lib.sh"
 load_module
 
@@ -19,7 +20,9 @@ dst=$(make_loop 512)
 fill "$src" 64 ant
 len=$(sectors "$src")
 slow=$(slow_dev ant-slow "$src" 5 0)
-dm_create ant "0 $len iofollow $slow $dst 128 1 paused"
+dm_create ant "0 $len iofollow $slow $dst 128 3 paused depth 8"
+# The old depth (two copies) for the phases before the depth phase.
+dmsetup message ant 0 depth 2
 
 vm_ios() { status_field ant 4; }
 # stat <name>: a counter of the stats message.
@@ -89,6 +92,14 @@ note "iodepth 8: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf
 [ $((2 * m / 3)) -ge "$idle_rate" ] || [ $((4 * m)) -ge "$v" ] ||
 	fail "iodepth 8: the copy ran at $((m / 3))/s, under half its idle $idle_rate/s and under its share"
 
+# Eight copy reads in flight: the ratio, not the queue turn, sets the share.
+dmsetup message ant 0 depth 8
+dmsetup table ant | grep -q "depth 8" || fail "the table does not show depth 8: $(dmsetup table ant)"
+read -r v m <<<"$(phase 8 libaio)"
+note "iodepth 8, depth 8: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf "%.2f", m / v }') per VM IO)"
+within_half "$v" "$m" || fail "iodepth 8, depth 8: $m copies for $v VM IOs breaks 2:1 by more than 50 %"
+dmsetup message ant 0 depth 2
+
 # The VM stopped: after its window the copy runs flat out again.
 dmsetup message ant 0 resume
 sleep 0.2
@@ -110,6 +121,9 @@ expect_msg_rejected() {
 }
 expect_msg_rejected anticipation maybe
 expect_msg_rejected anticipation
+expect_msg_rejected depth 0
+expect_msg_rejected depth 9
+expect_msg_rejected depth x
 
 wait_state ant synced 300
 compare_devices "$src" "$dst" $((512 * 1024 * 1024))

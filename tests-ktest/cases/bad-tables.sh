@@ -33,3 +33,5 @@ expect_rejected "$t $src $dst 1024 2 block 2048" "Invalid block size: a power of
 expect_rejected "$t $src $dst 1024 2 block 96" "Invalid block size: a power of 2 from 8 to the chunk size"
 expect_rejected "$t $src $dst 1024 2 block 4" "Invalid block size: a power of 2 from 8 to the chunk size"
 expect_rejected "$t $src $dst 1024 3 no_read_at_head block" "Invalid number of feature arguments"
+expect_rejected "$t $src $dst 1024 2 depth 0" "Invalid depth: 1 to 8"
+expect_rejected "$t $src $dst 1024 2 depth 9" "Invalid depth: 1 to 8"

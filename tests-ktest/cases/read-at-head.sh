@@ -43,6 +43,11 @@ run() { # <read_at_head on|off>
 	dm_create "$name" "0 $len iofollow $slow $dst 2048 3 block 128 paused"
 	[ "$(total_of "$name")" -eq $((len / 128)) ] || fail "total $(total_of "$name") is not the number of 64 KiB blocks"
 	dmsetup message "$name" 0 read_at_head maybe 2>/dev/null && fail "read_at_head maybe accepted"
+	# The table's depth (4) sized the copy buffers: the message may lower it only.
+	dmsetup message "$name" 0 depth 5 2>/dev/null && fail "depth above the table's accepted"
+	dmsetup message "$name" 0 depth 1
+	dmsetup table "$name" | grep -q "depth 1" || fail "table does not show depth 1: $(dmsetup table "$name")"
+	dmsetup message "$name" 0 depth 4
 	dmsetup message "$name" 0 read_at_head "$mode"
 	dmsetup table "$name" | grep -q "block 128" && fail "default block size printed: $(dmsetup table "$name")"
 	if [ "$mode" = off ]; then

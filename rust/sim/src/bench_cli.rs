@@ -124,7 +124,7 @@ fn read_trace(path: &str) -> Vec<Req> {
 }
 
 /// `single --trace FILE --image-sectors N --mode follow|sequential|normal
-/// [--chunk C] [--block B] [--read-at-head on|off] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
+/// [--chunk C] [--block B] [--read-at-head on|off] [--depth N] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
 /// the kernel's configuration as the simulator models it (piggybacking as
 /// the engine does for both policies, no cache, VM latency over the whole
 /// trace), scheduled as the kernel does (`kernel_like`, the default) or as
@@ -167,6 +167,7 @@ pub fn single(argv: Vec<String>) {
     };
     let chunk: u64 = a.num("--chunk", Some(2048));
     let block: u64 = a.num("--block", Some(128));
+    let depth: u32 = a.num("--depth", Some(iofollow_policy::table::DEPTH_DEFAULT));
     let read_at_head = match a.get("--read-at-head").unwrap_or("on") {
         "on" => true,
         "off" => false,
@@ -193,6 +194,7 @@ pub fn single(argv: Vec<String>) {
         chunk_sectors: chunk,
         block_sectors: block.min(chunk),
         read_at_head,
+        depth,
         ratio,
         cache_blocks: 0,
         piggyback: PiggybackRule::default(),

@@ -28,7 +28,7 @@ use iofollow_policy::anticipation::{Anticipation, AnticipationParams};
 use iofollow_policy::copyrun::CopyRun;
 use iofollow_policy::head::HeadModel;
 use iofollow_policy::map::ChunkMap;
-use iofollow_policy::ratio::RatioScheduler;
+use iofollow_policy::ratio::{copy_reads_allowed, RatioScheduler};
 use iofollow_policy::select::{AnySelector, Follow, Sequential};
 use std::collections::VecDeque;
 
@@ -86,7 +86,8 @@ struct Vm {
     sel: AnySelector,
     ratio: RatioScheduler,
     in_flight: u64,
-    copying: bool,
+    /// Copy reads in flight (at most `cfg.depth`).
+    copying: u32,
     done_at: Option<u64>,
 }
 
@@ -136,7 +137,7 @@ pub fn run_workloads(
                 },
                 ratio: RatioScheduler::new(cfg.ratio.0, cfg.ratio.1),
                 in_flight: 0,
-                copying: false,
+                copying: 0,
                 done_at: None,
             }
         })
@@ -186,25 +187,29 @@ pub fn run_workloads(
                 });
             }
         }
-        // The worker: one copy read at a time, by the ratio.
+        // The worker: up to `depth` copy reads in flight, each by the ratio.
         for (i, v) in vms.iter_mut().enumerate() {
             let Some(map) = v.map.as_mut() else { continue };
-            if v.copying || map.nr_pending() == 0 {
-                continue;
-            }
-            let busy = v.anticipation.vm_busy(now, v.in_flight);
-            if !v.ratio.may_dispatch_migration(busy) {
-                if v.in_flight == 0 {
-                    if let Some(end) = v.anticipation.window_end_ns() {
-                        wake_at = Some(wake_at.map_or(end, |w: u64| w.min(end)));
-                    }
+            while map.nr_pending() > 0 {
+                let busy = v.anticipation.vm_busy(now, v.in_flight);
+                if v.copying >= copy_reads_allowed(cfg.depth, busy) {
+                    break;
                 }
-                continue;
-            }
-            if let Some(run) = start_copy(map, &mut v.sel, shape, head.position(), v.offset, !busy)
-            {
+                if !v.ratio.may_dispatch_migration(busy) {
+                    if v.in_flight == 0 {
+                        if let Some(end) = v.anticipation.window_end_ns() {
+                            wake_at = Some(wake_at.map_or(end, |w: u64| w.min(end)));
+                        }
+                    }
+                    break;
+                }
+                let Some(run) =
+                    start_copy(map, &mut v.sel, shape, head.position(), v.offset, !busy)
+                else {
+                    break;
+                };
                 v.ratio.on_migration_dispatch();
-                v.copying = true;
+                v.copying += 1;
                 let lba = v.offset + (run.first << shift);
                 let sectors = u64::from(run.blocks) << shift;
                 head.on_dispatch(lba, sectors);
@@ -264,7 +269,7 @@ pub fn run_workloads(
                     res.mig_lat_ns.push(t - r.arrival);
                     res.mig_sectors += r.sectors;
                     let v = &mut vms[vm];
-                    v.copying = false;
+                    v.copying -= 1;
                     complete(v, run, &mut res);
                     copy_done_ns.push(t);
                 }
@@ -373,6 +378,7 @@ mod tests {
             chunk_sectors: 2048,
             block_sectors: 128,
             read_at_head: true,
+            depth: 1,
             ratio: (2, 1),
             cache_blocks: 0,
             piggyback: PiggybackRule::default(),
@@ -390,6 +396,17 @@ mod tests {
 
     /// Chunks copied per VM request of a closed-loop reader while it reads.
     fn copies_per_vm_io(depth: u32, think_us: u64, anticipate: bool) -> f64 {
+        copies_at_copy_depth(depth, think_us, anticipate, 1, Queueing::Fifo)
+    }
+
+    /// The same with `copy_depth` copy reads in flight at most.
+    fn copies_at_copy_depth(
+        depth: u32,
+        think_us: u64,
+        anticipate: bool,
+        copy_depth: u32,
+        queueing: Queueing,
+    ) -> f64 {
         let c = ClosedLoop {
             depth,
             think_ns: think_us * 1000,
@@ -401,7 +418,10 @@ mod tests {
             enabled: anticipate,
             ..AnticipationParams::default()
         };
-        let r = run_workloads(&cfg(), vec![Workload::Closed(c)], p);
+        let mut cfg = cfg();
+        cfg.depth = copy_depth;
+        cfg.queueing = queueing;
+        let r = run_workloads(&cfg, vec![Workload::Closed(c)], p);
         assert!(
             r.mig_done_ns.is_some_and(|t| t > c.until_ns),
             "the copy must outlast the reader"
@@ -430,6 +450,33 @@ mod tests {
         let off = copies_per_vm_io(8, 500, false);
         assert_eq!(on, off);
         assert!((0.10..=0.75).contains(&on), "{on:.3}");
+    }
+
+    #[test]
+    fn deeper_copies_give_a_deep_reader_its_share() {
+        // Several copy reads in the drive's queue: the ratio, not the queue
+        // turn, sets the share (the policy issue's `depth`).
+        for q in [Queueing::Fifo, Queueing::Ncq] {
+            let d1 = copies_at_copy_depth(8, 500, true, 1, q);
+            let d4 = copies_at_copy_depth(8, 500, true, 4, q);
+            assert!(d4 > d1, "{q:?}: depth 4 {d4:.3} <= depth 1 {d1:.3}");
+            assert!((0.25..=0.75).contains(&d4), "{q:?}: depth 4 {d4:.3}");
+        }
+    }
+
+    #[test]
+    fn the_ratio_share_holds_at_any_depth() {
+        // More copies in flight never take more than the ratio's share from
+        // a busy VM (2:1: 0.5 copies per VM request, within 50 %).
+        for copy_depth in 1..=8 {
+            for (depth, think_us) in [(1, 500), (1, 3000), (8, 500)] {
+                let c = copies_at_copy_depth(depth, think_us, true, copy_depth, Queueing::Ncq);
+                assert!(
+                    c <= 0.75,
+                    "copy depth {copy_depth}, reader depth {depth}, think {think_us} us: {c:.3}"
+                );
+            }
+        }
     }
 
     #[test]

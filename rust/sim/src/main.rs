@@ -101,6 +101,7 @@ fn base_cfg(mode: Mode) -> RunConfig {
         chunk_sectors: 2048,
         block_sectors,
         read_at_head,
+        depth: 1,
         ratio: (2, 1),
         cache_blocks: 0,
         piggyback: PiggybackRule::disabled(),

@@ -52,6 +52,9 @@ pub struct RunConfig {
     pub block_sectors: u64,
     /// Copy IOs start at the head (else at chunk boundaries).
     pub read_at_head: bool,
+    /// Copy reads in flight at most (`kernel_like` only; the host schedule
+    /// has one request in service).
+    pub depth: u32,
     pub ratio: (u32, u32),
     /// Cache capacity in blocks.
     pub cache_blocks: u32,
