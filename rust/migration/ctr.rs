@@ -94,6 +94,7 @@ pub(super) fn construct(
     );
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
+    state.set_queue_aware(cfg.queue_aware);
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,

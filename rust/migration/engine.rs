@@ -251,6 +251,16 @@ impl EngineState {
         !self.paused && !self.suspended && !self.ordering.in_error()
     }
 
+    /// Switch queue-aware piggybacking on or off (table feature, message).
+    pub(super) fn set_queue_aware(&mut self, on: bool) {
+        self.piggyback.queue_aware = on;
+    }
+
+    /// Whether piggybacking is queue-aware.
+    pub(super) fn queue_aware(&self) -> bool {
+        self.piggyback.queue_aware
+    }
+
     /// Switch anticipation on or off (table feature, message).
     pub(super) fn set_anticipation(&mut self, on: bool) {
         let params = AnticipationParams {

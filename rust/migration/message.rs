@@ -71,6 +71,7 @@ pub(super) fn handle(
             }
             Message::Anticipation(on) => st.set_anticipation(on),
             Message::ReadAtHead(on) => st.read_at_head = on,
+            Message::QueueAware(on) => st.set_queue_aware(on),
             Message::Depth(depth) => {
                 let table_depth = st.table_depth();
                 if st.set_depth(depth).is_err() {

@@ -48,6 +48,7 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.anticipation = st.anticipation.params().enabled;
         cfg.read_at_head = st.read_at_head;
         cfg.depth = st.depth();
+        cfg.queue_aware = st.queue_aware();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {
         cfg.block_sectors = Some(t.geometry.block_sectors);

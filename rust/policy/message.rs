@@ -11,6 +11,7 @@
 //! | `stats` | print the ordering protocol's counters |
 //! | `anticipation on\|off` | anticipate a dependent VM's next request |
 //! | `read_at_head on\|off` | start copy IOs at the head, or at chunk boundaries |
+//! | `queue_aware on\|off` | piggyback VM reads while other VM IO is in flight |
 //! | `depth <n>` | background copy IOs in flight at most (up to the table's depth) |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
@@ -39,6 +40,8 @@ pub enum Message {
     ReadAtHead(bool),
     /// Background copy IOs in flight at most.
     Depth(u32),
+    /// Queue-aware piggybacking on or off.
+    QueueAware(bool),
 }
 
 /// Parse the words of a message.
@@ -56,6 +59,7 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         || verb.eq_ignore_ascii_case("anticipation")
         || verb.eq_ignore_ascii_case("read_at_head")
         || verb.eq_ignore_ascii_case("depth")
+        || verb.eq_ignore_ascii_case("queue_aware")
     {
         1
     } else {
@@ -80,6 +84,8 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
             parse_on_off(value).map(Message::Anticipation)
         } else if verb.eq_ignore_ascii_case("read_at_head") {
             parse_on_off(value).map(Message::ReadAtHead)
+        } else if verb.eq_ignore_ascii_case("queue_aware") {
+            parse_on_off(value).map(Message::QueueAware)
         } else if verb.eq_ignore_ascii_case("depth") {
             crate::policy::table::parse_depth(value)
                 .map(Message::Depth)
@@ -123,6 +129,7 @@ impl fmt::Display for Message {
             Message::Anticipation(on) => write!(f, "anticipation {}", on_off(*on)),
             Message::ReadAtHead(on) => write!(f, "read_at_head {}", on_off(*on)),
             Message::Depth(d) => write!(f, "depth {d}"),
+            Message::QueueAware(on) => write!(f, "queue_aware {}", on_off(*on)),
         }
     }
 }
@@ -179,6 +186,14 @@ mod tests {
         assert_eq!(parse_message(&["depth", "4"]), Ok(Message::Depth(4)));
         assert_eq!(parse_message(&["depth", "0"]), Err(ParseError::Depth));
         assert_eq!(std::format!("{}", Message::Depth(3)), "depth 3");
+        assert_eq!(
+            parse_message(&["queue_aware", "off"]),
+            Ok(Message::QueueAware(false))
+        );
+        assert_eq!(
+            std::format!("{}", Message::QueueAware(true)),
+            "queue_aware on"
+        );
         assert_eq!(
             std::format!("{}", Message::ReadAtHead(true)),
             "read_at_head on"

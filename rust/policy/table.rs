@@ -16,6 +16,7 @@
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
 //! | `block <sectors>` | 2 | 128, or the chunk if smaller | unit of migration state; a power of two from 8 to the chunk size (see `copyrun.rs`) |
 //! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
+//! | `queue_aware` | 1 | off | piggyback VM reads while other VM IO is in flight, within a bound on the extra transfer all of it pays (see `piggyback.rs`) |
 //! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
@@ -161,6 +162,8 @@ pub struct TableConfig<'a> {
     pub read_at_head: bool,
     /// Background copy IOs in flight at most.
     pub depth: u32,
+    /// Queue-aware piggybacking.
+    pub queue_aware: bool,
 }
 
 impl<'a> TableConfig<'a> {
@@ -179,6 +182,7 @@ impl<'a> TableConfig<'a> {
             block_sectors: None,
             read_at_head: true,
             depth: DEPTH_DEFAULT,
+            queue_aware: false,
         }
     }
 
@@ -223,6 +227,9 @@ impl<'a> TableConfig<'a> {
         if self.depth != DEPTH_DEFAULT {
             n = n.saturating_add(2);
         }
+        if self.queue_aware {
+            n = n.saturating_add(1);
+        }
         n
     }
 }
@@ -257,7 +264,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         (false, false, false, false, false);
     let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
         (false, false, false);
-    let mut seen_depth = false;
+    let (mut seen_depth, mut seen_queue_aware) = (false, false);
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -278,6 +285,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_no_read_at_head
         } else if name.eq_ignore_ascii_case("depth") {
             &mut seen_depth
+        } else if name.eq_ignore_ascii_case("queue_aware") {
+            &mut seen_queue_aware
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -295,6 +304,10 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         }
         if name.eq_ignore_ascii_case("no_read_at_head") {
             cfg.read_at_head = false;
+            continue;
+        }
+        if name.eq_ignore_ascii_case("queue_aware") {
+            cfg.queue_aware = true;
             continue;
         }
         let &value = it.next().ok_or(ParseError::FeatureCount)?;
@@ -363,6 +376,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if cfg.depth != DEPTH_DEFAULT {
         write!(out, " depth {}", cfg.depth)?;
+    }
+    if cfg.queue_aware {
+        out.write_str(" queue_aware")?;
     }
     Ok(())
 }
@@ -461,6 +477,11 @@ mod tests {
         let mut s = String::new();
         format_table(&c, "1:2", "3:4", &mut s).unwrap();
         assert_eq!(s, "1:2 3:4 2048 2 depth 8");
+        let c = p("a b 2048 1 QUEUE_AWARE").unwrap();
+        assert!(c.queue_aware);
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 1 queue_aware");
     }
 
     #[test]

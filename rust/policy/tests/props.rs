@@ -274,7 +274,7 @@ proptest! {
             Just("ratio".to_string()), Just("policy".to_string()), Just("cache".to_string()),
             Just("paused".to_string()), Just("source_offset".to_string()), Just("follow".to_string()),
             Just("block".to_string()), Just("no_read_at_head".to_string()), Just("no_anticipation".to_string()),
-            Just("depth".to_string()),
+            Just("depth".to_string()), Just("queue_aware".to_string()),
             Just("Sequential".to_string()), Just("2:1".to_string()), Just("64:3".to_string()),
             (0u64..12).prop_map(|n| n.to_string()), (0u32..24).prop_map(|s| (1u64 << s).to_string()),
             any::<u64>().prop_map(|n| n.to_string()), "[ -~]{0,12}",

@@ -124,7 +124,7 @@ fn read_trace(path: &str) -> Vec<Req> {
 }
 
 /// `single --trace FILE --image-sectors N --mode follow|sequential|normal
-/// [--chunk C] [--block B] [--read-at-head on|off] [--depth N] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
+/// [--chunk C] [--block B] [--read-at-head on|off] [--depth N] [--queue-aware on|off] [--ratio V:M] [--queue fifo|ncq] [--dispatch kernel|host]`:
 /// the kernel's configuration as the simulator models it (piggybacking as
 /// the engine does for both policies, no cache, VM latency over the whole
 /// trace), scheduled as the kernel does (`kernel_like`, the default) or as
@@ -167,6 +167,11 @@ pub fn single(argv: Vec<String>) {
     };
     let chunk: u64 = a.num("--chunk", Some(2048));
     let block: u64 = a.num("--block", Some(128));
+    let queue_aware = match a.get("--queue-aware").unwrap_or("off") {
+        "on" => true,
+        "off" => false,
+        v => die(&format!("--queue-aware on|off, not {v}")),
+    };
     let depth: u32 = a.num("--depth", Some(iofollow_policy::table::DEPTH_DEFAULT));
     let read_at_head = match a.get("--read-at-head").unwrap_or("on") {
         "on" => true,
@@ -197,7 +202,10 @@ pub fn single(argv: Vec<String>) {
         depth,
         ratio,
         cache_blocks: 0,
-        piggyback: PiggybackRule::default(),
+        piggyback: PiggybackRule {
+            queue_aware,
+            ..PiggybackRule::default()
+        },
         queueing,
         disk: DiskParams::ST31000524AS,
         image_sectors: image,

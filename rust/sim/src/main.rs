@@ -90,12 +90,22 @@ pub struct Job {
     pub cfg: RunConfig,
 }
 
-/// Block size and read-at-head of every run (`--block`, `--no-read-at-head`:
-/// the whole matrix with a mechanism switched off, for the ablation).
-static MECHANISMS: std::sync::OnceLock<(u64, bool)> = std::sync::OnceLock::new();
+/// Block size, read-at-head and queue-aware piggybacking of every run
+/// (`--block`, `--no-read-at-head`, `--queue-aware`: the whole matrix with
+/// a mechanism switched, for the ablation).
+static MECHANISMS: std::sync::OnceLock<(u64, bool, bool)> = std::sync::OnceLock::new();
+
+/// The shipped piggyback rule, queue-aware with `--queue-aware`.
+fn piggyback_rule() -> PiggybackRule {
+    let (_, _, queue_aware) = *MECHANISMS.get_or_init(|| (128, true, false));
+    PiggybackRule {
+        queue_aware,
+        ..PiggybackRule::default()
+    }
+}
 
 fn base_cfg(mode: Mode) -> RunConfig {
-    let (block_sectors, read_at_head) = *MECHANISMS.get_or_init(|| (128, true));
+    let (block_sectors, read_at_head, _) = *MECHANISMS.get_or_init(|| (128, true, false));
     RunConfig {
         mode,
         chunk_sectors: 2048,
@@ -135,7 +145,7 @@ pub fn follow(chunk: u64) -> RunConfig {
     c.chunk_sectors = chunk;
     c.block_sectors = c.block_sectors.min(chunk);
     c.cache_blocks = cache_blocks(c.block_sectors);
-    c.piggyback = PiggybackRule::default();
+    c.piggyback = piggyback_rule();
     c
 }
 
@@ -152,6 +162,7 @@ fn main() {
     let mut quick = false;
     let mut block = 128u64;
     let mut read_at_head = true;
+    let mut queue_aware = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--trace" => trace_path = args.next().expect("--trace FILE"),
@@ -165,8 +176,9 @@ fn main() {
                     .expect("--block SECTORS")
             }
             "--no-read-at-head" => read_at_head = false,
+            "--queue-aware" => queue_aware = true,
             "-h" | "--help" => {
-                println!("usage: iofollow-sim [--trace FILE.spc] [--out DIR] [--seed N] [--quick] [--block SECTORS] [--no-read-at-head]");
+                println!("usage: iofollow-sim [--trace FILE.spc] [--out DIR] [--seed N] [--quick] [--block SECTORS] [--no-read-at-head] [--queue-aware]");
                 return;
             }
             other => {
@@ -176,7 +188,7 @@ fn main() {
         }
     }
     MECHANISMS
-        .set((block, read_at_head))
+        .set((block, read_at_head, queue_aware))
         .expect("set once, before any run");
     let t0 = std::time::Instant::now();
     let mut workloads: Vec<Workload> = trace::paper_specs()
@@ -315,6 +327,9 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         let mut c = follow(2048);
         c.piggyback = PiggybackRule::disabled();
         push("mechanism", "follow no-piggyback", w, 1, c);
+        let mut c = follow(2048);
+        c.piggyback.queue_aware = true;
+        push("mechanism", "follow queue-aware", w, 1, c);
         if quick {
             continue;
         }

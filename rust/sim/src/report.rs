@@ -476,6 +476,7 @@ impl Summary {
                 ("mechanism", "follow chunk-map"),
                 ("mechanism", "follow aligned"),
                 ("mechanism", "follow no-piggyback"),
+                ("mechanism", "follow queue-aware"),
                 ("fig34", "follow"),
             ] {
                 let Some(r) = self.find(g, v, w, |_| true) else {
