@@ -9,6 +9,7 @@
 #   make sim        the trace-driven simulator (userspace)
 #   make bench      the module against dm-mirror/dm-clone on an emulated HDD
 #                   in a guest (about 30 min; BENCH_ARGS=... see scripts/bench)
+#   make fuzz       the libFuzzer targets in rust/fuzz, FUZZ_SECONDS (60) each
 #   make deps       install the toolchain and tools (check, demo, kernel run it)
 #   make fmt        format the Rust sources as the kernel does
 #   make kernel     build the Rust-enabled test kernel into the cache
@@ -30,7 +31,7 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 KDIR ?=
 KDIR_OR_CACHE = $(if $(KDIR),$(KDIR),$$(scripts/kernel dir))
 
-.PHONY: module deps kernel check demo sim bench test-unit test-guest ktest clippy fmt clean
+.PHONY: module deps kernel check demo sim bench fuzz test-unit test-guest ktest clippy fmt clean
 
 deps:
 	@scripts/deps
@@ -72,6 +73,9 @@ sim:
 bench: deps kernel module
 	scripts/bench $(BENCH_ARGS)
 
+fuzz:
+	scripts/fuzz
+
 clean:
 	-$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) clean 2>/dev/null
-	rm -rf out target
+	rm -rf out target rust/fuzz/target

@@ -199,6 +199,10 @@ pub struct SpcTrace {
     pub asus: usize,
 }
 
+/// Largest end sector of a request in an ASU (512 TiB): 4097 ASUs of it
+/// still add up to far less than `u64::MAX`.
+const MAX_SPC_SECTORS: u64 = 1 << 40;
+
 /// Parse SPC text (`ASU,LBA,size,opcode,timestamp[,...]`, 512-byte LBAs,
 /// size in bytes, timestamp in seconds). ASU k is placed after ASUs < k,
 /// each ASU's extent (max LBA + size) rounded up to 1 MiB.
@@ -238,10 +242,16 @@ pub fn parse_spc(text: &str) -> Result<SpcTrace, SpcError> {
             return Err(err("bad timestamp or ASU"));
         }
         let sectors = bytes.div_ceil(512).max(1);
+        // No real trace comes near 2^63 sectors; an input that does is
+        // refused rather than overflowing the layout below.
+        let end = lba
+            .checked_add(sectors)
+            .filter(|&e| e <= MAX_SPC_SECTORS)
+            .ok_or_else(|| err("LBA + size beyond 2^40 sectors"))?;
         if extent.len() <= asu {
             extent.resize(asu + 1, 0);
         }
-        extent[asu] = extent[asu].max(lba + sectors);
+        extent[asu] = extent[asu].max(end);
         raw.push(Raw {
             asu,
             lba,
