@@ -200,7 +200,8 @@ impl EngineState {
         {
             return None;
         }
-        let slot = self.slots.iter().position(|s| *s == Slot::Idle)?;
+        // The highest idle slot: the spare one past the background slots first.
+        let slot = self.slots.iter().rposition(|s| *s == Slot::Idle)?;
         let started = self.ordering.start_copy_run(run).ok()?;
         if started != run {
             // Cannot happen under the lock after the check above; never serve

@@ -42,13 +42,14 @@ pub(super) fn handle(
                 let (vm_ios, migration_ios) = (st.vm_ios, st.migration_ios);
                 let (background, piggybacked) = (st.background_copies, st.piggybacked_copies);
                 let think_us = st.anticipation.think_ns() / 1000;
+                let depth = st.depth();
                 drop(st);
                 // A reply cut short by a small buffer is still a valid prefix.
                 let _ = write!(
                     reply,
                     "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
                      dest_flushes {} dest_losses {} vm_ios {} migration_ios {} \
-                     background_copies {} piggybacked_copies {} think_us {}",
+                     background_copies {} piggybacked_copies {} think_us {} depth {}",
                     o.mirrored_writes,
                     o.source_only_writes,
                     o.invalidated_copies,
@@ -59,7 +60,8 @@ pub(super) fn handle(
                     migration_ios,
                     background,
                     piggybacked,
-                    think_us
+                    think_us,
+                    depth
                 );
                 return Ok(Reply::Text);
             }

@@ -47,7 +47,9 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.paused = st.paused;
         cfg.anticipation = st.anticipation.params().enabled;
         cfg.read_at_head = st.read_at_head;
-        cfg.depth = st.depth();
+        // The table's depth sized the copy buffers: a reload from this line
+        // keeps them. A lower depth set by message shows in `stats`.
+        cfg.depth = st.table_depth();
         cfg.queue_aware = st.queue_aware();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {

@@ -30,6 +30,7 @@ stat() { dmsetup message ant 0 stats | tr ' ' '\n' | awk -v k="$1" 'p { print; e
 # Chunk reads the copier chose: the ratio governs these (a VM read served
 # by reading its whole chunk is VM IO, and the rate phases count them too).
 copies() { stat background_copies; }
+[ "$(stat depth)" = 2 ] || fail "stats do not show depth 2: $(dmsetup message ant 0 stats)"
 
 # rate <seconds>: copy reads per second over that long, then pause.
 rate() {
@@ -94,7 +95,7 @@ note "iodepth 8: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf
 
 # Eight copy reads in flight: the ratio, not the queue turn, sets the share.
 dmsetup message ant 0 depth 8
-dmsetup table ant | grep -q "depth 8" || fail "the table does not show depth 8: $(dmsetup table ant)"
+[ "$(stat depth)" = 8 ] || fail "stats do not show depth 8: $(dmsetup message ant 0 stats)"
 read -r v m <<<"$(phase 8 libaio)"
 note "iodepth 8, depth 8: $v VM IOs, $m copies ($(awk -v m="$m" -v v="$v" 'BEGIN { printf "%.2f", m / v }') per VM IO)"
 within_half "$v" "$m" || fail "iodepth 8, depth 8: $m copies for $v VM IOs breaks 2:1 by more than 50 %"

@@ -46,7 +46,9 @@ run() { # <read_at_head on|off>
 	# The table's depth (4) sized the copy buffers: the message may lower it only.
 	dmsetup message "$name" 0 depth 5 2>/dev/null && fail "depth above the table's accepted"
 	dmsetup message "$name" 0 depth 1
-	dmsetup table "$name" | grep -q "depth 1" || fail "table does not show depth 1: $(dmsetup table "$name")"
+	dmsetup message "$name" 0 stats | grep -q "depth 1" || fail "stats do not show depth 1: $(dmsetup message "$name" 0 stats)"
+	# The table keeps the table's depth: a reload must not lose buffers.
+	dmsetup table "$name" | grep -q "depth" && fail "table shows a depth: $(dmsetup table "$name")"
 	dmsetup message "$name" 0 depth 4
 	dmsetup message "$name" 0 read_at_head "$mode"
 	dmsetup table "$name" | grep -q "block 128" && fail "default block size printed: $(dmsetup table "$name")"
