@@ -72,12 +72,7 @@ impl Geometry {
 
     /// The blocks a VM bio of `sectors` at target offset `offset` covers.
     fn blocks_of(&self, offset: u64, sectors: u64) -> CopyRun {
-        let first = offset >> self.block_shift;
-        let last = offset.saturating_add(sectors.max(1).saturating_sub(1)) >> self.block_shift;
-        CopyRun {
-            first,
-            blocks: u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX),
-        }
+        CopyRun::covering(offset, sectors, self.block_shift)
     }
 
     /// How copy IOs are cut from the map (read at the head, or not).

@@ -20,6 +20,7 @@
 //! [`RunShape`] turns a selected block into a run; the ordering protocol
 //! ([`crate::policy::ordering::Ordering::start_copy_run`]) marks it in flight.
 
+use crate::policy::head::chunk_of_head;
 use crate::policy::map::ChunkMap;
 use core::ops::Deref;
 
@@ -33,11 +34,17 @@ pub struct CopyRun {
 }
 
 impl CopyRun {
-    /// A run of one block.
-    pub const fn one(block: u64) -> Self {
+    /// The blocks of `2^block_shift` sectors that `sectors` sectors from
+    /// `offset` cover (at least one).
+    pub fn covering(offset: u64, sectors: u64, block_shift: u32) -> Self {
+        let first = offset.checked_shr(block_shift).unwrap_or(0);
+        let last = offset
+            .saturating_add(sectors.max(1).saturating_sub(1))
+            .checked_shr(block_shift)
+            .unwrap_or(0);
         Self {
-            first: block,
-            blocks: 1,
+            first,
+            blocks: u32::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(u32::MAX),
         }
     }
 
@@ -87,18 +94,15 @@ impl RunShape {
     /// `head` is on the disk; the source starts at `source_offset` and has
     /// `nr_blocks` blocks.
     pub fn head_block(&self, head: u64, source_offset: u64, nr_blocks: u64) -> u64 {
-        let last = nr_blocks.saturating_sub(1);
-        let rel = head.saturating_sub(source_offset);
-        let floor = rel.checked_shr(self.block_shift).unwrap_or(0);
+        let under = chunk_of_head(head, source_offset, self.block_shift, nr_blocks);
         let mask = 1u64
             .checked_shl(self.block_shift)
             .map_or(u64::MAX, |b| b.saturating_sub(1));
-        let block = if self.read_at_head && rel & mask != 0 {
-            floor.saturating_add(1)
+        if self.read_at_head && head.saturating_sub(source_offset) & mask != 0 {
+            under.saturating_add(1).min(nr_blocks.saturating_sub(1))
         } else {
-            floor
-        };
-        block.min(last)
+            under
+        }
     }
 
     /// Where the copy of the selected pending block `block` starts, and the
@@ -175,7 +179,14 @@ mod tests {
                 blocks: 12
             }
         );
-        assert_eq!(CopyRun::one(5).iter().collect::<Vec<_>>(), vec![5]);
+        assert_eq!(
+            CopyRun::covering(1000, 300, 7).iter().collect::<Vec<_>>(),
+            vec![7, 8, 9, 10]
+        );
+        assert_eq!(
+            CopyRun::covering(128, 0, 7).iter().collect::<Vec<_>>(),
+            vec![1]
+        );
         assert_eq!(
             CopyRun {
                 first: 3,

@@ -240,7 +240,11 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     }
 
     fn chunks(first: u64, chunks: u32) -> impl Iterator<Item = u64> {
-        (0..u64::from(chunks)).map_while(move |i| first.checked_add(i))
+        CopyRun {
+            first,
+            blocks: chunks,
+        }
+        .iter()
     }
 
     /// Whether VM writes to `chunk` (or to a chunk of its stripe) are in flight.

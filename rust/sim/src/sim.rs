@@ -223,21 +223,15 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     break;
                 }
                 vm.next_arrival = vm.trace.next();
-                // Cache hit: a read entirely inside cached blocks.
-                let first = r.lba >> shift;
-                let last = (r.lba + r.sectors - 1) >> shift;
+                // Cache hit: a read entirely inside cached blocks. A hit and
+                // a write touch the cached blocks they cover.
+                let blocks = CopyRun::covering(r.lba, r.sectors, shift);
                 let mut hit = false;
                 if let Some((idx, lookup)) = vm.cache.as_mut() {
                     let head_chunk = chunk_of_head(head.position(), vm.offset, shift, nr_chunks);
-                    if !r.write && (first..=last).all(|c| lookup.contains_key(&c)) {
-                        for c in first..=last {
-                            if let Some(&slot) = lookup.get(&c) {
-                                idx.touch(slot, c.abs_diff(head_chunk));
-                            }
-                        }
-                        hit = true;
-                    } else if r.write {
-                        for c in first..=last {
+                    hit = !r.write && blocks.iter().all(|c| lookup.contains_key(&c));
+                    if hit || r.write {
+                        for c in blocks.iter() {
                             if let Some(&slot) = lookup.get(&c) {
                                 idx.touch(slot, c.abs_diff(head_chunk));
                             }
@@ -449,18 +443,13 @@ pub fn map_vm_request(
     waiting: u32,
 ) -> Option<CopyRun> {
     let shift = cfg.block_sectors.trailing_zeros();
-    let first = req.lba >> shift;
-    let last = (req.lba + req.sectors - 1) >> shift;
+    let run = CopyRun::covering(req.lba, req.sectors, shift);
     if req.write {
-        for c in first..=last {
+        for c in run.iter() {
             let _ = map.mark_written(c);
         }
         return None;
     }
-    let run = CopyRun {
-        first,
-        blocks: u32::try_from(last - first + 1).ok()?,
-    };
     // No longer than a copy buffer (the kernel splits VM bios at chunks).
     let pending = u64::from(run.blocks) << shift <= cfg.chunk_sectors
         && run
@@ -474,7 +463,7 @@ pub fn map_vm_request(
     ) {
         return None;
     }
-    map.mark_in_flight(first).expect("pending");
+    map.mark_in_flight(run.first).expect("pending");
     let marked = map.extend_run(run, |_| false);
     assert_eq!(marked, run, "every block was pending");
     Some(run)
