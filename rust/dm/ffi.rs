@@ -29,8 +29,10 @@ opaque_c_type! {
     BioRaw;
     /// `struct queue_limits`.
     QueueLimitsRaw;
-    /// `struct iof_services` (glue.c).
+    /// `struct iof_services` (services.c).
     ServicesRaw;
+    /// `struct iof_cache_buf` (cachebuf.c).
+    CacheBufRaw;
 }
 
 /// `struct bio_list`.
@@ -45,6 +47,10 @@ pub(crate) type WorkFn = unsafe extern "C" fn(owner: *mut c_void);
 /// `iof_io_fn`.
 pub(crate) type IoFn =
     unsafe extern "C" fn(owner: *mut c_void, tag: u64, bio: *mut BioRaw, error_bits: c_ulong);
+/// `iof_count_fn`.
+pub(crate) type CountFn = unsafe extern "C" fn(owner: *mut c_void) -> c_ulong;
+/// `iof_scan_fn`.
+pub(crate) type ScanFn = unsafe extern "C" fn(owner: *mut c_void, nr: c_ulong) -> c_ulong;
 /// The `DM_MAPIO_*` values `map` returns.
 pub(crate) type MapStatus = c_int;
 
@@ -215,4 +221,27 @@ extern "C" {
         tag: u64,
     );
     pub(crate) fn iof_io_flush(s: *mut ServicesRaw, dev: *mut DmDevRaw, tag: u64);
+    pub(crate) fn iof_services_add_shrinker(
+        s: *mut ServicesRaw,
+        ti: *mut DmTargetRaw,
+        count_fn: CountFn,
+        scan_fn: ScanFn,
+    ) -> c_int;
+
+    pub(crate) fn iof_cache_buf_copy(
+        s: *mut ServicesRaw,
+        buf: c_uint,
+        offset: usize,
+        bytes: c_uint,
+    ) -> *mut CacheBufRaw;
+    pub(crate) fn iof_cache_bufs_in_use() -> core::ffi::c_long;
+    pub(crate) fn iof_cache_buf_get(b: *mut CacheBufRaw);
+    pub(crate) fn iof_cache_buf_put(b: *mut CacheBufRaw);
+    pub(crate) fn iof_cache_buf_bytes(b: *mut CacheBufRaw) -> c_uint;
+    pub(crate) fn iof_bio_fill_from_cache(
+        bio: *mut BioRaw,
+        bufs: *const *mut CacheBufRaw,
+        n: c_uint,
+        offset: usize,
+    ) -> c_int;
 }

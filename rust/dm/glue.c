@@ -40,6 +40,8 @@ static struct target_type iof_target = {
 int iof_register(const char *name, unsigned int major, unsigned int minor,
 		 unsigned int patch, const struct iof_ops *ops)
 {
+	int r;
+
 	iof_target.name = name;
 	iof_target.version[0] = major;
 	iof_target.version[1] = minor;
@@ -56,12 +58,20 @@ int iof_register(const char *name, unsigned int major, unsigned int minor,
 	iof_target.resume = ops->resume;
 	iof_target.iterate_devices = ops->iterate_devices;
 	iof_target.io_hints = ops->io_hints;
-	return dm_register_target(&iof_target);
+	r = iof_cache_bufs_init();
+	if (r)
+		return r;
+	r = dm_register_target(&iof_target);
+	if (r)
+		iof_cache_bufs_exit();
+	return r;
 }
 
 void iof_unregister(void)
 {
 	dm_unregister_target(&iof_target);
+	/* Every target is gone, and with it every cache buffer. */
+	iof_cache_bufs_exit();
 }
 
 sector_t iof_target_begin(struct dm_target *ti)

@@ -115,6 +115,28 @@ void iof_io_bio(struct iof_services *s, struct bio *bio, bool write,
 		struct dm_dev *dev0, struct dm_dev *dev1, sector_t sector, u64 tag);
 void iof_io_flush(struct iof_services *s, struct dm_dev *dev, u64 tag);
 
+/* target-owned reclaimable memory: a shrinker calling back into the owner */
+typedef unsigned long (*iof_count_fn)(void *owner);
+typedef unsigned long (*iof_scan_fn)(void *owner, unsigned long nr);
+int iof_services_add_shrinker(struct iof_services *s, struct dm_target *ti,
+			      iof_count_fn count_fn, iof_scan_fn scan_fn);
+const void *iof_services_buf_range(struct iof_services *s, unsigned int buf,
+				   size_t offset, size_t bytes);
+
+/* page-backed, reference-counted buffers of the migration-aware cache */
+struct iof_cache_buf;
+int iof_cache_bufs_init(void);
+void iof_cache_bufs_exit(void);
+long iof_cache_bufs_in_use(void);
+struct iof_cache_buf *iof_cache_buf_copy(struct iof_services *s,
+					 unsigned int buf, size_t offset,
+					 unsigned int bytes);
+void iof_cache_buf_get(struct iof_cache_buf *b);
+void iof_cache_buf_put(struct iof_cache_buf *b);
+unsigned int iof_cache_buf_bytes(struct iof_cache_buf *b);
+int iof_bio_fill_from_cache(struct bio *bio, struct iof_cache_buf **bufs,
+			    unsigned int n, size_t offset);
+
 /* queue_limits */
 void iof_limits_set_chunk(struct queue_limits *limits, unsigned int chunk_sectors);
 

@@ -37,6 +37,7 @@ macro_rules! pr_err_ratelimited {
 mod lock;
 mod args;
 mod bio;
+mod cachebuf;
 mod dev;
 mod ffi;
 mod limits;
@@ -45,6 +46,7 @@ mod status;
 mod target;
 
 pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, Routed};
+pub(crate) use cachebuf::{cache_bufs_in_use, CacheBuf, CachedRead, CACHED_READ_MAX};
 pub(crate) use dev::DmDev;
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};
@@ -169,6 +171,18 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
 
     /// The device was resumed.
     fn resume(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
+
+    /// How many objects the target could free for memory reclaim (its
+    /// shrinker's count). Called from reclaim: must not sleep or allocate.
+    fn reclaimable(&self) -> u64 {
+        0
+    }
+
+    /// Frees up to `nr` objects for memory reclaim; returns how many it
+    /// freed. Implementing it registers a shrinker for each instance.
+    fn reclaim(&self, _nr: u64) -> u64 {
+        0
+    }
 }
 
 /// A target instance as kept in `ti->private`.
@@ -308,6 +322,15 @@ fn construct<T: TargetOps>(
     // SAFETY: the instance is pinned in its box until dtr drops it, and its PinnedDrop
     // shuts the worker down and waits for IO before anything is freed.
     unsafe { instance.services.bind(owner.cast()) };
+    if T::HAS_RECLAIM {
+        // SAFETY: bound above, to the instance the callbacks take it for.
+        unsafe {
+            instance
+                .services
+                .add_shrinker(target, count_callback::<T>, scan_callback::<T>)
+        }
+        .map_err(|e| CtrError::new(e, c"Cannot register shrinker"))?;
+    }
     Ok(instance)
 }
 
@@ -398,6 +421,30 @@ unsafe extern "C" fn work_callback<T: TargetOps>(owner: *mut c_void) {
     // worker down (which waits for this call to return).
     let instance = unsafe { &*owner.cast::<Instance<T>>() };
     instance.state.work(&instance.ctx::<Process>());
+}
+
+/// # Safety
+///
+/// Called by the glue's shrinker with the owner bound in `construct`.
+unsafe extern "C" fn count_callback<T: TargetOps>(owner: *mut c_void) -> c_ulong {
+    // SAFETY: `owner` is the pinned instance; its PinnedDrop frees the shrinker, which
+    // waits for this call, before the instance goes.
+    let instance = unsafe { &*owner.cast::<Instance<T>>() };
+    c_ulong::try_from(instance.state.reclaimable()).unwrap_or(c_ulong::MAX)
+}
+
+/// # Safety
+///
+/// As [`count_callback`].
+unsafe extern "C" fn scan_callback<T: TargetOps>(owner: *mut c_void, nr: c_ulong) -> c_ulong {
+    // SAFETY: as in `count_callback`.
+    let instance = unsafe { &*owner.cast::<Instance<T>>() };
+    c_ulong::try_from(
+        instance
+            .state
+            .reclaim(u64::try_from(nr).unwrap_or(u64::MAX)),
+    )
+    .unwrap_or(c_ulong::MAX)
 }
 
 /// # Safety

@@ -9,6 +9,7 @@
 #include <linux/blkdev.h>
 #include <linux/dm-io.h>
 #include <linux/mempool.h>
+#include <linux/shrinker.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
@@ -37,6 +38,9 @@ struct iof_services {
 	unsigned int nr_bufs;
 	size_t buf_bytes;
 	void **bufs;
+	struct shrinker *shrinker;	/* NULL unless the owner has reclaimable memory */
+	iof_count_fn count_fn;
+	iof_scan_fn scan_fn;
 };
 
 static void iof_work(struct work_struct *work)
@@ -127,10 +131,54 @@ void iof_services_kick_after(struct iof_services *s, u64 ns)
 	spin_unlock_irqrestore(&s->lock, flags);
 }
 
-/* No work runs or is queued after this; IO may still be in flight. */
+static unsigned long iof_shrink_count(struct shrinker *shrinker,
+				      struct shrink_control *sc)
+{
+	struct iof_services *s = shrinker->private_data;
+
+	return s->count_fn(s->owner) ?: SHRINK_EMPTY;
+}
+
+static unsigned long iof_shrink_scan(struct shrinker *shrinker,
+				     struct shrink_control *sc)
+{
+	struct iof_services *s = shrinker->private_data;
+
+	return s->scan_fn(s->owner, sc->nr_to_scan) ?: SHRINK_STOP;
+}
+
+/*
+ * Lets reclaim shrink the owner's memory: @count_fn says how many objects it
+ * could free, @scan_fn frees up to nr of them. Both are called from reclaim,
+ * in any context that reclaims, until iof_services_shutdown().
+ */
+int iof_services_add_shrinker(struct iof_services *s, struct dm_target *ti,
+			      iof_count_fn count_fn, iof_scan_fn scan_fn)
+{
+	s->shrinker = shrinker_alloc(0, "iofollow-%s",
+				     dm_device_name(dm_table_get_md(ti->table)));
+	if (!s->shrinker)
+		return -ENOMEM;
+	s->count_fn = count_fn;
+	s->scan_fn = scan_fn;
+	s->shrinker->count_objects = iof_shrink_count;
+	s->shrinker->scan_objects = iof_shrink_scan;
+	s->shrinker->seeks = DEFAULT_SEEKS;
+	s->shrinker->private_data = s;
+	shrinker_register(s->shrinker);
+	return 0;
+}
+
+/* No work runs or is queued after this, and no shrinker call; IO may still be in flight. */
 void iof_services_shutdown(struct iof_services *s)
 {
 	unsigned long flags;
+
+	if (s->shrinker) {
+		/* Waits for a scan in progress. */
+		shrinker_free(s->shrinker);
+		s->shrinker = NULL;
+	}
 
 	spin_lock_irqsave(&s->lock, flags);
 	s->stopping = true;
@@ -173,6 +221,16 @@ void iof_io_put(struct iof_services *s)
 void iof_io_wait_idle(struct iof_services *s)
 {
 	wait_var_event(&s->in_flight, !atomic_read(&s->in_flight));
+}
+
+/* @bytes of buffer @buf from byte @offset, or NULL if outside the buffer. */
+const void *iof_services_buf_range(struct iof_services *s, unsigned int buf,
+				   size_t offset, size_t bytes)
+{
+	if (buf >= s->nr_bufs || offset > s->buf_bytes ||
+	    bytes > s->buf_bytes - offset)
+		return NULL;
+	return (const char *)s->bufs[buf] + offset;
 }
 
 /* Copies buffer @buf from byte @offset into the data pages of @bio. */

@@ -45,7 +45,7 @@ impl Services {
         Ok(Self { raw })
     }
 
-    fn as_ptr(&self) -> *mut ffi::ServicesRaw {
+    pub(super) fn as_ptr(&self) -> *mut ffi::ServicesRaw {
         self.raw.as_ptr()
     }
 
@@ -60,7 +60,28 @@ impl Services {
         unsafe { ffi::iof_services_bind(self.as_ptr(), owner.cast_mut()) }
     }
 
-    /// Stops the worker for good: waits for a running work item, queues no more.
+    /// Registers a shrinker that calls `count_fn` and `scan_fn` with the
+    /// bound owner until [`Services::shutdown`].
+    ///
+    /// # Safety
+    ///
+    /// [`Services::bind`] must have been called, and the callbacks must
+    /// accept that owner.
+    pub(super) unsafe fn add_shrinker(
+        &self,
+        target: &Target,
+        count_fn: ffi::CountFn,
+        scan_fn: ffi::ScanFn,
+    ) -> Result {
+        // SAFETY: live services and target; the owner is bound (caller), and shutdown
+        // frees the shrinker, waiting for a running scan, before the owner goes.
+        kernel::error::to_result(unsafe {
+            ffi::iof_services_add_shrinker(self.as_ptr(), target.as_ptr(), count_fn, scan_fn)
+        })
+    }
+
+    /// Stops the worker and the shrinker for good: waits for a running work
+    /// item or scan, queues no more.
     pub(super) fn shutdown(&self) {
         // SAFETY: live services (type invariant).
         unsafe { ffi::iof_services_shutdown(self.as_ptr()) }

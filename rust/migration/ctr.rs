@@ -3,6 +3,7 @@
 //! Constructor: table arguments to a running target, with one precise
 //! error string per rejection.
 
+use super::cache::MigrationCache;
 use super::engine::{EngineState, MAX_BLOCKS};
 use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
@@ -85,12 +86,19 @@ pub(super) fn construct(
         c"Too many disks with iofollow devices",
     ))?;
 
+    let cache = MigrationCache::new(
+        cfg.cache_mib,
+        block_sectors.saturating_mul(512),
+        cfg.cache_eviction,
+    )
+    .map_err(|e| CtrError::new(e, c"Cannot allocate the cache index"))?;
     let mut state = EngineState::new(
         Ordering::new(map),
         AnySelector::new(cfg.policy),
         RatioScheduler::with_ratio(cfg.ratio),
         cfg.paused,
         cfg.depth,
+        cache,
     );
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
@@ -104,7 +112,6 @@ pub(super) fn construct(
         disk_offset,
     };
     let settings = Settings {
-        cache_mib: cfg.cache_mib,
         source_offset: cfg.source_offset,
     };
     let services = ServiceConfig {

@@ -4,15 +4,19 @@
 //! policy core, copies them source → buffer → destination with a bounded
 //! number of copies in flight, mirrors the VM writes `map` handed over,
 //! flushes the destination before it calls the copy `synced`, and announces
-//! it. Which copy may start and when a chunk counts is the ordering
-//! protocol's decision ([`crate::policy::ordering`]).
+//! it. A completed copy's buffer goes into the migration-aware cache
+//! ([`super::cache`]) before its slot is reused. Which copy may start and
+//! when a chunk counts is the ordering protocol's decision
+//! ([`crate::policy::ordering`]).
 
+use super::cache::{MigrationCache, DRAIN_BATCH};
 use super::IoFollow;
 use super::{AtomicCtx, ProcessCtx};
 use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
 use crate::policy::anticipation::{Anticipation, AnticipationParams};
 use crate::policy::{
     copyrun::CopyRun,
+    map::ChunkState,
     ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
     piggyback::PiggybackRule,
     ratio::{copy_reads_allowed, RatioScheduler},
@@ -71,6 +75,8 @@ pub(super) enum Slot {
     ReadDone(CopyRun),
     /// Writing the run to the destination.
     Writing(CopyRun),
+    /// Written and counted; the worker copies the buffer into the cache.
+    Caching(CopyRun),
 }
 
 /// Everything `map`, `end_io`, the worker and IO completions share, under
@@ -117,6 +123,10 @@ pub(super) struct EngineState {
     pub(super) background_copies: u64,
     /// Chunk reads that served a VM read (piggybacking).
     pub(super) piggybacked_copies: u64,
+    /// Migrated blocks kept in memory for the VM's reads.
+    pub(super) cache: MigrationCache,
+    /// A VM write overlapped the run a `Caching` slot holds: cache none of it.
+    cache_stale: [bool; MAX_COPY_SLOTS],
 }
 
 impl EngineState {
@@ -126,6 +136,7 @@ impl EngineState {
         ratio: RatioScheduler,
         paused: bool,
         depth: u32,
+        cache: MigrationCache,
     ) -> Self {
         let depth = usize::try_from(depth)
             .unwrap_or(1)
@@ -159,6 +170,19 @@ impl EngineState {
             migration_ios: 0,
             background_copies: 0,
             piggybacked_copies: 0,
+            cache,
+            cache_stale: [false; MAX_COPY_SLOTS],
+        }
+    }
+
+    /// A VM write, discard or write-zeroes of `blocks` reaches `map`: drops
+    /// their cached bytes, and those of a copy not cached yet.
+    pub(super) fn invalidate_cache(&mut self, blocks: CopyRun) {
+        self.cache.invalidate(blocks);
+        for (slot, stale) in self.slots.iter().zip(self.cache_stale.iter_mut()) {
+            if let Slot::Caching(run) = slot {
+                *stale |= run.first < blocks.end() && blocks.first < run.end();
+            }
         }
     }
 
@@ -380,6 +404,8 @@ impl IoTag for IssuedIo {
 
 /// One unit of work the worker picked under the lock.
 enum Job {
+    /// Copy a written slot's buffer into the cache.
+    Cache(usize, CopyRun),
     /// Fill the VM read waiting on a slot from its buffer.
     Serve(usize, CopyRun, OwnedBio),
     /// Read a VM bio again from the source alone.
@@ -400,7 +426,8 @@ impl IoFollow {
         loop {
             let mut guard = self.state.lock();
             let st = &mut *guard;
-            let job = Self::next_serve(st)
+            let job = Self::next_cache(st)
+                .or_else(|| Self::next_serve(st))
                 .or_else(|| st.reread_queue.pop().map(Job::Reread))
                 .or_else(|| self.next_mirror(st, ctx))
                 .or_else(|| self.next_copy_step(st))
@@ -435,6 +462,10 @@ impl IoFollow {
             drop(guard);
             let begin = ctx.target().begin();
             match job {
+                Job::Cache(slot, run) => {
+                    drop(ticket);
+                    self.cache_run(ctx, slot, run);
+                }
                 Job::Serve(slot, run, bio) => {
                     drop(ticket);
                     self.serve_piggyback(ctx, slot, run, bio);
@@ -481,6 +512,75 @@ impl IoFollow {
                 Job::Flush => ctx.flush(ticket, &self.dest, IssuedIo::DestFlush),
             }
         }
+    }
+
+    /// A slot whose run is written and waits to be cached.
+    fn next_cache(st: &mut EngineState) -> Option<Job> {
+        st.slots.iter().enumerate().find_map(|(i, s)| match s {
+            Slot::Caching(r) => Some(Job::Cache(i, *r)),
+            _ => None,
+        })
+    }
+
+    /// Copies a written run's blocks into the cache, one at a time (no
+    /// sleeping allocation, the lock only around each insertion), then frees
+    /// the slot. A block is inserted only while it is still migrated and no
+    /// VM write overlapped the run since its copy completed.
+    fn cache_run(&self, ctx: &ProcessCtx<'_>, slot: usize, run: CopyRun) {
+        let g = &self.geometry;
+        let (run_start, _) = g.run_range(run);
+        for block in run.iter() {
+            let (start, sectors) = g.run_range(CopyRun {
+                first: block,
+                blocks: 1,
+            });
+            let offset = start.saturating_sub(run_start).saturating_mul(512);
+            let (Ok(offset), Ok(bytes)) = (
+                usize::try_from(offset),
+                u32::try_from(sectors.saturating_mul(512)),
+            ) else {
+                break;
+            };
+            // Without memory the rest simply is not cached.
+            let Some(buf) = ctx.copy_to_cache(slot as u32, offset, bytes) else {
+                break;
+            };
+            let head_block = self.head_block();
+            let mut st = self.state.lock();
+            let stale = st.cache_stale.get(slot).copied().unwrap_or(true);
+            if stale || st.suspended {
+                break;
+            }
+            let old = if st.ordering.map().state(block) == Some(ChunkState::Migrated) {
+                st.cache.insert(block, buf, head_block)
+            } else {
+                Some(buf)
+            };
+            drop(st);
+            drop(old);
+        }
+        let mut st = self.state.lock();
+        st.set_slot(slot, Slot::Idle);
+        if let Some(stale) = st.cache_stale.get_mut(slot) {
+            *stale = false;
+        }
+    }
+
+    /// Evicts up to `nr` cached blocks, in batches that free their memory
+    /// outside the engine lock; returns how many it evicted (reclaim, suspend).
+    pub(super) fn shrink_cache(&self, nr: u64) -> u64 {
+        let mut freed = 0u64;
+        while freed < nr {
+            let mut batch = [const { None }; DRAIN_BATCH];
+            let want = usize::try_from(nr - freed).unwrap_or(DRAIN_BATCH);
+            let n = self.state.lock().cache.drain(want, &mut batch);
+            drop(batch);
+            if n == 0 {
+                break;
+            }
+            freed = freed.saturating_add(n as u64);
+        }
+        freed
     }
 
     /// A slot whose read is done and has a VM read waiting.
@@ -692,7 +792,20 @@ impl IoFollow {
             }
             Some(IssuedIo::CopyWrite(slot)) => {
                 if let Some(Slot::Writing(run)) = st.slots.get(slot).copied() {
-                    st.set_slot(slot, Slot::Idle);
+                    // The buffer is kept for the cache; the copy counts now, so
+                    // a VM write from here on is mirrored and marks it stale.
+                    let cache = ok && st.cache.enabled() && !st.suspended;
+                    st.set_slot(
+                        slot,
+                        if cache {
+                            Slot::Caching(run)
+                        } else {
+                            Slot::Idle
+                        },
+                    );
+                    if let Some(stale) = st.cache_stale.get_mut(slot) {
+                        *stale = false;
+                    }
                     st.ordering.copy_run_done(run, ok);
                     drop(st);
                     if !ok {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `dmsetup message <dev> 0 pause|resume|ratio V:M|policy follow|sequential|stats|
-//! anticipation on|off|read_at_head on|off`.
+//! `dmsetup message <dev> 0 <verb> [<arg>]`: the verbs of
+//! [`crate::policy::message`].
 
+use super::cache::MigrationCache;
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{Reply, StatusWriter};
 use crate::policy::{
@@ -27,9 +28,15 @@ pub(super) fn handle(
         );
         EINVAL
     })?;
+    if let Message::Cache(mib) = msg {
+        return resize_cache(t, mib).map(|()| Reply::Silent);
+    }
     {
         let mut st = t.state.lock();
         match msg {
+            // Handled above: it allocates.
+            Message::Cache(_) => {}
+            Message::CacheEviction(eviction) => st.cache.set_eviction(eviction),
             Message::Pause => st.paused = true,
             Message::Resume => {
                 // Also the way out of the error state: failed chunks are pending
@@ -43,13 +50,15 @@ pub(super) fn handle(
                 let (background, piggybacked) = (st.background_copies, st.piggybacked_copies);
                 let think_us = st.anticipation.think_ns() / 1000;
                 let depth = st.depth();
+                let cached_blocks = st.cache.len();
                 drop(st);
                 // A reply cut short by a small buffer is still a valid prefix.
                 let _ = write!(
                     reply,
                     "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
                      dest_flushes {} dest_losses {} vm_ios {} migration_ios {} \
-                     background_copies {} piggybacked_copies {} think_us {} depth {}",
+                     background_copies {} piggybacked_copies {} think_us {} depth {} \
+                     cached_blocks {} cache_buffers_in_module {}",
                     o.mirrored_writes,
                     o.source_only_writes,
                     o.invalidated_copies,
@@ -61,7 +70,9 @@ pub(super) fn handle(
                     background,
                     piggybacked,
                     think_us,
-                    depth
+                    depth,
+                    cached_blocks,
+                    crate::dm::cache_bufs_in_use()
                 );
                 return Ok(Reply::Text);
             }
@@ -91,4 +102,25 @@ pub(super) fn handle(
     }
     ctx.kick();
     Ok(Reply::Silent)
+}
+
+/// `cache <MiB>`: a new, empty cache of that size (0 turns it off). Its index
+/// is allocated here, outside the engine lock; the old cache's memory is
+/// freed after the swap, outside it too.
+fn resize_cache(t: &IoFollow, mib: u32) -> Result {
+    let block_bytes = t.geometry.block_sectors.saturating_mul(512);
+    let eviction = t.state.lock().cache.eviction();
+    let mut cache = MigrationCache::new(mib, block_bytes, eviction).inspect_err(|_| {
+        pr_err!(
+            "{}: message 'cache {}': cannot allocate the cache index\n",
+            t.name(),
+            mib
+        );
+    })?;
+    let mut st = t.state.lock();
+    cache.take_counters(&st.cache);
+    let old = core::mem::replace(&mut st.cache, cache);
+    drop(st);
+    drop(old);
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! kernel interaction goes through the safe [`crate::dm`] layer.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod ctr;
 mod engine;
 mod head;
@@ -38,7 +39,6 @@ pub(crate) const VERSION: [u32; 3] = [0, 1, 0];
 /// Table arguments kept to print the table back.
 #[derive(Clone, Copy)]
 pub(crate) struct Settings {
-    cache_mib: u32,
     source_offset: Option<u64>,
 }
 
@@ -114,6 +114,17 @@ impl IoFollow {
         );
     }
 
+    /// The block under the head (for the cache's liveness).
+    fn head_block(&self) -> u64 {
+        let g = &self.geometry;
+        crate::policy::head::chunk_of_head(
+            self.head.get(),
+            g.disk_offset,
+            g.block_shift,
+            g.nr_blocks,
+        )
+    }
+
     /// How log lines name this target: by its source device.
     fn name(&self) -> &str {
         self.source.name()
@@ -187,10 +198,21 @@ impl TargetOps for IoFollow {
 
     fn postsuspend(&self, ctx: &ProcessCtx<'_>) {
         self.flush_before_suspend(ctx);
+        // A reload may bring another table, and nothing reads the cache
+        // until resume: give the memory back.
+        self.shrink_cache(u64::MAX);
     }
 
     fn resume(&self, ctx: &ProcessCtx<'_>) {
         self.state.lock().suspended = false;
         ctx.kick();
+    }
+
+    fn reclaimable(&self) -> u64 {
+        u64::from(self.state.lock().cache.len())
+    }
+
+    fn reclaim(&self, nr: u64) -> u64 {
+        self.shrink_cache(nr)
     }
 }

@@ -6,14 +6,17 @@
 //! ([`crate::policy::ordering`]): a write to a migrated chunk is handed to
 //! the worker, which writes it to both devices; any other write or discard
 //! goes to the source only and is counted against its chunks until it
-//! completes, so no copy of those chunks starts meanwhile. Reads go to the
-//! source, or are piggybacked on a whole-chunk copy. An empty flush is sent
-//! once to each device, without remapping its (meaningless) sector.
+//! completes, so no copy of those chunks starts meanwhile. Every write-like
+//! bio first drops the blocks it covers from the cache. Reads are served from
+//! the cache when it holds all their blocks, else go to the source or are
+//! piggybacked on a copy of their blocks. An empty flush is sent once to each
+//! device, without remapping its (meaningless) sector.
 
 use super::engine::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
 use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
+use kernel::error::code::EINVAL;
 
 /// What `map` records in a bio for `end_io`.
 #[derive(Clone, Copy, Default)]
@@ -51,6 +54,34 @@ impl IoFollow {
         let blocks = g.blocks_of(offset, sectors);
 
         let mut st = self.state.lock();
+        if op == BioOp::Read {
+            if let Some(hit) = st.cache.read(blocks, self.head_block()) {
+                // From memory: the disk and its head are not involved.
+                drop(st);
+                let first_sector = blocks.first.checked_shl(g.block_shift).unwrap_or(0);
+                let skip = offset.saturating_sub(first_sector).saturating_mul(512);
+                let (owned, routed) = bio.take();
+                let status = match usize::try_from(skip)
+                    .map_err(|_| EINVAL)
+                    .and_then(|s| hit.fill(&owned, s))
+                {
+                    Ok(()) => BlkStatus::OK,
+                    Err(e) => {
+                        // The blocks cover the bio by construction: a bug if seen.
+                        pr_err_ratelimited!(
+                            "{}: read at sector {} not filled from the cache\n",
+                            self.name(),
+                            offset
+                        );
+                        BlkStatus::from_error(e)
+                    }
+                };
+                owned.end(status);
+                return routed;
+            }
+        } else {
+            st.invalidate_cache(blocks);
+        }
         let waiting = st.vm_in_flight;
         let mut kick = st.on_vm_dispatch();
         let routed = match op {

@@ -11,7 +11,8 @@ use core::fmt::{self, Write};
 /// `<state> <migrated blocks>/<total blocks> <dirty blocks> <head sector> <vm ios> <migration ios>
 /// <cache hits> <cache misses> <cache bytes>/<cache capacity bytes> <policy> <V>:<M>`
 ///
-/// The migration-aware cache is not built yet: its four fields are zero.
+/// Cache hits and misses count VM reads while the cache is on; the bytes are
+/// those cached now, out of the capacity in force.
 pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
     let st = t.state.lock();
     let ratio = st.ratio.ratio();
@@ -26,10 +27,10 @@ pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         t.head.get(),
         st.vm_ios,
         st.migration_ios,
-        0,
-        0,
-        0,
-        0,
+        st.cache.hits,
+        st.cache.misses,
+        st.cache.bytes(),
+        st.cache.capacity_bytes(),
         policy.name(),
         ratio.vm(),
         ratio.mig()
@@ -51,11 +52,12 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         // keeps them. A lower depth set by message shows in `stats`.
         cfg.depth = st.table_depth();
         cfg.queue_aware = st.queue_aware();
+        cfg.cache_mib = st.cache.mib();
+        cfg.cache_eviction = st.cache.eviction();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {
         cfg.block_sectors = Some(t.geometry.block_sectors);
     }
-    cfg.cache_mib = t.settings.cache_mib;
     cfg.source_offset = t.settings.source_offset;
     format_table(&cfg, t.source.name(), t.dest.name(), out)
 }

@@ -19,6 +19,10 @@
 //! entry that is not touched loses liveness relative to newer ones the longer
 //! it stays: time in cache counts without touching every entry.
 //!
+//! For ablations the same index orders by recency alone ([`Eviction::Lru`]):
+//! the key is then a counter bumped at every insertion and hit, so the least
+//! recently used entry goes first.
+//!
 //! The entries live in a caller-provided arena of [`LiveEntry`] (like
 //! dm-cache-policy-smq's entry space): slots are stable `u32` indices the
 //! caller uses for its own data, a binary min-heap threads through the same
@@ -115,6 +119,37 @@ impl LivenessParams {
     }
 }
 
+/// Which entry an index evicts first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Eviction {
+    /// The least live (module documentation): IOFollow's MABCM.
+    #[default]
+    Liveness,
+    /// The least recently inserted or hit: plain LRU, the ablation baseline.
+    Lru,
+}
+
+impl Eviction {
+    /// Name as in the table line and messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Eviction::Liveness => "liveness",
+            Eviction::Lru => "lru",
+        }
+    }
+
+    /// Parse a name (ASCII case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("liveness") {
+            Some(Eviction::Liveness)
+        } else if name.eq_ignore_ascii_case("lru") {
+            Some(Eviction::Lru)
+        } else {
+            None
+        }
+    }
+}
+
 /// Result of [`LivenessIndex::insert`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Inserted {
@@ -133,6 +168,9 @@ pub struct LivenessIndex<A> {
     free: u32,
     clock: u64,
     params: LivenessParams,
+    eviction: Eviction,
+    /// Recency counter of [`Eviction::Lru`].
+    tick: u64,
 }
 
 impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
@@ -146,6 +184,8 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
             free: NONE,
             clock: 0,
             params,
+            eviction: Eviction::Liveness,
+            tick: 0,
         };
         idx.clear();
         idx
@@ -165,6 +205,32 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
         self.free = if cap > 0 { 0 } else { NONE };
         self.len = 0;
         self.clock = 0;
+        self.tick = 0;
+    }
+
+    /// Which entry goes first. Changing it re-keys nothing: entries keyed by
+    /// the other order age out as new ones arrive.
+    pub fn set_eviction(&mut self, eviction: Eviction) {
+        self.eviction = eviction;
+    }
+
+    /// The eviction order in force.
+    pub const fn eviction(&self) -> Eviction {
+        self.eviction
+    }
+
+    /// The key of an entry inserted or hit now.
+    fn next_key(&mut self, migrated: bool, hits: u32, head_distance: u64) -> u64 {
+        match self.eviction {
+            Eviction::Liveness => {
+                self.clock
+                    .saturating_add(self.params.value(migrated, hits, head_distance))
+            }
+            Eviction::Lru => {
+                self.tick = self.tick.saturating_add(1);
+                self.tick
+            }
+        }
     }
 
     /// Maximum number of entries.
@@ -303,9 +369,7 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
         let slot = self.free;
         let next_free = self.entry(slot)?.next_free;
         self.free = next_free;
-        let key = self
-            .clock
-            .saturating_add(self.params.value(migrated, 0, head_distance));
+        let key = self.next_key(migrated, 0, head_distance);
         let pos = self.len;
         if let Some(e) = self.entry_mut(slot) {
             e.chunk = chunk;
@@ -323,16 +387,19 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
     /// Account a VM access to the cached chunk in `slot` (a hit), with its
     /// current distance from the head. Returns false for a free slot.
     pub fn touch(&mut self, slot: u32, head_distance: u64) -> bool {
-        let clock = self.clock;
-        let params = self.params;
-        let Some(e) = self.entry_mut(slot) else {
+        let Some(e) = self.entry(slot).copied() else {
             return false;
         };
         if e.pos == NONE {
             return false;
         }
-        e.hits = e.hits.saturating_add(1);
-        e.key = clock.saturating_add(params.value(e.migrated, e.hits, head_distance));
+        let hits = e.hits.saturating_add(1);
+        let key = self.next_key(e.migrated, hits, head_distance);
+        let Some(e) = self.entry_mut(slot) else {
+            return false;
+        };
+        e.hits = hits;
+        e.key = key;
         let pos = e.pos;
         self.fix(pos);
         true
@@ -343,6 +410,7 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
     pub fn set_migrated(&mut self, slot: u32, migrated: bool, head_distance: u64) -> bool {
         let clock = self.clock;
         let params = self.params;
+        let lru = self.eviction == Eviction::Lru;
         let Some(e) = self.entry_mut(slot) else {
             return false;
         };
@@ -350,6 +418,10 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
             return false;
         }
         e.migrated = migrated;
+        if lru {
+            // Not a use: the recency stays.
+            return true;
+        }
         e.key = clock.saturating_add(params.value(migrated, e.hits, head_distance));
         let pos = e.pos;
         self.fix(pos);
@@ -424,6 +496,26 @@ mod tests {
         let e = idx.insert(14, true, 0).unwrap();
         assert_eq!(e.slot, b.slot);
         assert_eq!(e.evicted, None);
+    }
+
+    #[test]
+    fn lru_evicts_least_recently_used() {
+        let mut idx = LivenessIndex::new(vec![LiveEntry::EMPTY; 3], LivenessParams::default());
+        idx.set_eviction(Eviction::Lru);
+        let a = idx.insert(1, false, 0).unwrap(); // liveness would keep it longest
+        let b = idx.insert(2, true, 1_000_000).unwrap();
+        idx.insert(3, true, 1_000_000).unwrap();
+        assert!(idx.touch(b.slot, 1_000_000));
+        assert_eq!(idx.least_live(), Some((a.slot, 1)));
+        assert_eq!(idx.insert(4, true, 0).unwrap().evicted, Some(1));
+        assert_eq!(idx.insert(5, true, 0).unwrap().evicted, Some(3));
+        assert_eq!(idx.insert(6, true, 0).unwrap().evicted, Some(2));
+        assert_eq!(Eviction::from_name("LRU"), Some(Eviction::Lru));
+        assert_eq!(
+            Eviction::from_name(Eviction::Liveness.name()),
+            Some(Eviction::Liveness)
+        );
+        assert_eq!(Eviction::from_name("fifo"), None);
     }
 
     #[test]

@@ -13,9 +13,12 @@
 //! | `read_at_head on\|off` | start copy IOs at the head, or at chunk boundaries |
 //! | `queue_aware on\|off` | piggyback VM reads while other VM IO is in flight |
 //! | `depth <n>` | background copy IOs in flight at most (up to the table's depth) |
+//! | `cache <MiB>` | resize the migration-aware cache (0 = off; empties it) |
+//! | `cache_eviction liveness\|lru` | which cached block goes first |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
+use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
 use crate::policy::select::PolicyKind;
 pub use crate::policy::table::ParseError;
@@ -42,6 +45,10 @@ pub enum Message {
     Depth(u32),
     /// Queue-aware piggybacking on or off.
     QueueAware(bool),
+    /// New cache size in MiB.
+    Cache(u32),
+    /// New cache eviction order.
+    CacheEviction(Eviction),
 }
 
 /// Parse the words of a message.
@@ -60,6 +67,8 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         || verb.eq_ignore_ascii_case("read_at_head")
         || verb.eq_ignore_ascii_case("depth")
         || verb.eq_ignore_ascii_case("queue_aware")
+        || verb.eq_ignore_ascii_case("cache")
+        || verb.eq_ignore_ascii_case("cache_eviction")
     {
         1
     } else {
@@ -86,6 +95,12 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
             parse_on_off(value).map(Message::ReadAtHead)
         } else if verb.eq_ignore_ascii_case("queue_aware") {
             parse_on_off(value).map(Message::QueueAware)
+        } else if verb.eq_ignore_ascii_case("cache") {
+            crate::policy::table::parse_cache_mib(value).map(Message::Cache)
+        } else if verb.eq_ignore_ascii_case("cache_eviction") {
+            Eviction::from_name(value)
+                .map(Message::CacheEviction)
+                .ok_or(ParseError::CacheEviction)
         } else if verb.eq_ignore_ascii_case("depth") {
             crate::policy::table::parse_depth(value)
                 .map(Message::Depth)
@@ -130,6 +145,8 @@ impl fmt::Display for Message {
             Message::ReadAtHead(on) => write!(f, "read_at_head {}", on_off(*on)),
             Message::Depth(d) => write!(f, "depth {d}"),
             Message::QueueAware(on) => write!(f, "queue_aware {}", on_off(*on)),
+            Message::Cache(mib) => write!(f, "cache {mib}"),
+            Message::CacheEviction(e) => write!(f, "cache_eviction {}", e.name()),
         }
     }
 }
@@ -193,6 +210,30 @@ mod tests {
         assert_eq!(
             std::format!("{}", Message::QueueAware(true)),
             "queue_aware on"
+        );
+        assert_eq!(parse_message(&["CACHE", "0"]), Ok(Message::Cache(0)));
+        assert_eq!(parse_message(&["cache", "x"]), Err(ParseError::CacheSize));
+        assert_eq!(
+            parse_message(&["cache", "-1"]),
+            Err(ParseError::CacheNegative)
+        );
+        assert_eq!(
+            parse_message(&["cache", "999999999"]),
+            Err(ParseError::CacheTooLarge)
+        );
+        assert_eq!(parse_message(&["cache"]), Err(ParseError::MessageArgs));
+        assert_eq!(
+            parse_message(&["cache_eviction", "LRU"]),
+            Ok(Message::CacheEviction(Eviction::Lru))
+        );
+        assert_eq!(
+            parse_message(&["cache_eviction", "arc"]),
+            Err(ParseError::CacheEviction)
+        );
+        assert_eq!(std::format!("{}", Message::Cache(16)), "cache 16");
+        assert_eq!(
+            std::format!("{}", Message::CacheEviction(Eviction::Liveness)),
+            "cache_eviction liveness"
         );
         assert_eq!(
             std::format!("{}", Message::ReadAtHead(true)),

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anticipation;
+pub mod cache;
 pub mod copyrun;
 pub mod head;
 pub mod liveness;

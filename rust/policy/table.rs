@@ -11,6 +11,7 @@
 //! | `ratio <V>:<M>` | 2 | `2:1` | serve V VM requests, then M migration requests, while VM IO waits; V, M in 1..=64 |
 //! | `policy follow\|sequential` | 2 | `follow` | chunk selection policy |
 //! | `cache <MiB>` | 2 | `64` | migration-aware cache size in MiB, 0 = off, at most 65536 |
+//! | `cache_eviction liveness\|lru` | 2 | `liveness` | which cached block goes first (LRU for ablations; see `liveness.rs`) |
 //! | `paused` | 1 | off | create the target with the migration paused |
 //! | `no_anticipation` | 1 | off | the VM is idle as soon as none of its IO is in flight (see `anticipation.rs`) |
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
@@ -22,6 +23,7 @@
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
 //! Feature names and the policy name are ASCII case-insensitive.
 
+use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
 use crate::policy::select::PolicyKind;
 use core::fmt;
@@ -65,8 +67,14 @@ pub enum ParseError {
     Ratio,
     /// A policy name that is not known.
     Policy,
-    /// A cache size that is not a number in `0..=CACHE_MIB_MAX`.
+    /// A cache size that is not a number.
     CacheSize,
+    /// A cache size with a minus sign.
+    CacheNegative,
+    /// A cache size above `CACHE_MIB_MAX`.
+    CacheTooLarge,
+    /// A cache eviction order that is not known.
+    CacheEviction,
     /// A source offset that is not a number.
     SourceOffset,
     /// A block size that is not a power of two from 8 to the chunk size.
@@ -95,6 +103,9 @@ impl ParseError {
             ParseError::Ratio => c"Invalid ratio",
             ParseError::Policy => c"Unknown policy",
             ParseError::CacheSize => c"Invalid cache size",
+            ParseError::CacheNegative => c"Cache size is negative",
+            ParseError::CacheTooLarge => c"Cache size larger than 65536 MiB",
+            ParseError::CacheEviction => c"Unknown cache eviction: liveness or lru",
             ParseError::SourceOffset => c"Invalid source offset",
             ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
             ParseError::Depth => c"Invalid depth: 1 to 8",
@@ -150,6 +161,8 @@ pub struct TableConfig<'a> {
     pub policy: PolicyKind,
     /// Migration-aware cache size in MiB (0 = off).
     pub cache_mib: u32,
+    /// Which cached block goes first.
+    pub cache_eviction: Eviction,
     /// Start with the migration paused.
     pub paused: bool,
     /// Anticipate a VM's next request between dependent requests.
@@ -176,6 +189,7 @@ impl<'a> TableConfig<'a> {
             ratio: Ratio::default(),
             policy: PolicyKind::default(),
             cache_mib: CACHE_MIB_DEFAULT,
+            cache_eviction: Eviction::Liveness,
             paused: false,
             anticipation: true,
             source_offset: None,
@@ -207,6 +221,9 @@ impl<'a> TableConfig<'a> {
             n = n.saturating_add(2);
         }
         if self.cache_mib != CACHE_MIB_DEFAULT {
+            n = n.saturating_add(2);
+        }
+        if self.cache_eviction != Eviction::Liveness {
             n = n.saturating_add(2);
         }
         if self.paused {
@@ -264,7 +281,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         (false, false, false, false, false);
     let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
         (false, false, false);
-    let (mut seen_depth, mut seen_queue_aware) = (false, false);
+    let (mut seen_depth, mut seen_queue_aware, mut seen_eviction) = (false, false, false);
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -287,6 +304,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_depth
         } else if name.eq_ignore_ascii_case("queue_aware") {
             &mut seen_queue_aware
+        } else if name.eq_ignore_ascii_case("cache_eviction") {
+            &mut seen_eviction
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -316,11 +335,9 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         } else if name.eq_ignore_ascii_case("policy") {
             cfg.policy = PolicyKind::from_name(value).ok_or(ParseError::Policy)?;
         } else if name.eq_ignore_ascii_case("cache") {
-            let mib = parse_u64(value)
-                .and_then(|v| u32::try_from(v).ok())
-                .filter(|&v| v <= CACHE_MIB_MAX)
-                .ok_or(ParseError::CacheSize)?;
-            cfg.cache_mib = mib;
+            cfg.cache_mib = parse_cache_mib(value)?;
+        } else if name.eq_ignore_ascii_case("cache_eviction") {
+            cfg.cache_eviction = Eviction::from_name(value).ok_or(ParseError::CacheEviction)?;
         } else if name.eq_ignore_ascii_case("block") {
             let sectors = parse_u64(value)
                 .filter(|&b| b.is_power_of_two() && b >= CHUNK_SECTORS_MIN && b <= chunk_sectors)
@@ -333,6 +350,26 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
         }
     }
     Ok(cfg)
+}
+
+/// A cache size in MiB, `0..=CACHE_MIB_MAX`; each way of being wrong has its
+/// own error.
+pub fn parse_cache_mib(s: &str) -> Result<u32, ParseError> {
+    if let Some(digits) = s.strip_prefix('-') {
+        return Err(if parse_u64(digits).is_some() {
+            ParseError::CacheNegative
+        } else {
+            ParseError::CacheSize
+        });
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) || s.is_empty() {
+        return Err(ParseError::CacheSize);
+    }
+    // All digits: anything that does not fit is too large.
+    parse_u64(s)
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|&v| v <= CACHE_MIB_MAX)
+        .ok_or(ParseError::CacheTooLarge)
 }
 
 /// A copy depth in `1..=DEPTH_MAX`.
@@ -358,6 +395,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if cfg.cache_mib != CACHE_MIB_DEFAULT {
         write!(out, " cache {}", cfg.cache_mib)?;
+    }
+    if cfg.cache_eviction != Eviction::Liveness {
+        write!(out, " cache_eviction {}", cfg.cache_eviction.name())?;
     }
     if cfg.paused {
         out.write_str(" paused")?;
@@ -514,8 +554,20 @@ mod tests {
             ("a b 8 2 paused PAUSED", ParseError::DuplicateFeature),
             ("a b 8 2 ratio 0:1", ParseError::Ratio),
             ("a b 8 2 policy lru", ParseError::Policy),
-            ("a b 8 2 cache 65537", ParseError::CacheSize),
-            ("a b 8 2 cache -1", ParseError::CacheSize),
+            ("a b 8 2 cache 65537", ParseError::CacheTooLarge),
+            ("a b 8 2 cache 999999999", ParseError::CacheTooLarge),
+            (
+                "a b 8 2 cache 99999999999999999999999",
+                ParseError::CacheTooLarge,
+            ),
+            ("a b 8 2 cache -1", ParseError::CacheNegative),
+            ("a b 8 2 cache x", ParseError::CacheSize),
+            ("a b 8 2 cache -x", ParseError::CacheSize),
+            ("a b 8 2 cache_eviction fifo", ParseError::CacheEviction),
+            (
+                "a b 8 4 cache_eviction lru cache_eviction lru",
+                ParseError::DuplicateFeature,
+            ),
             ("a b 8 2 source_offset x", ParseError::SourceOffset),
         ];
         for (line, want) in cases {

@@ -1,7 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # With the VM reading in the middle of the disk (48 MiB of 64), policy follow first copies the
-# chunks near where the VM reads; policy sequential starts at sector 0.
+# chunks near where the VM reads; policy sequential starts at sector 0. Without
+# the cache (`cache 0`): with it, the VM's reads of the chunks just copied are
+# served from memory, the head stays with the copy, and the copy rightly moves
+# on (cache.sh covers that).
 . "$(dirname "$0")/../lib.sh"
 load_module
 
@@ -19,7 +22,7 @@ run() { # <policy>
 	local policy=$1 src dst slow len name=fol-$1
 	migration_pair "$name" 64 200 0
 	src=$SRC dst=$DST len=$LEN slow=$SLOW
-	dm_create "$name" "0 $len iofollow $slow $dst 2048 3 policy $policy paused"
+	dm_create "$name" "0 $len iofollow $slow $dst 2048 5 policy $policy paused cache 0"
 	# The VM works at 48 MiB.
 	( while :; do dd if="/dev/mapper/$name" of=/dev/null bs=64k skip=768 count=4 iflag=direct status=none; done ) &
 	local reader=$!

@@ -275,6 +275,8 @@ proptest! {
             Just("paused".to_string()), Just("source_offset".to_string()), Just("follow".to_string()),
             Just("block".to_string()), Just("no_read_at_head".to_string()), Just("no_anticipation".to_string()),
             Just("depth".to_string()), Just("queue_aware".to_string()),
+            Just("cache_eviction".to_string()), Just("lru".to_string()), Just("LIVENESS".to_string()),
+            Just("-1".to_string()),
             Just("Sequential".to_string()), Just("2:1".to_string()), Just("64:3".to_string()),
             (0u64..12).prop_map(|n| n.to_string()), (0u32..24).prop_map(|s| (1u64 << s).to_string()),
             any::<u64>().prop_map(|n| n.to_string()), "[ -~]{0,12}",
@@ -305,6 +307,8 @@ proptest! {
             Just("policy".to_string()), Just("follow".to_string()), Just("3:2".to_string()),
             Just("read_at_head".to_string()), Just("anticipation".to_string()), Just("ON".to_string()),
             Just("depth".to_string()), Just("4".to_string()),
+            Just("cache".to_string()), Just("cache_eviction".to_string()), Just("Lru".to_string()),
+            Just("0".to_string()), Just("-1".to_string()),
             "[ -~]{0,8}",
         ], 0..4), v in 0u32..70, m in 0u32..70) {
         let args: Vec<&str> = words.iter().map(String::as_str).collect();

@@ -202,6 +202,7 @@ pub fn single(argv: Vec<String>) {
         depth,
         ratio,
         cache_blocks: 0,
+        cache_eviction: Default::default(),
         piggyback: PiggybackRule {
             queue_aware,
             ..PiggybackRule::default()

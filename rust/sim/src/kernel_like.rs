@@ -245,6 +245,7 @@ pub fn run_workloads(
                 What::Vm { vm, req, piggy } => {
                     res.vm_lat_ns.push(t - req.t_ns);
                     res.vm_arrival_ns.push(req.t_ns);
+                    res.vm_is_read.push(!req.write);
                     last_vm_done_ns = t;
                     if res.mig_done_ns.is_none() {
                         res.vm_done_during_migration += 1;
@@ -381,6 +382,7 @@ mod tests {
             depth: 1,
             ratio: (2, 1),
             cache_blocks: 0,
+            cache_eviction: Default::default(),
             piggyback: PiggybackRule::default(),
             queueing: Queueing::Fifo,
             disk: DiskParams::ST31000524AS,

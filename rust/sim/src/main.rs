@@ -114,6 +114,7 @@ fn base_cfg(mode: Mode) -> RunConfig {
         depth: 1,
         ratio: (2, 1),
         cache_blocks: 0,
+        cache_eviction: Default::default(),
         piggyback: PiggybackRule::disabled(),
         queueing: Queueing::Fifo,
         disk: DiskParams::ST31000524AS,
@@ -330,6 +331,13 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         let mut c = follow(2048);
         c.piggyback.queue_aware = true;
         push("mechanism", "follow queue-aware", w, 1, c);
+        // The migration-aware cache: off, and evicting by recency alone.
+        let mut c = follow(2048);
+        c.cache_blocks = 0;
+        push("mechanism", "follow no-cache", w, 1, c);
+        let mut c = follow(2048);
+        c.cache_eviction = iofollow_policy::liveness::Eviction::Lru;
+        push("mechanism", "follow lru-cache", w, 1, c);
         if quick {
             continue;
         }

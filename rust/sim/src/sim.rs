@@ -12,14 +12,15 @@
 
 use crate::trace::Req;
 use iofollow_hddmodel::{Disk, DiskParams};
+use iofollow_policy::cache::CacheIndex;
 use iofollow_policy::copyrun::{CopyRun, RunShape};
 use iofollow_policy::head::{chunk_of_head, HeadModel};
-use iofollow_policy::liveness::{LiveEntry, LivenessIndex, LivenessParams};
+use iofollow_policy::liveness::{Eviction, LiveEntry, LivenessParams};
 use iofollow_policy::map::ChunkMap;
 use iofollow_policy::piggyback::PiggybackRule;
 use iofollow_policy::ratio::RatioScheduler;
 use iofollow_policy::select::{AnySelector, Follow, FollowParams, Selector, Sequential};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Migration policy of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,6 +59,8 @@ pub struct RunConfig {
     pub ratio: (u32, u32),
     /// Cache capacity in blocks.
     pub cache_blocks: u32,
+    /// Which cached block goes first.
+    pub cache_eviction: Eviction,
     pub piggyback: PiggybackRule,
     pub queueing: Queueing,
     pub disk: DiskParams,
@@ -92,6 +95,10 @@ pub struct RunResult {
     /// Arrival time (ns) of each of those requests, in the same order.
     pub vm_arrival_ns: Vec<u64>,
     pub vm_cache_hits: u64,
+    /// VM reads that found a block uncached while the cache was on.
+    pub vm_cache_misses: u64,
+    /// Whether each request of `vm_lat_ns` was a read.
+    pub vm_is_read: Vec<bool>,
     pub vm_piggybacked: u64,
     /// Response times (ns) of migration requests.
     pub mig_lat_ns: Vec<u64>,
@@ -131,8 +138,12 @@ struct VmState {
     mig_inflight: bool,
     mig_ready_at: u64,
     mig_done_at: Option<u64>,
-    cache: Option<(LivenessIndex<Vec<LiveEntry>>, HashMap<u64, u32>)>,
+    cache: Option<CacheIndex<Vec<LiveEntry>, Vec<u32>>>,
 }
+
+/// Most blocks a read served from the cache may cover (the kernel's
+/// `CACHED_READ_MAX`).
+const CACHED_READ_MAX: u32 = 8;
 
 enum InService {
     Vm {
@@ -167,13 +178,16 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                 _ => AnySelector::Sequential(Sequential::new()),
             };
             let cache = (migrating && cfg.cache_blocks > 0).then(|| {
-                (
-                    LivenessIndex::new(
-                        vec![LiveEntry::EMPTY; cfg.cache_blocks as usize],
-                        LivenessParams::default(),
-                    ),
-                    HashMap::new(),
+                let table = CacheIndex::<Vec<LiveEntry>, Vec<u32>>::table_len(cfg.cache_blocks)
+                    .expect("cache size");
+                let mut idx = CacheIndex::new(
+                    vec![LiveEntry::EMPTY; cfg.cache_blocks as usize],
+                    vec![0; table],
+                    LivenessParams::default(),
                 )
+                .expect("cache index");
+                idx.set_eviction(cfg.cache_eviction);
+                idx
             });
             VmState {
                 next_arrival: t.next(),
@@ -223,24 +237,34 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     break;
                 }
                 vm.next_arrival = vm.trace.next();
-                // Cache hit: a read entirely inside cached blocks. A hit and
-                // a write touch the cached blocks they cover.
+                // As the kernel's map: a read of cached blocks only (at most
+                // CACHED_READ_MAX) is a hit and touches them; a write drops them.
                 let blocks = CopyRun::covering(r.lba, r.sectors, shift);
                 let mut hit = false;
-                if let Some((idx, lookup)) = vm.cache.as_mut() {
-                    let head_chunk = chunk_of_head(head.position(), vm.offset, shift, nr_chunks);
-                    hit = !r.write && blocks.iter().all(|c| lookup.contains_key(&c));
-                    if hit || r.write {
+                if let Some(idx) = vm.cache.as_mut() {
+                    let head_block = chunk_of_head(head.position(), vm.offset, shift, nr_chunks);
+                    if r.write {
                         for c in blocks.iter() {
-                            if let Some(&slot) = lookup.get(&c) {
-                                idx.touch(slot, c.abs_diff(head_chunk));
+                            idx.remove(c);
+                        }
+                    } else {
+                        hit = blocks.blocks <= CACHED_READ_MAX
+                            && blocks.iter().all(|c| idx.lookup(c).is_some());
+                        if hit {
+                            for c in blocks.iter() {
+                                if let Some(slot) = idx.lookup(c) {
+                                    idx.touch(slot, c.abs_diff(head_block));
+                                }
                             }
+                        } else {
+                            res.vm_cache_misses += 1;
                         }
                     }
                 }
                 if hit {
                     res.vm_lat_ns.push(0);
                     res.vm_arrival_ns.push(r.t_ns);
+                    res.vm_is_read.push(true);
                     res.vm_cache_hits += 1;
                 } else {
                     vm.queue.push_back(r);
@@ -259,6 +283,7 @@ pub fn run(cfg: &RunConfig, traces: Vec<Box<dyn Iterator<Item = Req> + Send>>) -
                     } => {
                         res.vm_lat_ns.push(t_done - req.t_ns);
                         res.vm_arrival_ns.push(req.t_ns);
+                        res.vm_is_read.push(!req.write);
                         if let Some(run) = piggy_chunk {
                             let v = &mut vms[vm];
                             complete_run(v, run, &head, shift, nr_chunks, &mut res);
@@ -497,16 +522,12 @@ fn complete_chunk(
     if redirtied {
         res.chunks_recopied += 1;
     }
-    if let Some((idx, lookup)) = v.cache.as_mut() {
-        let head_chunk = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
-        let migrated = st == iofollow_policy::map::ChunkState::Migrated;
-        if let Some(&slot) = lookup.get(&c) {
-            idx.set_migrated(slot, migrated, c.abs_diff(head_chunk));
-        } else if let Some(ins) = idx.insert(c, migrated, c.abs_diff(head_chunk)) {
-            if let Some(old) = ins.evicted {
-                lookup.remove(&old);
-            }
-            lookup.insert(c, ins.slot);
+    // As the kernel: a copied block is cached if it is still migrated (no VM
+    // write reached it during the copy).
+    if let Some(idx) = v.cache.as_mut() {
+        if st == iofollow_policy::map::ChunkState::Migrated {
+            let head_block = chunk_of_head(head.position(), v.offset, shift, nr_chunks);
+            idx.insert(c, c.abs_diff(head_block));
         }
     }
 }
