@@ -235,6 +235,7 @@ extern "C" {
         bytes: c_uint,
     ) -> *mut CacheBufRaw;
     pub(crate) fn iof_cache_bufs_in_use() -> core::ffi::c_long;
+    pub(crate) fn iof_cond_resched();
     pub(crate) fn iof_cache_buf_get(b: *mut CacheBufRaw);
     pub(crate) fn iof_cache_buf_put(b: *mut CacheBufRaw);
     pub(crate) fn iof_cache_buf_bytes(b: *mut CacheBufRaw) -> c_uint;

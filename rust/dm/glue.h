@@ -128,6 +128,7 @@ struct iof_cache_buf;
 int iof_cache_bufs_init(void);
 void iof_cache_bufs_exit(void);
 long iof_cache_bufs_in_use(void);
+void iof_cond_resched(void);
 struct iof_cache_buf *iof_cache_buf_copy(struct iof_services *s,
 					 unsigned int buf, size_t offset,
 					 unsigned int bytes);

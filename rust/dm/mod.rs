@@ -178,7 +178,7 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
         0
     }
 
-    /// Frees up to `nr` objects for memory reclaim; returns how many it
+    /// Frees about `nr` objects for memory reclaim; returns how many it
     /// freed. Implementing it registers a shrinker for each instance.
     fn reclaim(&self, _nr: u64) -> u64 {
         0

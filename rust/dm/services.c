@@ -223,6 +223,11 @@ void iof_io_wait_idle(struct iof_services *s)
 	wait_var_event(&s->in_flight, !atomic_read(&s->in_flight));
 }
 
+void iof_cond_resched(void)
+{
+	cond_resched();
+}
+
 /* @bytes of buffer @buf from byte @offset, or NULL if outside the buffer. */
 const void *iof_services_buf_range(struct iof_services *s, unsigned int buf,
 				   size_t offset, size_t bytes)

@@ -327,6 +327,12 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         })
     }
 
+    /// Yields the CPU if a reschedule is due (between batches of long work).
+    pub(crate) fn cond_resched(&self) {
+        // SAFETY: process context (the `Process` marker).
+        unsafe { ffi::iof_cond_resched() }
+    }
+
     /// Sleeps until no IO issued through this context is in flight.
     pub(crate) fn wait_idle(&self) {
         self.services.wait_idle();

@@ -21,9 +21,10 @@ use crate::policy::{
     copyrun::CopyRun,
     liveness::{Eviction, LiveEntry, LivenessParams},
 };
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-/// Buffers dropped outside the engine lock at most per batch (reclaim, clear).
+/// Buffers freed outside the engine lock at most per batch.
 pub(super) const DRAIN_BATCH: usize = 32;
 
 /// The cache of one target.
@@ -33,8 +34,9 @@ pub(super) struct MigrationCache {
     bufs: KVVec<Option<CacheBuf>>,
     /// The size asked for (table or message), in MiB.
     mib: u32,
-    /// Bytes cached now.
+    /// Bytes cached now, and the pages holding them.
     bytes: u64,
+    pages: u64,
     block_bytes: u64,
     pub(super) hits: u64,
     pub(super) misses: u64,
@@ -65,6 +67,7 @@ impl MigrationCache {
             bufs,
             mib,
             bytes: 0,
+            pages: 0,
             block_bytes,
             hits: 0,
             misses: 0,
@@ -119,8 +122,22 @@ impl MigrationCache {
 
     fn take_slot(&mut self, slot: u32) -> Option<CacheBuf> {
         let buf = self.buf_slot(slot)?.take()?;
-        self.bytes = self.bytes.saturating_sub(u64::from(buf.bytes()));
+        let (bytes, pages) = Self::size_of(&buf);
+        self.bytes = self.bytes.saturating_sub(bytes);
+        self.pages = self.pages.saturating_sub(pages);
         Some(buf)
+    }
+
+    /// Bytes and pages of a buffer.
+    fn size_of(buf: &CacheBuf) -> (u64, u64) {
+        let bytes = u64::from(buf.bytes());
+        let page = u64::try_from(PAGE_SIZE).unwrap_or(4096);
+        (bytes, bytes.div_ceil(page))
+    }
+
+    /// Pages cached now (what reclaim can get back).
+    pub(super) fn pages(&self) -> u64 {
+        self.pages
     }
 
     /// A VM read of `blocks`: their buffers in order if every one is cached
@@ -146,50 +163,89 @@ impl MigrationCache {
         Some(hit)
     }
 
-    /// Drops every cached block of `blocks` (a VM write to them).
-    pub(super) fn invalidate(&mut self, blocks: CopyRun) {
+    /// Drops every cached block of `blocks` (a VM write to them). Their
+    /// buffers go to `out` to be freed after the lock is dropped; past
+    /// [`DRAIN_BATCH`] of them (small blocks under a long write), in place.
+    pub(super) fn invalidate(&mut self, blocks: CopyRun, out: &mut Retired) {
         if self.index.is_empty() {
             return;
         }
         for block in blocks.iter() {
             if let Some(slot) = self.index.remove(block) {
-                // Freeing pages does not sleep; a write covers few blocks.
-                drop(self.take_slot(slot));
+                out.push(self.take_slot(slot));
             }
         }
     }
 
-    /// Caches `buf` as the bytes of `block`; returns the buffer it replaces
-    /// (an evicted block's), to be dropped outside the lock.
-    pub(super) fn insert(
-        &mut self,
-        block: u64,
-        buf: CacheBuf,
-        head_block: u64,
-    ) -> Option<CacheBuf> {
+    /// Caches `buf` as the bytes of `block`. The buffers it replaces (the
+    /// block's own older bytes, and an evicted block's) go to `out`.
+    pub(super) fn insert(&mut self, block: u64, buf: CacheBuf, head_block: u64, out: &mut Retired) {
+        if let Some(slot) = self.index.remove(block) {
+            out.push(self.take_slot(slot));
+        }
         let Some(ins) = self.index.insert(block, block.abs_diff(head_block)) else {
-            return Some(buf);
+            out.push(Some(buf));
+            return;
         };
-        let bytes = u64::from(buf.bytes());
-        let old = self.take_slot(ins.slot);
+        // An evicted block's bytes sit in the slot the new entry got.
+        out.push(self.take_slot(ins.slot));
+        let (bytes, pages) = Self::size_of(&buf);
         if let Some(entry) = self.buf_slot(ins.slot) {
             *entry = Some(buf);
             self.bytes = self.bytes.saturating_add(bytes);
+            self.pages = self.pages.saturating_add(pages);
         }
-        old
     }
 
-    /// Evicts up to `max` of the least-live blocks (reclaim, or emptying
-    /// it); their buffers go to `out`, to be dropped outside the lock.
-    pub(super) fn drain(&mut self, max: usize, out: &mut [Option<CacheBuf>; DRAIN_BATCH]) -> usize {
-        let mut n = 0;
-        for entry in out.iter_mut().take(max) {
+    /// Evicts the least-live blocks until `pages` pages are out or `out` is
+    /// full (reclaim, or emptying it); returns the pages evicted.
+    pub(super) fn drain(&mut self, pages: u64, out: &mut Retired) -> u64 {
+        let mut freed = 0u64;
+        while freed < pages && !out.is_full() {
             let Some((slot, _)) = self.index.evict() else {
                 break;
             };
-            *entry = self.take_slot(slot);
-            n += 1;
+            let buf = self.take_slot(slot);
+            freed = freed.saturating_add(buf.as_ref().map_or(0, |b| Self::size_of(b).1));
+            out.push(buf);
         }
-        n
+        freed
+    }
+}
+
+/// Cache buffers taken out under the engine lock, freed when this is dropped
+/// after the lock (freeing a block's pages with interrupts off is what it
+/// avoids).
+pub(super) struct Retired {
+    bufs: [Option<CacheBuf>; DRAIN_BATCH],
+    len: usize,
+}
+
+impl Retired {
+    pub(super) const fn new() -> Self {
+        Self {
+            bufs: [const { None }; DRAIN_BATCH],
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len >= DRAIN_BATCH
+    }
+
+    /// Keeps `buf` to be freed later; when full, frees it now.
+    fn push(&mut self, buf: Option<CacheBuf>) {
+        if buf.is_none() {
+            return;
+        }
+        if let Some(slot) = self.bufs.get_mut(self.len) {
+            *slot = buf;
+            self.len += 1;
+        }
+    }
+
+    /// How many it holds.
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 }

@@ -9,7 +9,7 @@
 //! when a chunk counts is the ordering protocol's decision
 //! ([`crate::policy::ordering`]).
 
-use super::cache::{MigrationCache, DRAIN_BATCH};
+use super::cache::{MigrationCache, Retired};
 use super::IoFollow;
 use super::{AtomicCtx, ProcessCtx};
 use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
@@ -176,9 +176,9 @@ impl EngineState {
     }
 
     /// A VM write, discard or write-zeroes of `blocks` reaches `map`: drops
-    /// their cached bytes, and those of a copy not cached yet.
-    pub(super) fn invalidate_cache(&mut self, blocks: CopyRun) {
-        self.cache.invalidate(blocks);
+    /// their cached bytes (into `out`), and those of a copy not cached yet.
+    pub(super) fn invalidate_cache(&mut self, blocks: CopyRun, out: &mut Retired) {
+        self.cache.invalidate(blocks, out);
         for (slot, stale) in self.slots.iter().zip(self.cache_stale.iter_mut()) {
             if let Slot::Caching(run) = slot {
                 *stale |= run.first < blocks.end() && blocks.first < run.end();
@@ -426,8 +426,9 @@ impl IoFollow {
         loop {
             let mut guard = self.state.lock();
             let st = &mut *guard;
-            let job = Self::next_cache(st)
-                .or_else(|| Self::next_serve(st))
+            // A VM read waiting on a buffer goes before caching one.
+            let job = Self::next_serve(st)
+                .or_else(|| Self::next_cache(st))
                 .or_else(|| st.reread_queue.pop().map(Job::Reread))
                 .or_else(|| self.next_mirror(st, ctx))
                 .or_else(|| self.next_copy_step(st))
@@ -530,6 +531,9 @@ impl IoFollow {
         let g = &self.geometry;
         let (run_start, _) = g.run_range(run);
         for block in run.iter() {
+            if !self.may_cache(slot, block) {
+                break;
+            }
             let (start, sectors) = g.run_range(CopyRun {
                 first: block,
                 blocks: 1,
@@ -546,18 +550,15 @@ impl IoFollow {
                 break;
             };
             let head_block = self.head_block();
+            let mut retired = Retired::new();
             let mut st = self.state.lock();
-            let stale = st.cache_stale.get(slot).copied().unwrap_or(true);
-            if stale || st.suspended {
+            // Again: a write may have come while the bytes were copied.
+            if !Self::cacheable(&st, slot, block) {
                 break;
             }
-            let old = if st.ordering.map().state(block) == Some(ChunkState::Migrated) {
-                st.cache.insert(block, buf, head_block)
-            } else {
-                Some(buf)
-            };
+            st.cache.insert(block, buf, head_block, &mut retired);
             drop(st);
-            drop(old);
+            drop(retired);
         }
         let mut st = self.state.lock();
         st.set_slot(slot, Slot::Idle);
@@ -566,21 +567,53 @@ impl IoFollow {
         }
     }
 
-    /// Evicts up to `nr` cached blocks, in batches that free their memory
-    /// outside the engine lock; returns how many it evicted (reclaim, suspend).
-    pub(super) fn shrink_cache(&self, nr: u64) -> u64 {
+    /// Whether `block` of the run in `slot` may still go into the cache:
+    /// still migrated, no VM write overlapped the run since its copy
+    /// completed, and no suspend began.
+    fn cacheable(st: &EngineState, slot: usize, block: u64) -> bool {
+        !st.cache_stale.get(slot).copied().unwrap_or(true)
+            && !st.suspended
+            && st.ordering.map().state(block) == Some(ChunkState::Migrated)
+    }
+
+    fn may_cache(&self, slot: usize, block: u64) -> bool {
+        Self::cacheable(&self.state.lock(), slot, block)
+    }
+
+    /// Evicts the least-live cached blocks until `pages` pages are out, in
+    /// batches freed outside the engine lock; returns the pages evicted
+    /// (memory reclaim: a shrinker counts pages).
+    pub(super) fn shrink_cache(&self, pages: u64) -> u64 {
         let mut freed = 0u64;
-        while freed < nr {
-            let mut batch = [const { None }; DRAIN_BATCH];
-            let want = usize::try_from(nr - freed).unwrap_or(DRAIN_BATCH);
-            let n = self.state.lock().cache.drain(want, &mut batch);
-            drop(batch);
-            if n == 0 {
+        while freed < pages {
+            let mut retired = Retired::new();
+            let n = self
+                .state
+                .lock()
+                .cache
+                .drain(pages.saturating_sub(freed), &mut retired);
+            let batch = retired.len();
+            drop(retired);
+            freed = freed.saturating_add(n);
+            if batch == 0 {
                 break;
             }
-            freed = freed.saturating_add(n as u64);
         }
         freed
+    }
+
+    /// Empties the cache (suspend), yielding the CPU between batches.
+    pub(super) fn empty_cache(&self, ctx: &ProcessCtx<'_>) {
+        loop {
+            let mut retired = Retired::new();
+            self.state.lock().cache.drain(u64::MAX, &mut retired);
+            let batch = retired.len();
+            drop(retired);
+            if batch == 0 {
+                return;
+            }
+            ctx.cond_resched();
+        }
     }
 
     /// A slot whose read is done and has a VM read waiting.
@@ -792,9 +825,17 @@ impl IoFollow {
             }
             Some(IssuedIo::CopyWrite(slot)) => {
                 if let Some(Slot::Writing(run)) = st.slots.get(slot).copied() {
-                    // The buffer is kept for the cache; the copy counts now, so
-                    // a VM write from here on is mirrored and marks it stale.
-                    let cache = ok && st.cache.enabled() && !st.suspended;
+                    st.ordering.copy_run_done(run, ok);
+                    // The buffer is kept for the cache if every block counts as
+                    // copied (a VM write during the copy left some dirty: then
+                    // none); from now on a write to them marks it stale.
+                    let map = st.ordering.map();
+                    let cache = ok
+                        && st.cache.enabled()
+                        && !st.suspended
+                        && run
+                            .iter()
+                            .all(|b| map.state(b) == Some(ChunkState::Migrated));
                     st.set_slot(
                         slot,
                         if cache {
@@ -806,7 +847,6 @@ impl IoFollow {
                     if let Some(stale) = st.cache_stale.get_mut(slot) {
                         *stale = false;
                     }
-                    st.ordering.copy_run_done(run, ok);
                     drop(st);
                     if !ok {
                         pr_err_ratelimited!("{}: blocks {}+{}: destination write failed; copying stops until 'resume'\n", self.name(), run.first, run.blocks);

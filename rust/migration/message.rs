@@ -3,7 +3,7 @@
 //! `dmsetup message <dev> 0 <verb> [<arg>]`: the verbs of
 //! [`crate::policy::message`].
 
-use super::cache::MigrationCache;
+use super::cache::{MigrationCache, Retired};
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{Reply, StatusWriter};
 use crate::policy::{
@@ -29,7 +29,7 @@ pub(super) fn handle(
         EINVAL
     })?;
     if let Message::Cache(mib) = msg {
-        return resize_cache(t, mib).map(|()| Reply::Silent);
+        return resize_cache(t, ctx, mib).map(|()| Reply::Silent);
     }
     {
         let mut st = t.state.lock();
@@ -107,7 +107,7 @@ pub(super) fn handle(
 /// `cache <MiB>`: a new, empty cache of that size (0 turns it off). Its index
 /// is allocated here, outside the engine lock; the old cache's memory is
 /// freed after the swap, outside it too.
-fn resize_cache(t: &IoFollow, mib: u32) -> Result {
+fn resize_cache(t: &IoFollow, ctx: &ProcessCtx<'_>, mib: u32) -> Result {
     let block_bytes = t.geometry.block_sectors.saturating_mul(512);
     let eviction = t.state.lock().cache.eviction();
     let mut cache = MigrationCache::new(mib, block_bytes, eviction).inspect_err(|_| {
@@ -119,8 +119,16 @@ fn resize_cache(t: &IoFollow, mib: u32) -> Result {
     })?;
     let mut st = t.state.lock();
     cache.take_counters(&st.cache);
-    let old = core::mem::replace(&mut st.cache, cache);
+    let mut old = core::mem::replace(&mut st.cache, cache);
     drop(st);
-    drop(old);
-    Ok(())
+    // Freed in batches: a large cache is many buffers.
+    loop {
+        let mut retired = Retired::new();
+        old.drain(u64::MAX, &mut retired);
+        if retired.len() == 0 {
+            return Ok(());
+        }
+        drop(retired);
+        ctx.cond_resched();
+    }
 }

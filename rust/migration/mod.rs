@@ -200,7 +200,7 @@ impl TargetOps for IoFollow {
         self.flush_before_suspend(ctx);
         // A reload may bring another table, and nothing reads the cache
         // until resume: give the memory back.
-        self.shrink_cache(u64::MAX);
+        self.empty_cache(ctx);
     }
 
     fn resume(&self, ctx: &ProcessCtx<'_>) {
@@ -209,7 +209,7 @@ impl TargetOps for IoFollow {
     }
 
     fn reclaimable(&self) -> u64 {
-        u64::from(self.state.lock().cache.len())
+        self.state.lock().cache.pages()
     }
 
     fn reclaim(&self, nr: u64) -> u64 {

@@ -12,6 +12,7 @@
 //! piggybacked on a copy of their blocks. An empty flush is sent once to each
 //! device, without remapping its (meaningless) sector.
 
+use super::cache::Retired;
 use super::engine::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
@@ -53,6 +54,8 @@ impl IoFollow {
         let g = &self.geometry;
         let blocks = g.blocks_of(offset, sectors);
 
+        // Freed after the lock: declared before it.
+        let mut retired = Retired::new();
         let mut st = self.state.lock();
         if op == BioOp::Read {
             if let Some(hit) = st.cache.read(blocks, self.head_block()) {
@@ -80,7 +83,7 @@ impl IoFollow {
                 return routed;
             }
         } else {
-            st.invalidate_cache(blocks);
+            st.invalidate_cache(blocks, &mut retired);
         }
         let waiting = st.vm_in_flight;
         let mut kick = st.on_vm_dispatch();

@@ -100,6 +100,14 @@ impl Default for LivenessParams {
 }
 
 impl LivenessParams {
+    /// The largest value [`LivenessParams::value`] can return.
+    pub fn max_value(&self) -> u64 {
+        self.migrated_value
+            .max(self.unmigrated_value)
+            .saturating_add(self.hit_value.saturating_mul(u64::from(self.max_hits)))
+            .saturating_add(self.near_value)
+    }
+
     /// Liveness value of a chunk with `hits` hits, `migrated` or not, at
     /// `head_distance` chunks from the head.
     pub fn value(&self, migrated: bool, hits: u32, head_distance: u64) -> u64 {
@@ -208,9 +216,23 @@ impl<A: DerefMut<Target = [LiveEntry]>> LivenessIndex<A> {
         self.tick = 0;
     }
 
-    /// Which entry goes first. Changing it re-keys nothing: entries keyed by
-    /// the other order age out as new ones arrive.
+    /// Which entry goes first. Changing it re-keys nothing (O(1)): the
+    /// entries keyed by the old order are all evicted before any entry keyed
+    /// by the new one, in their old order, because the new keys start above
+    /// every old key.
     pub fn set_eviction(&mut self, eviction: Eviction) {
+        if eviction == self.eviction {
+            return;
+        }
+        match eviction {
+            // A liveness key is at most the clock plus the largest value.
+            Eviction::Lru => {
+                let top = self.clock.saturating_add(self.params.max_value());
+                self.tick = self.tick.max(top);
+            }
+            // Every recency key is at most the tick.
+            Eviction::Liveness => self.clock = self.clock.max(self.tick),
+        }
         self.eviction = eviction;
     }
 
@@ -516,6 +538,32 @@ mod tests {
             Some(Eviction::Liveness)
         );
         assert_eq!(Eviction::from_name("fifo"), None);
+    }
+
+    #[test]
+    fn switching_order_evicts_old_keys_first() {
+        // Liveness -> LRU: the entries keyed by liveness go first, then LRU order.
+        let mut idx = LivenessIndex::new(vec![LiveEntry::EMPTY; 3], LivenessParams::default());
+        idx.insert(1, false, 0).unwrap();
+        idx.insert(2, true, 0).unwrap();
+        idx.set_eviction(Eviction::Lru);
+        let c = idx.insert(3, true, 0).unwrap();
+        assert!(idx.touch(c.slot, 0));
+        let d = idx.insert(4, true, 0).unwrap();
+        assert_eq!(
+            d.evicted,
+            Some(2),
+            "the least live of the old entries first"
+        );
+        assert_eq!(idx.insert(5, true, 0).unwrap().evicted, Some(1));
+        assert_eq!(idx.insert(6, true, 0).unwrap().evicted, Some(3));
+        // LRU -> liveness: the LRU-keyed entries go first, in recency order.
+        idx.set_eviction(Eviction::Liveness);
+        assert_eq!(idx.insert(7, false, 0).unwrap().evicted, Some(4));
+        assert_eq!(idx.insert(8, false, 0).unwrap().evicted, Some(5));
+        assert_eq!(idx.insert(9, true, 1_000_000).unwrap().evicted, Some(6));
+        // Only liveness keys now: the least live goes.
+        assert_eq!(idx.insert(10, true, 0).unwrap().evicted, Some(9));
     }
 
     #[test]

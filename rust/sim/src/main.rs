@@ -337,7 +337,12 @@ fn build_jobs(workloads: &[Workload], quick: bool) -> Vec<Job> {
         push("mechanism", "follow no-cache", w, 1, c);
         let mut c = follow(2048);
         c.cache_eviction = iofollow_policy::liveness::Eviction::Lru;
-        push("mechanism", "follow lru-cache", w, 1, c);
+        push("mechanism", "follow lru-cache", w, 1, c.clone());
+        // 16 times the default: how the hits grow with the capacity.
+        c.cache_blocks *= 16;
+        push("mechanism", "follow lru-cache-1g", w, 1, c.clone());
+        c.cache_eviction = iofollow_policy::liveness::Eviction::Liveness;
+        push("mechanism", "follow cache-1g", w, 1, c);
         if quick {
             continue;
         }

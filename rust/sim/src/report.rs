@@ -523,6 +523,8 @@ impl Summary {
                 ("mechanism", "follow no-cache"),
                 ("mechanism", "follow lru-cache"),
                 ("fig34", "follow"),
+                ("mechanism", "follow lru-cache-1g"),
+                ("mechanism", "follow cache-1g"),
             ] {
                 let Some(r) = self.find(g, v, w, |_| true) else {
                     continue;
@@ -541,7 +543,7 @@ impl Summary {
                 );
             }
         }
-        let _ = writeln!(o, "(hit/rd = hits per VM read during the migration; VM, VM read = mean response time in ms over each run's own");
+        let _ = writeln!(o, "(-1g: 1 GiB instead of 64 MiB; hit/rd = hits per VM read during the migration; VM, VM read = mean response time in ms over each run's own");
         let _ = writeln!(o, " migration window, hits count as 0 ms; r = ratio to follow no-cache. A block is cached when its copy completes");
         let _ = writeln!(o, " and dropped by a VM write, as in the kernel)\n");
 
