@@ -110,7 +110,7 @@ expect_rejected() {
 pattern() {
 	local file=$1 mib=$2 seed=$3
 	# openssl dies of SIGPIPE when head has enough: not an error here.
-	{ openssl enc -aes-128-ctr -pass "pass:$seed" -nosalt -pbkdf2 </dev/zero 2>/dev/null || true; } |
+	{ openssl enc -chacha20 -pass "pass:$seed" -nosalt -pbkdf2 </dev/zero 2>/dev/null || true; } |
 		head -c "$((mib * 1024 * 1024))" >"$file"
 	[ "$(stat -c %s "$file")" -eq $((mib * 1024 * 1024)) ] || fail "cannot make pattern $file"
 }
@@ -167,7 +167,10 @@ fill() {
 # a slower "disk" so that the copy takes long enough to overlap VM IO.
 slow_dev() { # <name> <dev> <read ms> <write ms>
 	load_kmod dm_delay
-	dm_create "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
+	# Created fast, so that udev's probe of the new device is not delayed,
+	# then slowed down.
+	dm_create "$1" "0 $(sectors "$2") delay $2 0 0 $2 0 0"
+	dm_reload "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
 	echo "/dev/mapper/$1"
 }
 

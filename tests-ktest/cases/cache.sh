@@ -237,6 +237,7 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 	dm_remove "$name"
 	dm_remove "$name-slow"
 }
-run 1 liveness # 16 blocks for 512: evictions all along
+# 16 blocks for 512, evictions all along, while the size goes 0 (off) and 1
+# and the order LRU and liveness under the load
+run 1 liveness churn
 run 32 liveness # the whole device fits: every write meets a cached block
-run 8 liveness churn # LRU too, switched to and from under the load

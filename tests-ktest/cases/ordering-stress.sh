@@ -4,13 +4,14 @@
 # different read/write delays, so completions reorder; verified fio writes
 # with fsyncs, discards and pause/resume while the copy runs; then the end of
 # the copy raced by writes in flight. Once synced and suspended, the state is
-# synced and the two devices are identical. 3 seeds.
+# synced and the two devices are identical. 2 seeds (ORDER_SEEDS for more).
 . "$(dirname "$0")/../lib.sh"
 load_module
 command -v fio >/dev/null || fail "fio missing"
 command -v blkdiscard >/dev/null || fail "blkdiscard missing"
 
-seeds=(${ORDER_SEEDS:-$((RANDOM * 32768 + RANDOM)) $((RANDOM * 32768 + RANDOM)) $((RANDOM * 32768 + RANDOM))})
+# Two fresh seeds per run (make check's time budget); ORDER_SEEDS for more.
+seeds=(${ORDER_SEEDS:-$((RANDOM * 32768 + RANDOM)) $((RANDOM * 32768 + RANDOM))})
 note "seeds: ${seeds[*]} (rerun with ORDER_SEEDS=\"${seeds[*]}\")"
 MiB=$((1024 * 1024))
 
@@ -36,7 +37,7 @@ run() { # <seed>
 	# Verified writes with fsyncs on the first 48 MiB (two jobs, disjoint halves);
 	# unverified writes on the last 16 MiB, where the discards go too.
 	fio --direct=1 --ioengine=libaio --rw=randwrite --randseed="$seed" --filename="$dm_dev" \
-		--runtime=20 --time_based --verify_state_save=0 --output="$SCRATCH/fio.$seed" \
+		--runtime=15 --time_based --verify_state_save=0 --output="$SCRATCH/fio.$seed" \
 		--name=a --offset=0 --size=24M --bs=4k --iodepth=16 --fsync=16 \
 		--verify=crc32c --verify_fatal=1 \
 		--name=b --offset=24M --size=24M --bs=16k --iodepth=64 --fsync=16 \
