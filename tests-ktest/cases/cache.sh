@@ -211,7 +211,8 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 	bufs=$(cut -d' ' -f2 "$SCRATCH/bytes" | sort -n | tail -1)
 	[ "$bufs" -le $((mib * MiB / 65536 + 1 + 24)) ] || fail "$name: $bufs cache buffers alive for $((mib * MiB / 65536)) entries"
 	note "$name: $(dmsetup status "$name"); most cached $max bytes, most buffers alive $bufs"
-	[ "$(hits_of "$name")" -gt 0 ] || fail "$name: no hit during the copy"
+	# (A churned 1 MiB cache, off half the time, may well serve nothing.)
+	[ -n "$churn" ] || [ "$(hits_of "$name")" -gt 0 ] || fail "$name: no hit"
 	# The entry slab cache is its own (a merged cache is a symlink here). Its
 	# active count includes the free objects of per-CPU slabs, so it bounds
 	# nothing exactly: the module's own count above does.
