@@ -63,33 +63,49 @@ pub(crate) fn cache_bufs_in_use() -> u64 {
 /// Most buffers one VM read can be served from ([`CachedRead`]).
 pub(crate) const CACHED_READ_MAX: usize = 8;
 
-/// The consecutive cached blocks a VM read covers, in order.
-pub(crate) struct CachedRead {
-    bufs: [Option<CacheBuf>; CACHED_READ_MAX],
+/// Up to `N` cache buffers held together: the blocks a VM read is filled
+/// from, or buffers taken out under a lock to be freed after it.
+pub(crate) struct CacheBufs<const N: usize> {
+    bufs: [Option<CacheBuf>; N],
     len: usize,
 }
 
-impl CachedRead {
+/// The consecutive cached blocks a VM read covers, in order.
+pub(crate) type CachedRead = CacheBufs<CACHED_READ_MAX>;
+
+impl<const N: usize> CacheBufs<N> {
     /// No buffer yet.
     pub(crate) const fn new() -> Self {
         Self {
-            bufs: [const { None }; CACHED_READ_MAX],
+            bufs: [const { None }; N],
             len: 0,
         }
     }
 
-    /// Appends the next block's buffer; false when full.
-    pub(crate) fn push(&mut self, buf: CacheBuf) -> bool {
+    /// Appends `buf`; when full, hands it back.
+    pub(crate) fn push(&mut self, buf: CacheBuf) -> Result<(), CacheBuf> {
         match self.bufs.get_mut(self.len) {
             Some(slot) => {
                 *slot = Some(buf);
                 self.len += 1;
-                true
+                Ok(())
             }
-            None => false,
+            None => Err(buf),
         }
     }
 
+    /// How many it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds `N`.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len >= N
+    }
+}
+
+impl CachedRead {
     /// Fills the data pages of read `bio` from the buffers, starting at byte
     /// `offset` of the first; fails, copying nothing, if the bio reaches past
     /// the last.

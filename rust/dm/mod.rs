@@ -46,7 +46,7 @@ mod status;
 mod target;
 
 pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, Routed};
-pub(crate) use cachebuf::{cache_bufs_in_use, CacheBuf, CachedRead, CACHED_READ_MAX};
+pub(crate) use cachebuf::{cache_bufs_in_use, CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
 pub(crate) use dev::DmDev;
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};

@@ -15,7 +15,7 @@
 //!   being filled from a buffer when a write drops it raced with that write,
 //!   and may return either data, as with any device.
 
-use crate::dm::{CacheBuf, CachedRead, CACHED_READ_MAX};
+use crate::dm::{CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
 use crate::policy::{
     cache::CacheIndex,
     copyrun::CopyRun,
@@ -109,7 +109,8 @@ impl MigrationCache {
         self.index.set_eviction(eviction);
     }
 
-    /// Hit and miss counters carried over into a resized cache.
+    /// Hit and miss counters, and the eviction order, carried over into a
+    /// resized cache.
     pub(super) fn take_counters(&mut self, from: &Self) {
         self.hits = from.hits;
         self.misses = from.misses;
@@ -146,18 +147,23 @@ impl MigrationCache {
         if !self.enabled() {
             return None;
         }
-        let cached = usize::try_from(blocks.blocks).is_ok_and(|n| n <= CACHED_READ_MAX)
-            && blocks.iter().all(|b| self.index.lookup(b).is_some());
-        if !cached {
+        // Every block's slot, or a miss (too many blocks, or one not cached).
+        let mut slots = [0u32; CACHED_READ_MAX];
+        let fits = usize::try_from(blocks.blocks).is_ok_and(|n| n <= CACHED_READ_MAX);
+        let found = fits
+            && slots
+                .iter_mut()
+                .zip(blocks.iter())
+                .all(|(s, b)| self.index.lookup(b).map(|slot| *s = slot).is_some());
+        if !found {
             self.misses = self.misses.saturating_add(1);
             return None;
         }
         let mut hit = CachedRead::new();
-        for block in blocks.iter() {
-            let slot = self.index.lookup(block)?;
+        for (&slot, block) in slots.iter().zip(blocks.iter()) {
             self.index.touch(slot, block.abs_diff(head_block));
             let buf = self.buf_slot(slot)?.as_ref()?.clone();
-            hit.push(buf);
+            hit.push(buf).ok()?;
         }
         self.hits = self.hits.saturating_add(1);
         Some(hit)
@@ -172,7 +178,7 @@ impl MigrationCache {
         }
         for block in blocks.iter() {
             if let Some(slot) = self.index.remove(block) {
-                out.push(self.take_slot(slot));
+                retire(out, self.take_slot(slot));
             }
         }
     }
@@ -181,14 +187,14 @@ impl MigrationCache {
     /// block's own older bytes, and an evicted block's) go to `out`.
     pub(super) fn insert(&mut self, block: u64, buf: CacheBuf, head_block: u64, out: &mut Retired) {
         if let Some(slot) = self.index.remove(block) {
-            out.push(self.take_slot(slot));
+            retire(out, self.take_slot(slot));
         }
         let Some(ins) = self.index.insert(block, block.abs_diff(head_block)) else {
-            out.push(Some(buf));
+            retire(out, Some(buf));
             return;
         };
         // An evicted block's bytes sit in the slot the new entry got.
-        out.push(self.take_slot(ins.slot));
+        retire(out, self.take_slot(ins.slot));
         let (bytes, pages) = Self::size_of(&buf);
         if let Some(entry) = self.buf_slot(ins.slot) {
             *entry = Some(buf);
@@ -207,7 +213,7 @@ impl MigrationCache {
             };
             let buf = self.take_slot(slot);
             freed = freed.saturating_add(buf.as_ref().map_or(0, |b| Self::size_of(b).1));
-            out.push(buf);
+            retire(out, buf);
         }
         freed
     }
@@ -216,36 +222,13 @@ impl MigrationCache {
 /// Cache buffers taken out under the engine lock, freed when this is dropped
 /// after the lock (freeing a block's pages with interrupts off is what it
 /// avoids).
-pub(super) struct Retired {
-    bufs: [Option<CacheBuf>; DRAIN_BATCH],
-    len: usize,
-}
+pub(super) type Retired = CacheBufs<DRAIN_BATCH>;
 
-impl Retired {
-    pub(super) const fn new() -> Self {
-        Self {
-            bufs: [const { None }; DRAIN_BATCH],
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len >= DRAIN_BATCH
-    }
-
-    /// Keeps `buf` to be freed later; when full, frees it now.
-    fn push(&mut self, buf: Option<CacheBuf>) {
-        if buf.is_none() {
-            return;
-        }
-        if let Some(slot) = self.bufs.get_mut(self.len) {
-            *slot = buf;
-            self.len += 1;
-        }
-    }
-
-    /// How many it holds.
-    pub(super) fn len(&self) -> usize {
-        self.len
+/// Keeps `buf`, if any, in `out` to be freed later; when `out` is full,
+/// frees it now.
+fn retire(out: &mut Retired, buf: Option<CacheBuf>) {
+    if let Some(buf) = buf {
+        // Full: dropped here, under the lock (many small blocks under one write).
+        let _ = out.push(buf);
     }
 }

@@ -580,22 +580,23 @@ impl IoFollow {
         Self::cacheable(&self.state.lock(), slot, block)
     }
 
-    /// Evicts the least-live cached blocks until `pages` pages are out, in
-    /// batches freed outside the engine lock; returns the pages evicted
-    /// (memory reclaim: a shrinker counts pages).
+    /// Evicts one batch of the least-live cached blocks, up to `pages`
+    /// pages, and frees it after the engine lock; returns the pages and the
+    /// buffers evicted.
+    fn evict_batch(&self, pages: u64) -> (u64, usize) {
+        let mut retired = Retired::new();
+        let freed = self.state.lock().cache.drain(pages, &mut retired);
+        (freed, retired.len())
+    }
+
+    /// Evicts the least-live cached blocks until `pages` pages are out;
+    /// returns the pages evicted (memory reclaim: a shrinker counts pages).
     pub(super) fn shrink_cache(&self, pages: u64) -> u64 {
         let mut freed = 0u64;
         while freed < pages {
-            let mut retired = Retired::new();
-            let n = self
-                .state
-                .lock()
-                .cache
-                .drain(pages.saturating_sub(freed), &mut retired);
-            let batch = retired.len();
-            drop(retired);
+            let (n, buffers) = self.evict_batch(pages.saturating_sub(freed));
             freed = freed.saturating_add(n);
-            if batch == 0 {
+            if buffers == 0 {
                 break;
             }
         }
@@ -604,14 +605,7 @@ impl IoFollow {
 
     /// Empties the cache (suspend), yielding the CPU between batches.
     pub(super) fn empty_cache(&self, ctx: &ProcessCtx<'_>) {
-        loop {
-            let mut retired = Retired::new();
-            self.state.lock().cache.drain(u64::MAX, &mut retired);
-            let batch = retired.len();
-            drop(retired);
-            if batch == 0 {
-                return;
-            }
+        while self.evict_batch(u64::MAX).1 > 0 {
             ctx.cond_resched();
         }
     }

@@ -6,6 +6,7 @@
 use super::cache::{MigrationCache, Retired};
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{Reply, StatusWriter};
+use crate::policy::liveness::Eviction;
 use crate::policy::{
     message::{parse_message, Message},
     select::AnySelector,
@@ -109,14 +110,15 @@ pub(super) fn handle(
 /// freed after the swap, outside it too.
 fn resize_cache(t: &IoFollow, ctx: &ProcessCtx<'_>, mib: u32) -> Result {
     let block_bytes = t.geometry.block_sectors.saturating_mul(512);
-    let eviction = t.state.lock().cache.eviction();
-    let mut cache = MigrationCache::new(mib, block_bytes, eviction).inspect_err(|_| {
-        pr_err!(
-            "{}: message 'cache {}': cannot allocate the cache index\n",
-            t.name(),
-            mib
-        );
-    })?;
+    // The order in force is carried over under the lock (take_counters).
+    let mut cache =
+        MigrationCache::new(mib, block_bytes, Eviction::Liveness).inspect_err(|_| {
+            pr_err!(
+                "{}: message 'cache {}': cannot allocate the cache index\n",
+                t.name(),
+                mib
+            );
+        })?;
     let mut st = t.state.lock();
     cache.take_counters(&st.cache);
     let mut old = core::mem::replace(&mut st.cache, cache);
