@@ -6,7 +6,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MODULE=$REPO/dm-iofollow.ko
+# The module under test (check-debug builds one against the sanitizer kernel).
+MODULE=${IOFOLLOW_MODULE:-$REPO/dm-iofollow.ko}
 SCRATCH=$(mktemp -d /tmp/iofollow-test.XXXXXX)
 # What the case created, one name a line, removed on exit. Files, not arrays:
 # helpers run in $(...) subshells, whose variables the case never sees (an
@@ -26,12 +27,16 @@ note() {
 }
 
 cleanup() {
-	local name dev
+	local name dev jobs
 	# Background workloads of a failed case would hold its devices open.
-	local jobs
 	jobs=$(jobs -p)
 	[ -z "$jobs" ] || kill $jobs 2>/dev/null || true
-	wait 2>/dev/null || true
+	# Workloads end at once; a userspace disk (the ublk server of the
+	# emulated HDD) ends only when the devices above it are gone.
+	for _ in $(seq 50); do
+		[ -n "$(jobs -pr)" ] || break
+		sleep 0.1
+	done
 	# Newest first: a device is removed before the devices it sits on.
 	for name in $(tac "$DM_LIST" 2>/dev/null); do
 		timeout 120 dmsetup remove --retry "$name" 2>/dev/null || true
@@ -39,6 +44,7 @@ cleanup() {
 	for dev in $(cat "$LOOP_LIST" 2>/dev/null); do
 		losetup -d "$dev" 2>/dev/null || true
 	done
+	wait 2>/dev/null || true
 	rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
@@ -147,9 +153,22 @@ wait_state() {
 	fail "$name not $want after ${limit}s: $(dmsetup status "$name")"
 }
 
+# direct_read <dev> <bytes>: the device's first <bytes> from the device
+# itself (O_DIRECT). Its page cache may be stale: the target writes beneath
+# it, and udev's probe at creation cached the first and last blocks as they
+# were then (a buffered cmp once saw zeros there on a complete copy).
+direct_read() {
+	dd if="$1" bs=1M count="$2" iflag=direct,count_bytes status=none
+}
+
+# same_data <a> <b> <bytes>: whether the first <bytes> are byte-identical.
+same_data() {
+	cmp -n "$3" <(direct_read "$1" "$3") <(direct_read "$2" "$3")
+}
+
 # compare_devices <a> <b> <bytes>: byte-identical over the first <bytes>.
 compare_devices() {
-	cmp -n "$3" "$1" "$2" || fail "$1 and $2 differ"
+	same_data "$@" || fail "$1 and $2 differ"
 }
 
 load_kmod() {
