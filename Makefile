@@ -10,6 +10,8 @@
 #   make bench      the module against dm-mirror/dm-clone on an emulated HDD
 #                   in a guest (about 30 min; BENCH_ARGS=... see scripts/bench)
 #   make fuzz       the libFuzzer targets in rust/fuzz, FUZZ_SECONDS (60) each
+#   make check-debug  the in-guest suite on the sanitizer kernel (KASAN, KFENCE,
+#                   kmemleak, lockdep); run it on every change to rust/dm or the engine
 #   make deps       install the toolchain and tools (check, demo, kernel run it)
 #   make fmt        format the Rust sources as the kernel does
 #   make kernel     build the Rust-enabled test kernel into the cache
@@ -31,7 +33,7 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 KDIR ?=
 KDIR_OR_CACHE = $(if $(KDIR),$(KDIR),$$(scripts/kernel dir))
 
-.PHONY: module deps kernel check demo sim bench fuzz test-unit test-guest ktest clippy fmt clean
+.PHONY: module deps kernel check check-debug demo sim bench fuzz test-unit test-guest ktest clippy fmt clean
 
 deps:
 	@scripts/deps
@@ -51,6 +53,9 @@ clippy:
 
 check: deps kernel
 	@KDIR="$(KDIR)" scripts/check
+
+check-debug: deps
+	scripts/check-debug
 
 test-unit:
 	cargo test --workspace --release
