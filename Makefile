@@ -10,6 +10,8 @@
 #   make bench      the module against dm-mirror/dm-clone on an emulated HDD
 #                   in a guest (about 30 min; BENCH_ARGS=... see scripts/bench)
 #   make fuzz       the libFuzzer targets in rust/fuzz, FUZZ_SECONDS (60) each
+#   make soak       randomized stress rounds in a guest for SOAK_SECONDS (1800)
+#   make crash      crash consistency: crash a guest mid-copy, check the disk
 #   make check-debug  the in-guest suite on the sanitizer kernel (KASAN, KFENCE,
 #                   kmemleak, lockdep); run it on every change to rust/dm or the engine
 #   make deps       install the toolchain and tools (check, demo, kernel run it)
@@ -33,7 +35,7 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 KDIR ?=
 KDIR_OR_CACHE = $(if $(KDIR),$(KDIR),$$(scripts/kernel dir))
 
-.PHONY: module deps kernel check check-debug demo sim bench fuzz test-unit test-guest ktest clippy fmt clean
+.PHONY: module deps kernel check check-debug demo sim bench fuzz soak crash test-unit test-guest ktest clippy fmt clean
 
 deps:
 	@scripts/deps
@@ -80,6 +82,12 @@ bench: deps kernel module
 
 fuzz:
 	scripts/fuzz
+
+soak: deps kernel module
+	scripts/soak
+
+crash: deps kernel module
+	scripts/crash-test
 
 clean:
 	-$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) clean 2>/dev/null

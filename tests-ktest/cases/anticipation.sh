@@ -126,5 +126,6 @@ expect_msg_rejected depth 0
 expect_msg_rejected depth 9
 expect_msg_rejected depth x
 
+unslow ant-slow "$src"
 wait_state ant synced 300
 compare_devices "$src" "$dst" $((512 * 1024 * 1024))

@@ -3,6 +3,7 @@
 # A failing destination puts the target in state "error": VM IO (flushes
 # included) keeps going to the source and nothing is lost; after the fault is removed, the
 # "resume" message retries and the copy completes byte-identical.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

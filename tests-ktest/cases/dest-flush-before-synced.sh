@@ -5,14 +5,15 @@
 # synced, the destination (a write-back loop) has received a flush. A
 # 'resume' message then raises no second event, and a suspend keeps the
 # state synced.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 
-src=$(make_loop 64)
-dst=$(make_loop 64)
+src=$(make_loop 16)
+dst=$(make_loop 16)
 write_back "$src"
 write_back "$dst"
-fill "$src" 64 dest-flush
+fill "$src" 16 dest-flush
 len=$(sectors "$src")
 
 d0=$(flush_count "$dst")
@@ -38,4 +39,4 @@ d2=$(flush_count "$dst")
 note "destination flushes after suspend: $d2"
 [ "$(state_of dfs)" = synced ] || fail "not synced after suspend: $(dmsetup status dfs)"
 dmsetup resume dfs
-compare_devices "$src" "$dst" $((64 * 1024 * 1024))
+compare_devices "$src" "$dst" $((16 * 1024 * 1024))

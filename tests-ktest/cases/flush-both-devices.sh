@@ -4,6 +4,7 @@
 # (their loop devices, set to write back, count a flush request each): paused,
 # copying, synced, and for a target that is the second segment of its table
 # (there the flush must also succeed instead of failing with EIO).
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

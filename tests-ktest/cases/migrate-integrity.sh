@@ -3,6 +3,7 @@
 # fio writes with verification through the target WHILE it copies the source
 # (several chunk sizes, ratios and both policies); once synced, the source
 # and the destination are byte-identical and hold what fio wrote.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 command -v fio >/dev/null || fail "fio missing"

@@ -3,6 +3,7 @@
 # Status progresses monotonically to "synced"; `dmsetup wait` returns on the
 # completion event; pause, resume, ratio and policy messages work and a bad
 # message fails with its error in the kernel log.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

@@ -68,6 +68,7 @@ run() { # <read_at_head on|off>
 	else
 		is_copied "$dst" "$src" $at || fail "aligned: the copy did not start at the chunk boundary"
 	fi
+	unslow "$name-slow" "$src"
 	dmsetup message "$name" 0 resume
 	wait_state "$name" synced 300
 	dmsetup suspend "$name"

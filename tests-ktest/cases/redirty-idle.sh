@@ -4,6 +4,7 @@
 # discard spanning two chunks (middle of one to middle of the next) on an
 # idle, synced device, and the state returns to synced by itself; the
 # destination then matches the source (zeros over the discarded range).
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

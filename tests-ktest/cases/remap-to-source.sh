@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Data written at offset X of the target is at offset X of the SOURCE device,
 # including when the target does not start at sector 0 of the mapped device.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

@@ -3,6 +3,7 @@
 # A source that fails reads in one range: a VM read there fails with the
 # error, the copy of that chunk fails (state "error"), VM IO elsewhere keeps
 # working; once the source is whole again, "resume" completes the copy.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

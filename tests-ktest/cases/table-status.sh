@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # `dmsetup table` prints a line that recreates the device; `dmsetup status`
 # starts with the state word and carries the policy and ratio.
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 
