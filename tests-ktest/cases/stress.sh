@@ -142,6 +142,15 @@ while :; do
 done
 note "$rounds rounds in $((SECONDS - start)) s (SOAK_SEED=${SOAK_SEED:-$$} replays them)"
 
+# wait_each <what> <pid>...: wait for every one; fail if any failed.
+wait_each() {
+	local what=$1 p
+	shift
+	for p in "$@"; do
+		wait "$p" || fail "$what failed"
+	done
+}
+
 # Sixteen devices created, then removed, all at once.
 pids=()
 for i in $(seq 16); do
@@ -152,9 +161,7 @@ for i in $(seq 16); do
 	) &
 	pids+=($!)
 done
-for p in "${pids[@]}"; do
-	wait "$p" || fail "a parallel create failed"
-done
+wait_each "a parallel create" "${pids[@]}"
 [ "$(dmsetup ls | grep -c '^par')" = 16 ] || fail "not 16 devices: $(dmsetup ls)"
 for i in $(seq 16); do
 	wait_state "par$i" synced 60
@@ -164,8 +171,6 @@ for i in $(seq 16); do
 	dmsetup remove --retry "par$i" &
 	pids+=($!)
 done
-for p in "${pids[@]}"; do
-	wait "$p" || fail "a parallel remove failed"
-done
+wait_each "a parallel remove" "${pids[@]}"
 [ "$(dmsetup ls | grep -c '^par' || true)" = 0 ] || fail "devices left: $(dmsetup ls)"
 note "16 devices created and removed in parallel"
