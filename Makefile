@@ -3,7 +3,8 @@
 # the disk head.  See README.md.
 #
 #   make            build dm-iofollow.ko (kbuild only: against the cached test kernel
-#                   from 'make kernel', or KDIR=<tree>; installs nothing)
+#                   from 'make kernel', or KDIR=<tree>) and iofollow-migrate
+#   make install    install both (module: KDIR's modules_install; tool: PREFIX/sbin)
 #   make check      all tests: cargo unit/property tests, module build, in-guest suite
 #   make demo       a live migration in a guest, narrated
 #   make sim        the trace-driven simulator (userspace)
@@ -17,9 +18,11 @@
 #   make deps       install the toolchain and tools (check, demo, kernel run it)
 #   make fmt        format the Rust sources as the kernel does
 #   make kernel     build the Rust-enabled test kernel into the cache
+#   make dkms       dkms add/build/install in a private tree against the cached
+#                   kernel, then the module dkms built runs in a guest
 
 SHELL := /bin/bash
-.DEFAULT_GOAL := module
+.DEFAULT_GOAL := all
 
 # Toolchain of the kernel build (scripts/lib/common.sh pins the versions).
 LLVM ?= -19
@@ -35,7 +38,26 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(KERNEL_RUSTC) RUSTDOC=$(KERNEL_RUSTDOC) \
 KDIR ?=
 KDIR_OR_CACHE = $(if $(KDIR),$(KDIR),$$(scripts/kernel dir))
 
-.PHONY: module deps kernel check check-debug demo sim bench fuzz soak crash test-unit test-guest ktest clippy fmt clean
+PREFIX ?= /usr/local
+
+.PHONY: all module tool bins install dkms deps kernel check check-debug demo sim bench fuzz soak crash test-unit test-guest ktest clippy fmt clean
+
+all: module tool
+
+# iofollow-migrate (rust/migrate), a userspace tool built by cargo.
+tool:
+	cargo build --release -q -p iofollow-migrate
+
+# Every userspace binary: the tool, the emulated disk and replayer, the simulator.
+bins:
+	cargo build --release -q --workspace --bins
+
+install: all
+	install -D -m 0755 target/release/iofollow-migrate $(DESTDIR)$(PREFIX)/sbin/iofollow-migrate
+	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) INSTALL_MOD_DIR=updates modules_install
+
+dkms: deps kernel
+	scripts/dkms-check
 
 deps:
 	@scripts/deps
@@ -65,13 +87,13 @@ test-unit:
 fmt:
 	rustfmt $$(git ls-files --cached --others --exclude-standard '*.rs')
 
-test-guest: deps kernel module
+test-guest: deps kernel module bins
 	scripts/run-in-guest tests-ktest/run-suite
 
 ktest: deps kernel module
 	scripts/ktest
 
-demo: deps kernel module
+demo: deps kernel module bins
 	scripts/demo
 
 sim:
@@ -83,7 +105,7 @@ bench: deps kernel module
 fuzz:
 	scripts/fuzz
 
-soak: deps kernel module
+soak: deps kernel module bins
 	scripts/soak
 
 crash: deps kernel module

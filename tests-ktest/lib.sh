@@ -292,3 +292,28 @@ module_text_range() {
 	[ -n "$lo" ] || fail "no code of dm_iofollow in /proc/kallsyms"
 	printf '%u %u\n' "$lo" "$((hi + 4096))"
 }
+
+# --- LVM and iofollow-migrate ---
+
+MIGRATE=$REPO/target/release/iofollow-migrate
+
+# lvm_env: LVM confined to this case's loop devices, its metadata backups
+# in the scratch directory (the guest's /etc is read-only).
+lvm_env() {
+	[ -x "$MIGRATE" ] || fail "no $MIGRATE (cargo build --release -p iofollow-migrate)"
+	export LVM_SYSTEM_DIR=$SCRATCH/lvm LVM_SUPPRESS_FD_WARNINGS=1
+	mkdir -p "$LVM_SYSTEM_DIR/backup"
+	cat >"$LVM_SYSTEM_DIR/lvm.conf" <<-CONF
+		devices { filter = [ "a|^/dev/loop|", "r|.*|" ] use_devicesfile = 0 }
+		backup { backup = 1 backup_dir = "$LVM_SYSTEM_DIR/backup" archive = 0 }
+	CONF
+}
+
+# make_lv <vg> <lv> <MiB>: a linear LV, removed on exit with what a failed
+# migration of it left behind (its iofollow helper goes after it).
+make_lv() {
+	echo "iofollow-src-$1-$2" >>"$DM_LIST"
+	echo "$1-$2" >>"$DM_LIST"
+	lvcreate -q -n "$2" -L "$3M" "$1" >/dev/null || fail "lvcreate $1/$2 failed"
+	[ -b "/dev/mapper/$1-$2" ] || fail "/dev/mapper/$1-$2 is not a block device"
+}

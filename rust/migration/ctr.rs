@@ -9,8 +9,11 @@ use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
 use crate::policy::{
-    map::ChunkMap, ordering::Ordering, ratio::RatioScheduler, select::AnySelector,
-    table::parse_table,
+    map::ChunkMap,
+    ordering::Ordering,
+    ratio::RatioScheduler,
+    select::AnySelector,
+    table::{parse_table, DiskId},
 };
 use kernel::prelude::*;
 
@@ -78,10 +81,12 @@ pub(super) fn construct(
         .set_limits(limits)
         .map_err(|e| CtrError::new(e, c"Cannot set the maximum IO size"))?;
 
-    // Partitions are resolved here; a stacked source (dm, md) has to be told
-    // its place on the physical disk with `source_offset`.
+    // Partitions are resolved here; a stacked source (an LVM volume, md) has
+    // to be told its place on the physical disk with `source_offset`, and
+    // the disk with `disk` to share that disk's head model.
     let disk_offset = cfg.source_offset.unwrap_or(source.start_on_disk());
-    let head = DiskHead::join(source.whole_disk(), disk_offset).ok_or(CtrError::new(
+    let head_disk = cfg.disk.map_or(source.whole_disk(), DiskId::dev_t);
+    let head = DiskHead::join(head_disk, disk_offset).ok_or(CtrError::new(
         ENOSPC,
         c"Too many disks with iofollow devices",
     ))?;
@@ -113,6 +118,7 @@ pub(super) fn construct(
     };
     let settings = Settings {
         source_offset: cfg.source_offset,
+        disk: cfg.disk,
     };
     let services = ServiceConfig {
         nr_buffers: EngineState::buffers_for(cfg.depth),

@@ -21,6 +21,7 @@ use crate::dm::{
     StatusWriter, TargetOps,
 };
 use crate::policy::copyrun::{CopyRun, RunShape};
+use crate::policy::table::DiskId;
 use engine::{EngineState, IssuedIo};
 use head::DiskHead;
 use kernel::prelude::*;
@@ -40,6 +41,7 @@ pub(crate) const VERSION: [u32; 3] = [0, 1, 0];
 #[derive(Clone, Copy)]
 pub(crate) struct Settings {
     source_offset: Option<u64>,
+    disk: Option<DiskId>,
 }
 
 /// Sizes of one target instance, fixed at construction.

@@ -59,5 +59,6 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.block_sectors = Some(t.geometry.block_sectors);
     }
     cfg.source_offset = t.settings.source_offset;
+    cfg.disk = t.settings.disk;
     format_table(&cfg, t.source.name(), t.dest.name(), out)
 }

@@ -15,6 +15,7 @@
 //! | `paused` | 1 | off | create the target with the migration paused |
 //! | `no_anticipation` | 1 | off | the VM is idle as soon as none of its IO is in flight (see `anticipation.rs`) |
 //! | `source_offset <sectors>` | 2 | none | start of the source on its physical disk, for the head model |
+//! | `disk <major>:<minor>` | 2 | the source's whole disk | the physical disk whose head model to share (for a stacked source) |
 //! | `block <sectors>` | 2 | 128, or the chunk if smaller | unit of migration state; a power of two from 8 to the chunk size (see `copyrun.rs`) |
 //! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
 //! | `queue_aware` | 1 | off | piggyback VM reads while other VM IO is in flight, within a bound on the extra transfer all of it pays (see `piggyback.rs`) |
@@ -77,6 +78,8 @@ pub enum ParseError {
     CacheEviction,
     /// A source offset that is not a number.
     SourceOffset,
+    /// A disk that is not `<major>:<minor>` within the kernel's `dev_t`.
+    Disk,
     /// A block size that is not a power of two from 8 to the chunk size.
     BlockSize,
     /// A depth that is not a number in `1..=DEPTH_MAX`.
@@ -107,6 +110,7 @@ impl ParseError {
             ParseError::CacheTooLarge => c"Cache size larger than 65536 MiB",
             ParseError::CacheEviction => c"Unknown cache eviction: liveness or lru",
             ParseError::SourceOffset => c"Invalid source offset",
+            ParseError::Disk => c"Invalid disk: expected <major>:<minor>",
             ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
             ParseError::Depth => c"Invalid depth: 1 to 8",
             ParseError::UnknownMessage => c"Unknown message",
@@ -169,6 +173,9 @@ pub struct TableConfig<'a> {
     pub anticipation: bool,
     /// Start of the source on its physical disk, in sectors.
     pub source_offset: Option<u64>,
+    /// The physical disk whose head model the source shares, when the
+    /// source is stacked on it (an LVM volume).
+    pub disk: Option<DiskId>,
     /// Unit of migration state in sectors, when not the default.
     pub block_sectors: Option<u64>,
     /// Start copy IOs at the head (else at chunk boundaries).
@@ -193,6 +200,7 @@ impl<'a> TableConfig<'a> {
             paused: false,
             anticipation: true,
             source_offset: None,
+            disk: None,
             block_sectors: None,
             read_at_head: true,
             depth: DEPTH_DEFAULT,
@@ -233,6 +241,9 @@ impl<'a> TableConfig<'a> {
             n = n.saturating_add(1);
         }
         if self.source_offset.is_some() {
+            n = n.saturating_add(2);
+        }
+        if self.disk.is_some() {
             n = n.saturating_add(2);
         }
         if self.block_sectors.is_some() {
@@ -282,6 +293,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
     let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
         (false, false, false);
     let (mut seen_depth, mut seen_queue_aware, mut seen_eviction) = (false, false, false);
+    let mut seen_disk = false;
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -306,6 +318,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_queue_aware
         } else if name.eq_ignore_ascii_case("cache_eviction") {
             &mut seen_eviction
+        } else if name.eq_ignore_ascii_case("disk") {
+            &mut seen_disk
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -345,11 +359,48 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             cfg.block_sectors = Some(sectors);
         } else if name.eq_ignore_ascii_case("depth") {
             cfg.depth = parse_depth(value).ok_or(ParseError::Depth)?;
+        } else if name.eq_ignore_ascii_case("disk") {
+            cfg.disk = Some(DiskId::parse(value).ok_or(ParseError::Disk)?);
         } else {
             cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
         }
     }
     Ok(cfg)
+}
+
+/// A block device number, `<major>:<minor>`, as the kernel's `dev_t`
+/// encodes it (12-bit major, 20-bit minor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskId {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+}
+
+impl DiskId {
+    /// Parses `<major>:<minor>`; `None` outside the kernel's `dev_t`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (major, minor) = s.split_once(':')?;
+        let major = u32::try_from(parse_u64(major)?)
+            .ok()
+            .filter(|&m| m < 1 << 12)?;
+        let minor = u32::try_from(parse_u64(minor)?)
+            .ok()
+            .filter(|&m| m < 1 << 20)?;
+        Some(Self { major, minor })
+    }
+
+    /// The kernel's `dev_t` (`MKDEV`).
+    pub const fn dev_t(self) -> u32 {
+        (self.major << 20) | self.minor
+    }
+}
+
+impl fmt::Display for DiskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
 }
 
 /// A cache size in MiB, `0..=CACHE_MIB_MAX`; each way of being wrong has its
@@ -407,6 +458,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if let Some(off) = cfg.source_offset {
         write!(out, " source_offset {off}")?;
+    }
+    if let Some(disk) = cfg.disk {
+        write!(out, " disk {disk}")?;
     }
     if let Some(block) = cfg.block_sectors {
         write!(out, " block {block}")?;
@@ -522,6 +576,25 @@ mod tests {
         let mut s = String::new();
         format_table(&c, "1:2", "3:4", &mut s).unwrap();
         assert_eq!(s, "1:2 3:4 2048 1 queue_aware");
+        let c = p("a b 2048 4 source_offset 2048 disk 253:7").unwrap();
+        assert_eq!(
+            c.disk,
+            Some(DiskId {
+                major: 253,
+                minor: 7
+            })
+        );
+        assert_eq!(c.disk.map(DiskId::dev_t), Some(253 << 20 | 7));
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 4 source_offset 2048 disk 253:7");
+        assert_eq!(
+            p("a b 8 2 disk 4095:1048575")
+                .unwrap()
+                .disk
+                .map(DiskId::dev_t),
+            Some(u32::MAX)
+        );
     }
 
     #[test]
@@ -569,6 +642,12 @@ mod tests {
                 ParseError::DuplicateFeature,
             ),
             ("a b 8 2 source_offset x", ParseError::SourceOffset),
+            ("a b 8 2 disk 8", ParseError::Disk),
+            ("a b 8 2 disk 8:", ParseError::Disk),
+            ("a b 8 2 disk 4096:0", ParseError::Disk),
+            ("a b 8 2 disk 8:1048576", ParseError::Disk),
+            ("a b 8 2 disk -8:0", ParseError::Disk),
+            ("a b 8 4 disk 8:0 DISK 8:0", ParseError::DuplicateFeature),
         ];
         for (line, want) in cases {
             assert_eq!(p(line), Err(want), "{line}");

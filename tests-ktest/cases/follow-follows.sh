@@ -5,6 +5,7 @@
 # the cache (`cache 0`): with it, the VM's reads of the chunks just copied are
 # served from memory, the head stays with the copy, and the copy rightly moves
 # on (cache.sh covers that).
+# suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
 

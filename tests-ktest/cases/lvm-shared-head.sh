@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Two LVs of one volume group on a partitioned disk, migrated at once by
+# iofollow-migrate, share one head model: iofollow-migrate resolves each LV
+# through its linear table and the partition to the whole disk, and both
+# devices report the same head, in the disk's sectors.
+# suite: parallel
+. "$(dirname "$0")/../lib.sh"
+load_module
+lvm_env
+
+disk=$(make_loop 160 -P)
+echo ',,L' | sfdisk -q "$disk" >/dev/null || fail "cannot partition $disk"
+udevadm settle --timeout=10 || true
+pv=${disk}p1
+[ -b "$pv" ] || fail "no partition $pv"
+pvcreate -q "$pv" >/dev/null && vgcreate -q sharevg "$pv" >/dev/null || fail "cannot make the volume group"
+case_cleanup() { vgchange -q -an sharevg >/dev/null 2>&1; }
+make_lv sharevg a 32
+make_lv sharevg b 32
+fill /dev/sharevg/a 32 lv-a
+fill /dev/sharevg/b 32 lv-b
+sum_a=$(md5sum </dev/sharevg/a) sum_b=$(md5sum </dev/sharevg/b)
+
+# Slow destinations keep both copies running long enough to look at them.
+loop_a=$(make_loop 32) loop_b=$(make_loop 32)
+dst_a=$(slow_dev dsta "$loop_a" 0 20)
+dst_b=$(slow_dev dstb "$loop_b" 0 20)
+"$MIGRATE" --json --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
+mig_a=$!
+"$MIGRATE" --json --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
+mig_b=$!
+# The tool takes a few seconds per volume (LVM, udev): wait for its table,
+# or for its failure.
+for lv in a b; do
+	pid=$mig_a
+	[ $lv = a ] || pid=$mig_b
+	until [ "$(dmsetup table "sharevg-$lv" | awk '{print $3}')" = iofollow ]; do
+		kill -0 "$pid" 2>/dev/null || fail "migration of $lv ended early: $(cat "$SCRATCH/$lv.err")"
+		sleep 0.2
+	done
+done
+grep -q "disk 7:" <(dmsetup table sharevg-a) || fail "no disk argument: $(dmsetup table sharevg-a)"
+
+# Where LV b starts on the whole disk: partition start plus the LV's offset on the PV.
+part_start=$(cat "/sys/class/block/$(basename "$pv")/start")
+lv_b_offset=$(dmsetup table iofollow-src-sharevg-b | awk '{print $5}')
+b_on_disk=$((part_start + lv_b_offset))
+
+# Hold both copies, then move the head with one read of LV b: a whole
+# chunk, so that it ends at the same sector whether it is read alone or
+# piggybacked (the cache is off: a cached block would not reach the disk).
+dmsetup message sharevg-a 0 pause
+dmsetup message sharevg-b 0 pause
+sleep 1
+dd if=/dev/sharevg/b of=/dev/null bs=64k skip=100 count=1 iflag=direct status=none
+head_a=$(status_field sharevg-a 3) head_b=$(status_field sharevg-b 3)
+want=$((b_on_disk + 101 * 128))
+[ "$head_b" = "$want" ] || fail "LV b's head is $head_b, not $want (the end of its read in disk sectors)"
+[ "$head_a" = "$head_b" ] || fail "the LVs do not share a head: a at $head_a, b at $head_b"
+note "both LVs report head $head_a after a read of LV b (disk sector $b_on_disk + 101 chunks)"
+
+dmsetup message sharevg-a 0 resume
+dmsetup message sharevg-b 0 resume
+unslow dsta "$loop_a"
+unslow dstb "$loop_b"
+wait $mig_a || fail "migration of a failed: $(cat "$SCRATCH/a.err")"
+wait $mig_b || fail "migration of b failed: $(cat "$SCRATCH/b.err")"
+for lv in a b; do
+	tail -n 1 "$SCRATCH/$lv.json" | grep -q '"event":"switched' || fail "$lv: no switched event: $(tail -n 2 "$SCRATCH/$lv.json")"
+	[ "$(dmsetup table "sharevg-$lv")" = "0 65536 linear $(dmsetup info -c --noheadings -o major,minor --separator : "dst$lv") 0" ] ||
+		fail "sharevg-$lv does not map its destination: $(dmsetup table "sharevg-$lv")"
+	! dmsetup info "iofollow-src-sharevg-$lv" >/dev/null 2>&1 || fail "helper of $lv left behind"
+done
+[ "$(md5sum </dev/sharevg/a)" = "$sum_a" ] || fail "LV a reads back different data from its destination"
+[ "$(md5sum </dev/sharevg/b)" = "$sum_b" ] || fail "LV b reads back different data from its destination"
+note "both switched to their destinations; data identical"
