@@ -54,7 +54,7 @@ bins:
 
 install: all
 	install -D -m 0755 target/release/iofollow-migrate $(DESTDIR)$(PREFIX)/sbin/iofollow-migrate
-	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) INSTALL_MOD_DIR=updates modules_install
+	$(MAKE) -C $(KDIR_OR_CACHE) M=$(CURDIR) $(KBUILD_VARS) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=updates modules_install
 
 dkms: deps kernel
 	scripts/dkms-check

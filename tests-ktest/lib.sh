@@ -66,6 +66,17 @@ make_loop() {
 	echo "$dev"
 }
 
+# free_loop <dev>: detach a loop device of make_loop now and delete its
+# file, for a case that makes many (the guest's tmpfs holds them).
+free_loop() {
+	local file
+	file=$(losetup -nO BACK-FILE "$1")
+	losetup -d "$1" || fail "cannot detach $1"
+	rm -f "$file"
+	grep -vxF "$1" "$LOOP_LIST" >"$LOOP_LIST.new" || true
+	mv "$LOOP_LIST.new" "$LOOP_LIST"
+}
+
 sectors() {
 	blockdev --getsz "$1"
 }
@@ -130,12 +141,16 @@ state_of() { status_field "$1" 0; }
 migrated_of() { local p; p=$(status_field "$1" 1); echo "${p%/*}"; }
 total_of() { local p; p=$(status_field "$1" 1); echo "${p#*/}"; }
 
-# wait_state <name> <state> [seconds]
+# wait_state <name> <state> [seconds]: polls twice a second. A status costs
+# a process or two, about 0.2 s of the guest's CPU under TCG, which cases
+# running side by side share.
 wait_state() {
-	local name=$1 want=$2 limit=${3:-120} i
-	for ((i = 0; i < limit * 10; i++)); do
+	local name=$1 want=$2 limit=${3:-120} end
+	end=$((SECONDS + limit))
+	while :; do
 		[ "$(state_of "$name")" = "$want" ] && return 0
-		sleep 0.1
+		[ "$SECONDS" -lt "$end" ] || break
+		sleep 0.5
 	done
 	fail "$name not $want after ${limit}s: $(dmsetup status "$name")"
 }

@@ -17,7 +17,7 @@ run() { # <chunk sectors> <ratio> <policy>
 	local before during
 	before=$(migrated_of "$name")
 	fio --name=v --filename="/dev/mapper/$name" --direct=1 --ioengine=libaio --iodepth=4 \
-		--rw=randwrite --bs=4k --size=64M --io_size=8M --randseed=$chunk \
+		--rw=randwrite --bs=4k --size=64M --io_size=4M --randseed=$chunk \
 		--verify=crc32c --verify_state_save=0 --verify_fatal=1 --output="$SCRATCH/fio.out" ||
 		{ cat "$SCRATCH/fio.out"; fail "fio verify failed on $name"; }
 	during=$(dmsetup status "$name")
@@ -26,7 +26,7 @@ run() { # <chunk sectors> <ratio> <policy>
 	compare_devices "$src" "$dst" $((64 * 1024 * 1024))
 	# The destination alone holds the VM's writes.
 	fio --name=v --filename="$dst" --direct=1 --ioengine=psync --rw=randwrite --bs=4k \
-		--size=64M --io_size=8M --randseed=$chunk --verify=crc32c --verify_state_save=0 --verify_only \
+		--size=64M --io_size=4M --randseed=$chunk --verify=crc32c --verify_state_save=0 --verify_only \
 		--verify_fatal=1 --output="$SCRATCH/fio-dst.out" ||
 		{ cat "$SCRATCH/fio-dst.out"; fail "destination lacks fio's data on $name"; }
 	note "$name: identical after sync; migrated when fio started: $before, after: ${during#* iofollow }"

@@ -13,10 +13,10 @@ lvm_env
 disk=$(make_loop 160)
 pvcreate -q "$disk" >/dev/null && vgcreate -q toolvg "$disk" >/dev/null || fail "cannot make the volume group"
 case_cleanup() { vgchange -q -an toolvg >/dev/null 2>&1; }
-make_lv toolvg vm 48
-fill /dev/toolvg/vm 48 tool-vm
+make_lv toolvg vm 32
+fill /dev/toolvg/vm 32 tool-vm
 original=$(dmsetup table toolvg-vm)
-dst_loop=$(make_loop 48)
+dst_loop=$(make_loop 32)
 dst=$(slow_dev tooldst "$dst_loop" 0 10)
 
 # unchanged: the volume has its table and no helper.
@@ -38,7 +38,7 @@ refused() {
 	unchanged "iofollow-migrate $*"
 }
 
-held=$(make_loop 48)
+held=$(make_loop 32)
 dm_create tool-holder "0 $(sectors "$held") linear $held 0"
 # An LV of two segments: extended after another LV took the space behind it.
 make_lv toolvg split 8
@@ -68,10 +68,10 @@ note "$refusals refusals, each with its message; the volume unchanged; --dry-run
 
 # Ctrl-C mid-copy, under writes: the original table comes back, every
 # acknowledged write is on the source. The destination's writes take 100 ms
-# (about 20 s of copy) so that the interrupt lands mid-copy.
+# (about 13 s of copy) so that the interrupt lands mid-copy.
 dm_reload tooldst "0 $(sectors "$dst_loop") delay $dst_loop 0 0 $dst_loop 0 100"
-fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=48M
-	--io_size=2M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=7)
+fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
+	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=7)
 "$MIGRATE" --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
 tool=$!
 until [ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ]; do
@@ -79,7 +79,7 @@ until [ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ]; do
 	sleep 0.1
 done
 "$MIGRATE" status toolvg/vm | grep -q "toolvg-vm: copying" || fail "status does not say copying"
-out=$("$MIGRATE" toolvg/vm "$(make_loop 48)" 2>&1) && fail "a second migration of toolvg/vm started"
+out=$("$MIGRATE" toolvg/vm "$(make_loop 32)" 2>&1) && fail "a second migration of toolvg/vm started"
 grep -q "already being migrated by iofollow" <<<"$out" || fail "second migration: said '$out'"
 fio "${fio_job[@]}" --output="$SCRATCH/fio1" &
 writer=$!
@@ -93,13 +93,13 @@ grep -q "has its original table again" "$SCRATCH/int.out" || fail "no restore me
 ! dmsetup info iofollow-src-toolvg-vm >/dev/null 2>&1 || fail "helper left after Ctrl-C"
 wait $writer || fail "fio failed across the interrupt: $(tail -n 5 "$SCRATCH/fio1")"
 fio "${fio_job[@]}" --verify_only --output="$SCRATCH/fio1v" || fail "writes lost across the interrupt"
-note "Ctrl-C: exit 130, original table back, 2 MiB of verified writes read back from the source"
+note "Ctrl-C: exit 130, original table back, 1 MiB of verified writes read back from the source"
 
 # A whole migration under a verifying workload (200 writes a second, from
 # before the copy starts), with --verify.
 dm_reload tooldst "0 $(sectors "$dst_loop") delay $dst_loop 0 0 $dst_loop 0 5"
-fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=48M
-	--io_size=6M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=11)
+fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
+	--io_size=3M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=11)
 fio "${fio_job[@]}" --output="$SCRATCH/fio2" &
 writer=$!
 "$MIGRATE" --chunk 16 --verify toolvg/vm "$dst" >"$SCRATCH/run.out" 2>&1 &
@@ -112,9 +112,9 @@ kill -0 $writer 2>/dev/null || fail "fio ended before the copy started: no overl
 wait $tool || fail "migration failed: $(tail -n 5 "$SCRATCH/run.out")"
 wait $writer || fail "fio failed during the migration: $(tail -n 5 "$SCRATCH/fio2")"
 grep -q "verified and switched: toolvg-vm now maps $dst" "$SCRATCH/run.out" || fail "no switch message: $(tail -n 3 "$SCRATCH/run.out")"
-grep -qE '\] .* MiB/48.00 MiB .*(copying|synced)' "$SCRATCH/run.out" || fail "no progress bar in the output: $(head -n 5 "$SCRATCH/run.out")"
+grep -qE '\] .* MiB/32.00 MiB .*(copying|synced)' "$SCRATCH/run.out" || fail "no progress bar in the output: $(head -n 5 "$SCRATCH/run.out")"
 major_minor=$(dmsetup info -c --noheadings -o major,minor --separator : tooldst)
-[ "$(dmsetup table toolvg-vm)" = "0 98304 linear $major_minor 0" ] || fail "not switched: $(dmsetup table toolvg-vm)"
+[ "$(dmsetup table toolvg-vm)" = "0 65536 linear $major_minor 0" ] || fail "not switched: $(dmsetup table toolvg-vm)"
 ! dmsetup info iofollow-src-toolvg-vm >/dev/null 2>&1 || fail "helper left after the switch"
 fio "${fio_job[@]}" --verify_only --output="$SCRATCH/fio2v" || fail "writes made during the migration do not read back from the destination"
-note "switched under fio; $(grep -c 'MiB/48.00 MiB' "$SCRATCH/run.out") progress lines; 6 MiB of writes verified on the destination"
+note "switched under fio; $(grep -c 'MiB/32.00 MiB' "$SCRATCH/run.out") progress lines; 3 MiB of writes verified on the destination"

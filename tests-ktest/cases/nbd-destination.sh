@@ -65,11 +65,11 @@ dm_create nbddst "0 $len linear /dev/nbd0 0"
 dm_create nbdmig "0 $len iofollow $slow /dev/mapper/nbddst 128 2 ratio 4:1"
 
 fio --name=vm --filename=/dev/mapper/nbdmig --direct=1 --rw=randrw --bs=4k --size=32M \
-	--io_size=3M --verify=crc32c --verify_backlog=32 --randseed=5 --output="$SCRATCH/fio" &
+	--io_size=1M --verify=crc32c --verify_backlog=32 --randseed=5 --output="$SCRATCH/fio" &
 writer=$!
 for _ in $(seq 600); do
 	[ "$(migrated_of nbdmig)" -ge 64 ] && break
-	sleep 0.1
+	sleep 0.3
 done
 [ "$(migrated_of nbdmig)" -ge 64 ] || fail "the copy to NBD did not start: $(dmsetup status nbdmig)"
 

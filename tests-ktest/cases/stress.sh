@@ -50,7 +50,7 @@ storm() {
 }
 
 round() { # <seed>
-	local seed=$1 disk i len chunk fio_pid stop=$SCRATCH/stop.$1 heads step=0
+	local seed=$1 disk i len chunk fio_pid stop=$SCRATCH/stop.$1 heads step=0 dests=()
 	local chunks=(64 128 256) ratios=(2:1 4:1 8:1) policies=(follow sequential)
 	RANDOM=$seed
 	disk=$(make_loop $((4 * PART_MIB + 2)) -P)
@@ -60,7 +60,8 @@ round() { # <seed>
 	chunk=${chunks[RANDOM % 3]}
 	for i in 1 2 3 4; do
 		# Destination writes 5 ms late: the copies last through the load.
-		slow_dev "st-d$i" "$(make_loop $PART_MIB)" 0 5 >/dev/null
+		dests[i]=$(make_loop $PART_MIB)
+		slow_dev "st-d$i" "${dests[i]}" 0 5 >/dev/null
 		dm_create "st$i" "0 $len iofollow ${disk}p$i /dev/mapper/st-d$i $chunk 5 ratio ${ratios[RANDOM % 3]} policy ${policies[RANDOM % 2]} paused"
 	done
 
@@ -127,7 +128,10 @@ round() { # <seed>
 	for i in 4 3 2 1; do
 		dm_remove "st$i"
 		dm_remove "st-d$i"
+		free_loop "${dests[i]}"
 	done
+	# Each round's 130 MiB would fill the guest's tmpfs in a long soak.
+	free_loop "$disk"
 }
 
 start=$SECONDS
