@@ -22,10 +22,11 @@ fill /dev/sharevg/a 32 lv-a
 fill /dev/sharevg/b 32 lv-b
 sum_a=$(md5sum </dev/sharevg/a) sum_b=$(md5sum </dev/sharevg/b)
 
-# Slow destinations keep both copies running long enough to look at them.
+# Slow destinations (250 ms writes: 30 s of copy at least) keep both copies
+# running long enough to look at them, also on the sanitizer kernel.
 loop_a=$(make_loop 32) loop_b=$(make_loop 32)
-dst_a=$(slow_dev dsta "$loop_a" 0 20)
-dst_b=$(slow_dev dstb "$loop_b" 0 20)
+dst_a=$(slow_dev dsta "$loop_a" 0 250)
+dst_b=$(slow_dev dstb "$loop_b" 0 250)
 "$MIGRATE" --json --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
 mig_a=$!
 "$MIGRATE" --json --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
@@ -50,8 +51,10 @@ b_on_disk=$((part_start + lv_b_offset))
 # Hold both copies, then move the head with one read of LV b: a whole
 # chunk, so that it ends at the same sector whether it is read alone or
 # piggybacked (the cache is off: a cached block would not reach the disk).
-dmsetup message sharevg-a 0 pause
-dmsetup message sharevg-b 0 pause
+for lv in a b; do
+	[ "$(state_of "sharevg-$lv")" = copying ] || fail "LV $lv's copy is not running: test proves nothing"
+	dmsetup message "sharevg-$lv" 0 pause
+done
 sleep 1
 dd if=/dev/sharevg/b of=/dev/null bs=64k skip=100 count=1 iflag=direct status=none
 head_a=$(status_field sharevg-a 3) head_b=$(status_field sharevg-b 3)
