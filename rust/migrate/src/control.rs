@@ -19,7 +19,7 @@ use crate::dm::Dm;
 use crate::error::{Error, Result};
 use crate::plan::{helper_name, Plan};
 use crate::status::{State, Status};
-use crate::table::{iofollow_source, Linear, Segment};
+use crate::table::{iofollow_source, single_linear, Segment};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What the operator sees while the copy runs, and the pacing of the polls.
@@ -300,14 +300,9 @@ pub fn abort(dm: &impl Dm, live: &str, obs: &mut impl Observer) -> Result<()> {
             if iofollow_source(&t.params) != Some(h.dev) {
                 return Err(Error::new(format!("{live} copies from {}, not from {helper}: not ours to abort", t.params)));
             }
-            let original = dm.table(&helper)?;
-            let [seg] = original.as_slice() else {
-                return Err(Error::new(format!("{helper} does not hold one linear segment")));
-            };
-            if seg.target != "linear" || Linear::parse(&seg.params).is_none() {
-                return Err(Error::new(format!("{helper} does not hold one linear segment")));
-            }
-            restore(dm, live, &helper, seg, obs)
+            // The helper holds the original mapping: one linear segment.
+            let (len, lin) = single_linear(&helper, &dm.table(&helper)?)?;
+            restore(dm, live, &helper, &Segment::linear(len, lin.dev, lin.offset), obs)
         }
         ([t], Some(_)) => {
             // Interrupted before the iofollow table took over, or after the switch.
