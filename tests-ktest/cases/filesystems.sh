@@ -92,8 +92,8 @@ run() { # <fs>
 	src=$(make_loop 64)
 	dst=$(make_loop 64)
 	len=$(sectors "$src")
-	# Copy reads 10 ms late: the copy lasts seconds, the workload's reads
-	# come mostly from the page cache.
+	# Copy reads come late, so that the copy lasts seconds; the workload's
+	# reads come mostly from the page cache.
 	slow=$(slow_dev "fs-$fs-slow" "$src" 10 0)
 	dm_create "fs-$fs" "0 $len iofollow $slow $dst 128 3 ratio 4:1 paused"
 	local dev=/dev/mapper/fs-$fs
@@ -103,8 +103,16 @@ run() { # <fs>
 	esac || fail "mkfs.$fs"
 	mount "$dev" "$MNT"
 	SUM=() INO=() OPS=0
+	local t0=$EPOCHREALTIME op_ms delay_ms
 	for _ in $(seq 15); do file_op; done
 	before=$OPS
+	# The copy must outlast about 20 operations however fast this kernel
+	# runs them (a sanitizer kernel is several times slower): 1024 blocks,
+	# 4 copy reads at a time, each read delayed by delay_ms.
+	op_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 / 15 }')
+	delay_ms=$((op_ms * 20 * 4 / 1024))
+	[ "$delay_ms" -ge 10 ] || delay_ms=10
+	dm_reload "fs-$fs-slow" "0 $len delay $src 0 $delay_ms $src 0 0"
 
 	# The copy runs under the workload; it must still be running after the
 	# first operations, else nothing overlapped.
@@ -115,7 +123,7 @@ run() { # <fs>
 		during=$((during + 1))
 		[ "$during" -lt 5000 ] || fail "$fs: copy not synced after 5000 operations: $(dmsetup status "fs-$fs")"
 	done
-	[ "$during" -ge 10 ] || fail "$fs: only $during operations while copying (from $m0 chunks): no overlap to judge"
+	[ "$during" -ge 10 ] || fail "$fs: only $during operations while copying (from $m0 chunks): no overlap to judge ($op_ms ms per operation, copy reads $delay_ms ms late)"
 	for _ in $(seq 10); do file_op; done
 	after=$OPS
 
@@ -138,7 +146,7 @@ run() { # <fs>
 	esac
 	mount -o ro "$dst" "$MNT"
 	check_files "$MNT"
-	note "$fs: $before operations before the copy, $during during it, $((after - before - during)) after sync and 10 after the switch-over; clean check, ${#SUM[@]} files match"
+	note "$fs: $before operations before the copy ($op_ms ms each), $during during it (copy reads $delay_ms ms late), $((after - before - during)) after sync and 10 after the switch-over; clean check, ${#SUM[@]} files match"
 	umount "$MNT"
 }
 

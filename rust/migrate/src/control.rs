@@ -193,8 +193,12 @@ fn switch_over(
         ));
         return Ok(Switch::Raced);
     }
+    // What the copy cost, for the log: the policies differ in IOs, not bytes.
+    let cost = format!("{} copy IOs, {} VM IOs", st.migration_ios, st.vm_ios);
     if let Some(verify) = opts.verify {
-        obs.note("suspended and synced: comparing source and destination");
+        obs.note(&format!(
+            "suspended and synced ({cost}): comparing source and destination"
+        ));
         if let Err(e) = verify(plan) {
             restore_suspended(dm, &plan.live, &plan.helper, &plan.original)?;
             return Ok(Switch::Refused(
@@ -203,7 +207,7 @@ fn switch_over(
         }
     }
     obs.note(&format!(
-        "suspended and synced: switching {} to {}",
+        "suspended and synced ({cost}): switching {} to {}",
         plan.live, plan.dest_path
     ));
     if let Err(e) = dm.load(&plan.live, &[plan.switch_table()]) {

@@ -380,7 +380,9 @@ fn plan_refuses_a_small_destination_and_a_leftover_helper() {
 
 #[test]
 fn a_run_switches_only_when_suspended_and_synced() {
-    let dm = FakeDm::new(&[COPYING, COPYING, SYNCED, SYNCED]);
+    // The status read while suspended has its own counters: the log reports them.
+    let suspended = "synced 2048/2048 0 4096 7 9 0 0 0/0 follow 2:1";
+    let dm = FakeDm::new(&[COPYING, COPYING, SYNCED, suspended]);
     let p = planned(&dm);
     let mut obs = Quiet::default();
     assert_eq!(
@@ -392,6 +394,13 @@ fn a_run_switches_only_when_suspended_and_synced() {
     assert!(!lv.suspended && lv.inactive.is_none());
     assert_eq!(dm.st.borrow().devs.len(), 1, "helper removed");
     assert_eq!(obs.samples, 3);
+    assert!(
+        obs.notes
+            .iter()
+            .any(|n| n.starts_with("suspended and synced (9 copy IOs, 7 VM IOs): switching")),
+        "{:?}",
+        obs.notes
+    );
 }
 
 #[test]
