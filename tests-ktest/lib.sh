@@ -203,14 +203,20 @@ slow_dev() { # <name> <dev> <read ms> <write ms>
 	# Created fast, so that udev's probe of the new device is not delayed,
 	# then slowed down.
 	dm_create "$1" "0 $(sectors "$2") delay $2 0 0 $2 0 0"
-	dm_reload "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
+	set_slow "$1" "$2" "$3" "$4"
 	echo "/dev/mapper/$1"
+}
+
+# set_slow <name> <dev> <read ms> <write ms>: new delays for the slow_dev
+# <name> over <dev> (a live reload: IO in flight drains first).
+set_slow() {
+	dm_reload "$1" "0 $(sectors "$2") delay $2 0 $3 $2 0 $4"
 }
 
 # unslow <name> <dev>: the slow_dev <name> over <dev> delays nothing from
 # now on: what a case checks after its last slow phase needs no crawling copy.
 unslow() {
-	dm_reload "$1" "0 $(sectors "$2") delay $2 0 0 $2 0 0"
+	set_slow "$1" "$2" 0 0
 }
 
 # migration_pair <name> <MiB> <read ms> <write ms>: a source filled with a

@@ -112,7 +112,7 @@ run() { # <fs>
 	op_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 / 15 }')
 	delay_ms=$((op_ms * 20 * 4 / 1024))
 	[ "$delay_ms" -ge 10 ] || delay_ms=10
-	dm_reload "fs-$fs-slow" "0 $len delay $src 0 $delay_ms $src 0 0"
+	set_slow "fs-$fs-slow" "$src" "$delay_ms" 0
 
 	# The copy runs under the workload; it must still be running after the
 	# first operations, else nothing overlapped.

@@ -69,7 +69,7 @@ note "$refusals refusals, each with its message; the volume unchanged; --dry-run
 # Ctrl-C mid-copy, under writes: the original table comes back, every
 # acknowledged write is on the source. The destination's writes take 100 ms
 # (about 13 s of copy) so that the interrupt lands mid-copy.
-dm_reload tooldst "0 $(sectors "$dst_loop") delay $dst_loop 0 0 $dst_loop 0 100"
+set_slow tooldst "$dst_loop" 0 100
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
 	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=7)
 "$MIGRATE" --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
@@ -97,7 +97,7 @@ note "Ctrl-C: exit 130, original table back, 1 MiB of verified writes read back 
 
 # A whole migration under a verifying workload (200 writes a second, from
 # before the copy starts), with --verify.
-dm_reload tooldst "0 $(sectors "$dst_loop") delay $dst_loop 0 0 $dst_loop 0 5"
+set_slow tooldst "$dst_loop" 0 5
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
 	--io_size=3M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=11)
 fio "${fio_job[@]}" --output="$SCRATCH/fio2" &

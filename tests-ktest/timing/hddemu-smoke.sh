@@ -4,7 +4,8 @@
 # it reads back what was written, serves one request at a time for exactly
 # the model's service time, passes the calibration self-test, and iofollow
 # migrates a short write-bearing trace replayed on it to an identical copy.
-# This is `make bench`'s smoke run inside `make check`.
+# `make bench` runs it first: an instrument out of calibration makes every
+# figure after it wrong.
 . "$(dirname "$0")/../lib.sh"
 load_module
 load_kmod ublk_drv
