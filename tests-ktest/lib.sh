@@ -52,7 +52,10 @@ cleanup() {
 trap cleanup EXIT
 
 load_module() {
-	grep -q '^dm_iofollow ' /proc/modules || insmod "$MODULE"
+	# Cases run side by side: another one may load it between the check and insmod.
+	grep -q '^dm_iofollow ' /proc/modules && return 0
+	insmod "$MODULE" 2>"$SCRATCH/insmod.err" && return 0
+	grep -q '^dm_iofollow ' /proc/modules || { cat "$SCRATCH/insmod.err" >&2; return 1; }
 }
 
 # make_loop <MiB> [losetup options...]: a loop device over a sparse file.

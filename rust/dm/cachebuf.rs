@@ -10,7 +10,7 @@
 //! cache drops it meanwhile. Making one never sleeps and fails (`None`)
 //! instead of dipping into reserves; dropping one is allowed in any context.
 
-use super::{ffi, Ctx, OwnedBio, Process};
+use super::{ffi, Ctx, IoBuffer, OwnedBio, Process};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -124,13 +124,19 @@ impl CachedRead {
 }
 
 impl<G> Ctx<'_, Process, G> {
-    /// A cache buffer holding `bytes` bytes of copy buffer `buf` from byte
+    /// A cache buffer holding `bytes` bytes of IO buffer `buf` from byte
     /// `offset`; `None` without memory (never sleeps) or for a range outside
-    /// the buffer. The caller must not have an IO into that buffer in flight.
-    pub(crate) fn copy_to_cache(&self, buf: u32, offset: usize, bytes: u32) -> Option<CacheBuf> {
+    /// the buffer. Holding `buf` means no IO into it is in flight.
+    pub(crate) fn copy_to_cache(
+        &self,
+        buf: &IoBuffer,
+        offset: usize,
+        bytes: u32,
+    ) -> Option<CacheBuf> {
         // SAFETY: live services (Services invariant); the glue checks the range
-        // against the buffer's real size; no IO writes it (caller).
-        let raw = unsafe { ffi::iof_cache_buf_copy(self.services.as_ptr(), buf, offset, bytes) };
+        // against the buffer's real size; no IO owns `buf` while we borrow it.
+        let raw =
+            unsafe { ffi::iof_cache_buf_copy(self.services.as_ptr(), buf.index(), offset, bytes) };
         // INVARIANT: a fresh, filled buffer with one reference, now ours.
         NonNull::new(raw).map(|raw| CacheBuf { raw })
     }

@@ -45,8 +45,15 @@ pub(crate) struct BioListRaw {
 /// `iof_work_fn`.
 pub(crate) type WorkFn = unsafe extern "C" fn(owner: *mut c_void);
 /// `iof_io_fn`.
-pub(crate) type IoFn =
-    unsafe extern "C" fn(owner: *mut c_void, tag: u64, bio: *mut BioRaw, error_bits: c_ulong);
+pub(crate) type IoFn = unsafe extern "C" fn(
+    owner: *mut c_void,
+    tag: u64,
+    bio: *mut BioRaw,
+    buf: c_uint,
+    error_bits: c_ulong,
+);
+/// `IOF_NO_BUF`: an IO that was lent no buffer.
+pub(crate) const IOF_NO_BUF: c_uint = c_uint::MAX;
 /// `iof_count_fn`.
 pub(crate) type CountFn = unsafe extern "C" fn(owner: *mut c_void) -> c_ulong;
 /// `iof_scan_fn`.
@@ -173,6 +180,8 @@ extern "C" {
     pub(crate) fn iof_bio_data(bio: *mut BioRaw, bytes: c_uint) -> *mut c_void;
     pub(crate) fn iof_bio_endio(bio: *mut BioRaw, status: BlkStatus);
     pub(crate) fn iof_errno_to_blk_status(errno: c_int) -> BlkStatus;
+    pub(crate) fn iof_ctr_dtr_lock();
+    pub(crate) fn iof_ctr_dtr_unlock();
     pub(crate) fn iof_bio_list_pop(list: *mut BioListRaw) -> *mut BioRaw;
     pub(crate) fn iof_bio_list_add(list: *mut BioListRaw, bio: *mut BioRaw);
 

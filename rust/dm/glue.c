@@ -7,6 +7,7 @@
  */
 #include <linux/blkdev.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/ratelimit.h>
 #include "glue.h"
 
@@ -23,6 +24,7 @@ static_assert(offsetof(struct bio_list, tail) == sizeof(void *));
 static_assert(sizeof(blk_status_t) == 1);
 static_assert(sizeof(dev_t) == 4);
 static_assert(sizeof(sector_t) == 8);
+static_assert(IOF_NO_BUF == UINT_MAX);
 
 /* One budget for every IO-path error of the module, as DMERR_LIMIT has. */
 static DEFINE_RATELIMIT_STATE(iof_log_rs, DEFAULT_RATELIMIT_INTERVAL,
@@ -31,6 +33,22 @@ static DEFINE_RATELIMIT_STATE(iof_log_rs, DEFAULT_RATELIMIT_INTERVAL,
 bool iof_log_allowed(void)
 {
 	return __ratelimit(&iof_log_rs);
+}
+
+/*
+ * dm runs the constructors of two tables loaded at once in parallel; state
+ * they share (the head model of each disk) is joined and left under this.
+ */
+static DEFINE_MUTEX(iof_ctr_dtr_mutex);
+
+void iof_ctr_dtr_lock(void)
+{
+	mutex_lock(&iof_ctr_dtr_mutex);
+}
+
+void iof_ctr_dtr_unlock(void)
+{
+	mutex_unlock(&iof_ctr_dtr_mutex);
 }
 
 static struct target_type iof_target = {

@@ -32,12 +32,17 @@ struct iof_ops {
 
 /* Called from the worker and from dm-io completions of one target. */
 typedef void (*iof_work_fn)(void *owner);
+/* @buf: the buffer an IO had been lent (iof_io_buf), or IOF_NO_BUF. */
+#define IOF_NO_BUF UINT_MAX
 typedef void (*iof_io_fn)(void *owner, u64 tag, struct bio *bio,
-			  unsigned long error_bits);
+			  unsigned int buf, unsigned long error_bits);
 
 int iof_register(const char *name, unsigned int major, unsigned int minor,
 		 unsigned int patch, const struct iof_ops *ops);
 void iof_unregister(void);
+/* Serialises the constructors and destructors of every target of the type. */
+void iof_ctr_dtr_lock(void);
+void iof_ctr_dtr_unlock(void);
 bool iof_log_allowed(void);
 
 /* dm_target */

@@ -20,8 +20,13 @@
 //! - IO tags are the target's [`TargetOps::Tag`] type in both directions.
 //! - The per-bio data is the target's [`TargetOps::PerBio`] type; the layer
 //!   sizes dm's per-bio area for it in `ctr`, before the target runs.
+//! - IO buffers are asked for in `ctr` ([`CtrTarget::io_buffers`]); each
+//!   is an [`IoBuffer`] handle that an IO owns while it runs.
 //! - `dtr` stops the worker, waits for every IO issued through [`Ctx`], and
 //!   only then drops the state, so no callback can outlive it.
+//! - The `ctr` and `dtr` of every target of the type run one at a time: a
+//!   target may share state with the others of its type (under a mutex of
+//!   the glue) without a lock of its own there.
 
 /// `pr_err!` under one module-wide rate limit (as `DMERR_LIMIT`): for
 /// errors on IO paths, which can repeat once per bio.
@@ -40,6 +45,7 @@ mod bio;
 mod cachebuf;
 mod dev;
 mod ffi;
+mod iobuf;
 mod limits;
 mod services;
 mod status;
@@ -48,6 +54,7 @@ mod target;
 pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, Routed};
 pub(crate) use cachebuf::{cache_bufs_in_use, CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
 pub(crate) use dev::DmDev;
+pub(crate) use iobuf::{IoBuffer, IoBuffers};
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};
 pub(crate) use services::{Atomic, Ctx, IoCompletion, IoTag, Process};
@@ -64,6 +71,26 @@ use kernel::{
     types::ForeignOwnable,
 };
 use services::Services;
+
+/// Holds the mutex that serialises every `ctr` and `dtr` of the type.
+struct CtrDtrLock;
+
+impl CtrDtrLock {
+    /// Only ctr and dtr callbacks (process context) take it.
+    fn take() -> Self {
+        // SAFETY: a static mutex of the glue; ctr and dtr run in process context and
+        // never take it twice (they do not nest).
+        unsafe { ffi::iof_ctr_dtr_lock() };
+        Self
+    }
+}
+
+impl Drop for CtrDtrLock {
+    fn drop(&mut self) {
+        // SAFETY: taken in `take` by this value.
+        unsafe { ffi::iof_ctr_dtr_unlock() }
+    }
+}
 
 /// Whether a rate-limited log line may be printed now.
 pub(crate) fn log_allowed() -> bool {
@@ -83,14 +110,6 @@ impl CtrError {
     pub(crate) fn new(errno: Error, msg: &'static core::ffi::CStr) -> Self {
         Self { errno, msg }
     }
-}
-
-/// What a constructed target needs besides its state.
-pub(crate) struct ServiceConfig {
-    /// Number of IO buffers.
-    pub(crate) nr_buffers: u32,
-    /// Size of each IO buffer in bytes.
-    pub(crate) buffer_bytes: usize,
 }
 
 /// What a `message` callback answers besides success.
@@ -114,11 +133,8 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     type Tag: IoTag;
 
     /// Builds a target instance from its table arguments: the initialiser of
-    /// its state and what it needs from [`Ctx`].
-    fn ctr(
-        target: &CtrTarget<'_>,
-        args: &[&str],
-    ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError>;
+    /// its state. Runs under the type's ctr/dtr mutex.
+    fn ctr(target: &CtrTarget<'_>, args: &[&str]) -> Result<impl PinInit<Self, Error>, CtrError>;
 
     /// Routes one bio. Runs concurrently and must not sleep.
     fn map(&self, ctx: &Ctx<'_, Atomic, Self::Tag>, bio: MapBio<'_, Self::PerBio>) -> Routed;
@@ -186,12 +202,15 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
 }
 
 /// A target instance as kept in `ti->private`.
+///
+/// Fields drop in declaration order, after `PinnedDrop`: the state (and
+/// any bio it still holds) before the services its callbacks use.
 #[pin_data(PinnedDrop)]
 struct Instance<T> {
-    services: Services,
-    ti: NonNull<ffi::DmTargetRaw>,
     #[pin]
     state: T,
+    services: Services,
+    ti: NonNull<ffi::DmTargetRaw>,
 }
 
 // SAFETY: `ti` is only used to build a `&Target` for callbacks, which dm allows from
@@ -299,11 +318,12 @@ fn construct<T: TargetOps>(
     args: &[&str],
 ) -> Result<Pin<KBox<Instance<T>>>, CtrError> {
     let ctr_target = CtrTarget::new(target);
-    let (init, config) = T::ctr(&ctr_target, args)?;
+    let init = T::ctr(&ctr_target, args)?;
+    let (nr_buffers, buffer_bytes) = ctr_target.buffers();
     let services = Services::new(
         target,
-        config.nr_buffers,
-        config.buffer_bytes,
+        nr_buffers,
+        buffer_bytes,
         work_callback::<T>,
         io_callback::<T>,
     )
@@ -347,6 +367,7 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
     // dm sizes each bio's per-bio area from this; it must be set before the first
     // bio reaches map, whatever the target's own ctr does.
     target.set_per_bio_size(const { bio::size_of_per_bio::<T::PerBio>() });
+    let _serial = CtrDtrLock::take();
     // SAFETY: dm passes `argc` NUL-terminated strings that live until ctr returns.
     let built = unsafe { args::collect(argc, argv) }.and_then(|args| construct::<T>(target, &args));
     match built {
@@ -368,6 +389,7 @@ unsafe extern "C" fn ctr_callback<T: TargetOps>(
 unsafe extern "C" fn dtr_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: dm passes a live target.
     let target = unsafe { Target::from_raw(ti) };
+    let _serial = CtrDtrLock::take();
     // SAFETY: ctr stored a `Pin<KBox<Instance<T>>>`; dtr runs once. Its PinnedDrop stops
     // the worker and waits for IO, so no work or IO callback can borrow it afterwards.
     drop(unsafe { <Pin<KBox<Instance<T>>> as ForeignOwnable>::from_foreign(target.private()) });
@@ -455,6 +477,7 @@ unsafe extern "C" fn io_callback<T: TargetOps>(
     owner: *mut c_void,
     tag: u64,
     bio: *mut ffi::BioRaw,
+    buf: c_uint,
     error_bits: c_ulong,
 ) {
     // SAFETY: `owner` is the pinned instance; its PinnedDrop waits for all IO before
@@ -465,6 +488,8 @@ unsafe extern "C" fn io_callback<T: TargetOps>(
     let done = IoCompletion {
         tag: <T::Tag as IoTag>::from_raw(tag),
         bio,
+        // SAFETY: the glue passes back the buffer this IO was lent, once.
+        buffer: unsafe { IoBuffer::from_io(buf) },
         error_bits: error_bits as u64,
     };
     instance.state.io_done(&instance.ctx::<Atomic>(), done);

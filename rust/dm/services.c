@@ -21,6 +21,7 @@ struct iof_job {
 	struct iof_services *s;
 	struct bio *bio;
 	u64 tag;
+	unsigned int buf;	/* the buffer lent to the IO, or IOF_NO_BUF */
 };
 
 struct iof_services {
@@ -262,10 +263,11 @@ static void iof_io_done(unsigned long error_bits, void *context)
 	struct iof_job *job = context;
 	struct iof_services *s = job->s;
 	struct bio *bio = job->bio;
+	unsigned int buf = job->buf;
 	u64 tag = job->tag;
 
 	mempool_free(job, &s->jobs);
-	s->io_fn(s->owner, tag, bio, error_bits);
+	s->io_fn(s->owner, tag, bio, buf, error_bits);
 	iof_io_put(s);
 }
 
@@ -277,12 +279,13 @@ static void iof_io_done(unsigned long error_bits, void *context)
  */
 static void iof_io_submit(struct iof_services *s, struct dm_io_request *req,
 			  unsigned int nr_regions, struct dm_io_region *where,
-			  struct bio *bio, u64 tag)
+			  struct bio *bio, unsigned int buf, u64 tag)
 {
 	struct iof_job *job = mempool_alloc(&s->jobs, GFP_NOIO);
 
 	job->s = s;
 	job->bio = bio;
+	job->buf = buf;
 	job->tag = tag;
 	req->notify.fn = iof_io_done;
 	req->notify.context = job;
@@ -292,9 +295,10 @@ static void iof_io_submit(struct iof_services *s, struct dm_io_request *req,
 }
 
 /* Refuses an IO before it has a job: same contract as a failed dm_io(). */
-static void iof_io_refuse(struct iof_services *s, struct bio *bio, u64 tag)
+static void iof_io_refuse(struct iof_services *s, struct bio *bio,
+			  unsigned int buf, u64 tag)
 {
-	s->io_fn(s->owner, tag, bio, ~0UL);
+	s->io_fn(s->owner, tag, bio, buf, ~0UL);
 	iof_io_put(s);
 }
 
@@ -313,11 +317,11 @@ void iof_io_buf(struct iof_services *s, bool write, struct dm_dev *dev,
 
 	/* The buffer bounds the IO: never past its end. */
 	if (buf >= s->nr_bufs || count > (s->buf_bytes >> SECTOR_SHIFT)) {
-		iof_io_refuse(s, NULL, tag);
+		iof_io_refuse(s, NULL, buf, tag);
 		return;
 	}
 	req.mem.ptr.vma = s->bufs[buf];
-	iof_io_submit(s, &req, 1, &where, NULL, tag);
+	iof_io_submit(s, &req, 1, &where, NULL, buf, tag);
 }
 
 void iof_io_bio(struct iof_services *s, struct bio *bio, bool write,
@@ -335,10 +339,10 @@ void iof_io_bio(struct iof_services *s, struct bio *bio, bool write,
 	};
 
 	if (!write && dev1) {
-		iof_io_refuse(s, bio, tag);
+		iof_io_refuse(s, bio, IOF_NO_BUF, tag);
 		return;
 	}
-	iof_io_submit(s, &req, dev1 ? 2 : 1, where, bio, tag);
+	iof_io_submit(s, &req, dev1 ? 2 : 1, where, bio, IOF_NO_BUF, tag);
 }
 
 /* An empty flush of @dev, as dm-raid1 flushes its legs (dm-io, no region data). */
@@ -355,5 +359,5 @@ void iof_io_flush(struct iof_services *s, struct dm_dev *dev, u64 tag)
 		.mem.ptr.addr = NULL,
 	};
 
-	iof_io_submit(s, &req, 1, &where, NULL, tag);
+	iof_io_submit(s, &req, 1, &where, NULL, IOF_NO_BUF, tag);
 }

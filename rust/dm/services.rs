@@ -7,7 +7,7 @@
 //! `alloc_workqueue(WQ_MEM_RECLAIM)`, `dm_io()` and a mempool of requests,
 //! so nothing in the IO path allocates except from reserves (GFP_NOIO).
 
-use super::{ffi, DmDev, OwnedBio, Target};
+use super::{ffi, DmDev, IoBuffer, OwnedBio, Target};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{error::from_err_ptr, ffi::c_void, prelude::*};
@@ -163,6 +163,9 @@ pub(crate) struct IoCompletion<G> {
     pub(crate) tag: Option<G>,
     /// The VM bio given to [`Ctx::write_bio`] or [`Ctx::read_bio`], back to be ended.
     pub(crate) bio: Option<OwnedBio>,
+    /// The buffer given to [`Ctx::read_into_buffer`] or
+    /// [`Ctx::write_from_buffer`], back to its owner.
+    pub(crate) buffer: Option<IoBuffer>,
     /// Bit `i` is set when region `i` (0: first device, 1: second) failed;
     /// every bit is set when the IO could not be started at all.
     pub(crate) error_bits: u64,
@@ -198,17 +201,17 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         }
     }
 
-    /// Reads `sectors` at `sector` of `dev` into buffer `buf`; completes
-    /// through `TargetOps::io_done` with `tag`, also when it cannot start
-    /// (then with every error bit set). The dm layer refuses an IO larger
-    /// than the buffer.
+    /// Reads `sectors` at `sector` of `dev` into buffer `buf`, which the IO
+    /// owns until it completes through `TargetOps::io_done` with `tag`
+    /// (also when it cannot start: then with every error bit set), and
+    /// hands it back there. The dm layer refuses an IO larger than the buffer.
     pub(crate) fn read_into_buffer(
         &self,
         ticket: IoTicket<'_>,
         dev: &DmDev,
         sector: u64,
         sectors: u64,
-        buf: u32,
+        buf: IoBuffer,
         tag: G,
     ) {
         self.buffer_io(ticket, false, dev, sector, sectors, buf, tag);
@@ -222,7 +225,7 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         dev: &DmDev,
         sector: u64,
         sectors: u64,
-        buf: u32,
+        buf: IoBuffer,
         tag: G,
     ) {
         self.buffer_io(ticket, true, dev, sector, sectors, buf, tag);
@@ -236,12 +239,13 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
         dev: &DmDev,
         sector: u64,
         sectors: u64,
-        buf: u32,
+        buf: IoBuffer,
         tag: G,
     ) {
         ticket.into_io();
-        // SAFETY: live services and device; the in-flight reference moved to the IO; the
-        // glue checks `buf` and `sectors` against the buffers it allocated.
+        // SAFETY: live services and device; the in-flight reference and the buffer moved
+        // to the IO, which hands the buffer back to io_done; the glue checks `sectors`
+        // against the buffer's size.
         unsafe {
             ffi::iof_io_buf(
                 self.services.as_ptr(),
@@ -249,7 +253,7 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
                 dev.as_ptr(),
                 sector,
                 sectors,
-                buf,
+                buf.into_io(),
                 tag.into_raw(),
             )
         }
@@ -317,13 +321,13 @@ impl<'a, G: IoTag> Ctx<'a, Process, G> {
     }
 
     /// Fills the data pages of a read `bio` from buffer `buf`, starting at
-    /// byte `offset`; fails if that reaches past the buffer. The caller must
-    /// not have an IO into that buffer in flight.
-    pub(crate) fn fill_from_buffer(&self, bio: &OwnedBio, buf: u32, offset: usize) -> Result {
-        // SAFETY: live services; the bio is owned (its pages are ours to fill); the glue
-        // checks the range against the buffer's real size.
+    /// byte `offset`; fails if that reaches past the buffer. Holding `buf`
+    /// means no IO into it is in flight.
+    pub(crate) fn fill_from_buffer(&self, bio: &OwnedBio, buf: &IoBuffer, offset: usize) -> Result {
+        // SAFETY: live services; the bio is owned (its pages are ours to fill); no IO
+        // owns `buf` while we borrow it; the glue checks the range against its size.
         kernel::error::to_result(unsafe {
-            ffi::iof_bio_fill_from_buf(self.services.as_ptr(), bio.as_ptr(), buf, offset)
+            ffi::iof_bio_fill_from_buf(self.services.as_ptr(), bio.as_ptr(), buf.index(), offset)
         })
     }
 

@@ -2,7 +2,8 @@
 
 //! [`Target`]: one `struct dm_target`, the slice of a mapped device a target instance serves.
 
-use super::ffi;
+use super::{ffi, IoBuffers};
+use core::cell::Cell;
 use core::ops::Deref;
 use kernel::{ffi::c_void, prelude::*, types::Opaque};
 
@@ -89,16 +90,37 @@ impl Target {
 }
 
 /// The target while its `ctr` runs: what only a constructor may do (open
-/// devices, tell dm how to hand it bios). Other callbacks get a plain
-/// [`Target`], so safe code cannot call these from `map` or a completion.
+/// devices, tell dm how to hand it bios, get IO buffers). Other callbacks
+/// get a plain [`Target`], so safe code cannot call these from `map` or a
+/// completion.
 pub(crate) struct CtrTarget<'a> {
     target: &'a Target,
+    /// Number and size of the IO buffers asked for, once.
+    buffers: Cell<Option<(u32, usize)>>,
 }
 
 impl<'a> CtrTarget<'a> {
     /// Only the dm layer's ctr callback makes one.
     pub(super) fn new(target: &'a Target) -> Self {
-        Self { target }
+        Self {
+            target,
+            buffers: Cell::new(None),
+        }
+    }
+
+    /// `nr` IO buffers of `bytes` each for this target, allocated by the
+    /// layer when `ctr` returns: their handles. Once per target.
+    pub(crate) fn io_buffers(&self, nr: u32, bytes: usize) -> Result<IoBuffers> {
+        if self.buffers.get().is_some() {
+            return Err(EINVAL);
+        }
+        self.buffers.set(Some((nr, bytes)));
+        Ok(IoBuffers::new(nr))
+    }
+
+    /// What [`CtrTarget::io_buffers`] asked for (none: no buffers).
+    pub(super) fn buffers(&self) -> (u32, usize) {
+        self.buffers.get().unwrap_or((0, 0))
     }
 
     /// Tells dm how to hand bios to this target.

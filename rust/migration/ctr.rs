@@ -7,20 +7,21 @@ use super::cache::MigrationCache;
 use super::engine::{EngineState, MAX_BLOCKS};
 use super::head::DiskHead;
 use super::{Geometry, IoFollow, Settings};
-use crate::dm::{CtrError, CtrTarget, DmDev, ServiceConfig, TargetLimits};
+use crate::dm::{CtrError, CtrTarget, DmDev, TargetLimits};
 use crate::policy::{
     map::ChunkMap,
-    ordering::Ordering,
+    ordering::{Ordering, Unflushed, WRITE_STRIPES},
     ratio::RatioScheduler,
     select::AnySelector,
     table::{parse_table, DiskId},
+    unflushed::FlushPacer,
 };
 use kernel::prelude::*;
 
 pub(super) fn construct(
     target: &CtrTarget<'_>,
     args: &[&str],
-) -> Result<(impl PinInit<IoFollow, Error>, ServiceConfig), CtrError> {
+) -> Result<impl PinInit<IoFollow, Error>, CtrError> {
     let cfg = parse_table(args).map_err(|e| CtrError::new(EINVAL, e.c_message()))?;
     let len = target.len();
 
@@ -69,6 +70,17 @@ pub(super) fn construct(
         .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
     let map = ChunkMap::new(storage, nr_blocks)
         .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
+    // What the destination holds unflushed, and the VM writes in flight.
+    let unflushed_words = Unflushed::<KVVec<u64>>::words_needed(nr_blocks)
+        .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
+    let unflushed = KVVec::from_elem(0u64, unflushed_words, GFP_KERNEL)
+        .ok()
+        .and_then(|s| Unflushed::new(s, nr_blocks))
+        .ok_or(CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
+    let writes = KVVec::from_elem(0u64, WRITE_STRIPES, GFP_KERNEL)
+        .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
+    let ordering = Ordering::new(map, unflushed, writes)
+        .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
 
     // An empty flush reaches each device (two clones); no bio crosses a chunk.
     let limits = TargetLimits {
@@ -97,14 +109,23 @@ pub(super) fn construct(
         cfg.cache_eviction,
     )
     .map_err(|e| CtrError::new(e, c"Cannot allocate the cache index"))?;
+    // One chunk-sized buffer per copy slot.
+    let buffers = target
+        .io_buffers(
+            EngineState::buffers_for(cfg.depth),
+            usize::try_from(chunk_bytes).unwrap_or(usize::MAX),
+        )
+        .map_err(|e| CtrError::new(e, c"Cannot allocate worker and IO buffers"))?;
     let mut state = EngineState::new(
-        Ordering::new(map),
+        ordering,
         AnySelector::new(cfg.policy),
         RatioScheduler::with_ratio(cfg.ratio),
         cfg.paused,
         cfg.depth,
         cache,
+        buffers,
     );
+    state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
     state.set_queue_aware(cfg.queue_aware);
@@ -120,10 +141,6 @@ pub(super) fn construct(
         source_offset: cfg.source_offset,
         disk: cfg.disk,
     };
-    let services = ServiceConfig {
-        nr_buffers: EngineState::buffers_for(cfg.depth),
-        buffer_bytes: usize::try_from(chunk_bytes).unwrap_or(usize::MAX),
-    };
     let init = try_pin_init!(IoFollow {
         source,
         dest,
@@ -132,5 +149,5 @@ pub(super) fn construct(
         head,
         state <- new_irq_spinlock!(state, "iofollow_engine"),
     });
-    Ok((init, services))
+    Ok(init)
 }

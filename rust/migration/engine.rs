@@ -12,16 +12,18 @@
 use super::cache::{MigrationCache, Retired};
 use super::IoFollow;
 use super::{AtomicCtx, ProcessCtx};
-use crate::dm::{BioList, BlkStatus, IoCompletion, IoTag, OwnedBio};
+use crate::dm::{BioList, BlkStatus, IoBuffer, IoCompletion, IoTag, OwnedBio};
+use crate::policy::announce::Announcer;
 use crate::policy::anticipation::{Anticipation, AnticipationParams};
 use crate::policy::{
     copyrun::CopyRun,
     map::ChunkState,
-    ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX},
+    ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX, QUIET_PROBES},
     piggyback::PiggybackRule,
     ratio::{copy_reads_allowed, RatioScheduler},
     select::{AnySelector, Selector},
     table::{StateWord, DEPTH_MAX},
+    unflushed::{FlushDue, FlushPacer},
 };
 use kernel::prelude::*;
 
@@ -60,7 +62,7 @@ impl Kick {
 
 /// What a copy slot is doing, with which run of blocks.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Slot {
+pub(super) enum SlotState {
     /// Beyond the table's depth: no buffer.
     Absent,
     Idle,
@@ -79,6 +81,38 @@ pub(super) enum Slot {
     Caching(CopyRun),
 }
 
+/// One copy slot.
+///
+/// Its buffer is here while no IO and no worker step has it: an IO owns it
+/// while it runs (it comes back with the completion), a worker step that
+/// reads it (serving a VM read, filling the cache) takes it out under the
+/// lock and puts it back under the lock.
+pub(super) struct CopySlot {
+    state: SlotState,
+    buf: Option<IoBuffer>,
+    /// The VM read the slot's run read will serve (piggybacking).
+    piggy: Option<OwnedBio>,
+    /// A VM write overlapped the run a `Caching` slot holds: cache none of it.
+    cache_stale: bool,
+}
+
+impl CopySlot {
+    const ABSENT: Self = Self {
+        state: SlotState::Absent,
+        buf: None,
+        piggy: None,
+        cache_stale: false,
+    };
+}
+
+/// A copy slot that [`EngineState::reserve_piggyback`] reserved for one VM
+/// read; [`EngineState::attach_piggyback`] takes it, so a slot serves at
+/// most the read it was reserved for.
+#[must_use]
+pub(super) struct PiggybackReservation {
+    slot: usize,
+}
+
 /// Everything `map`, `end_io`, the worker and IO completions share, under
 /// the target's interrupt-safe lock.
 pub(super) struct EngineState {
@@ -89,25 +123,22 @@ pub(super) struct EngineState {
     pub(super) paused: bool,
     /// Between presuspend and resume: no new copies.
     pub(super) suspended: bool,
-    /// The dm event for `synced` has been raised (and the state still holds).
-    announced: bool,
-    /// The dm event for the error state has been raised.
-    error_announced: bool,
+    /// The dm events raised so far.
+    announcer: Announcer,
     /// The worker stopped on the ratio and wants a kick when VM IO allows.
     waiting_for_ratio: bool,
     /// Whether the VM counts as busy between its requests (deceptive idleness).
     pub(super) anticipation: Anticipation,
     /// Copy IOs start at the head (else at chunk boundaries): `read_at_head`.
     pub(super) read_at_head: bool,
-    /// The worker held a copy back for an anticipation window ending then (ns).
+    /// The worker wants to look again then (ns): an anticipation window or
+    /// a periodic flush that is not due yet.
     wake_at_ns: Option<u64>,
-    slots: [Slot; MAX_COPY_SLOTS],
+    slots: [CopySlot; MAX_COPY_SLOTS],
     /// Background copies in flight at most (`depth`, at most the table's).
     depth: usize,
     /// The table's depth: the slots that have buffers, less the piggyback one.
     table_depth: usize,
-    /// The VM read each slot's run read will serve (piggybacking).
-    piggy_bios: [Option<OwnedBio>; MAX_COPY_SLOTS],
     /// When a VM read is served by reading its whole chunk.
     piggyback: PiggybackRule,
     /// VM writes to migrated chunks, to be written to both devices by the worker.
@@ -125,8 +156,8 @@ pub(super) struct EngineState {
     pub(super) piggybacked_copies: u64,
     /// Migrated blocks kept in memory for the VM's reads.
     pub(super) cache: MigrationCache,
-    /// A VM write overlapped the run a `Caching` slot holds: cache none of it.
-    cache_stale: [bool; MAX_COPY_SLOTS],
+    /// When the destination is flushed during the copy (`flush_interval`).
+    pub(super) flush_pacer: FlushPacer,
 }
 
 impl EngineState {
@@ -137,13 +168,15 @@ impl EngineState {
         paused: bool,
         depth: u32,
         cache: MigrationCache,
+        buffers: impl Iterator<Item = IoBuffer>,
     ) -> Self {
         let depth = usize::try_from(depth)
             .unwrap_or(1)
             .clamp(1, MAX_COPY_SLOTS - 1);
-        let mut slots = [Slot::Absent; MAX_COPY_SLOTS];
-        for slot in slots.iter_mut().take(depth + 1) {
-            *slot = Slot::Idle;
+        let mut slots = [CopySlot::ABSENT; MAX_COPY_SLOTS];
+        for (slot, buf) in slots.iter_mut().take(depth + 1).zip(buffers) {
+            slot.state = SlotState::Idle;
+            slot.buf = Some(buf);
         }
         Self {
             ordering,
@@ -151,8 +184,7 @@ impl EngineState {
             ratio,
             paused,
             suspended: false,
-            announced: false,
-            error_announced: false,
+            announcer: Announcer::new(),
             waiting_for_ratio: false,
             anticipation: Anticipation::new(AnticipationParams::default()),
             read_at_head: true,
@@ -160,7 +192,6 @@ impl EngineState {
             slots,
             depth,
             table_depth: depth,
-            piggy_bios: [const { None }; MAX_COPY_SLOTS],
             piggyback: PiggybackRule::default(),
             mirror_queue: BioList::new(),
             mirrors_in_flight: 0,
@@ -171,7 +202,7 @@ impl EngineState {
             background_copies: 0,
             piggybacked_copies: 0,
             cache,
-            cache_stale: [false; MAX_COPY_SLOTS],
+            flush_pacer: FlushPacer::new(0),
         }
     }
 
@@ -179,9 +210,9 @@ impl EngineState {
     /// their cached bytes (into `out`), and those of a copy not cached yet.
     pub(super) fn invalidate_cache(&mut self, blocks: CopyRun, out: &mut Retired) {
         self.cache.invalidate(blocks, out);
-        for (slot, stale) in self.slots.iter().zip(self.cache_stale.iter_mut()) {
-            if let Slot::Caching(run) = slot {
-                *stale |= run.first < blocks.end() && blocks.first < run.end();
+        for slot in self.slots.iter_mut() {
+            if let SlotState::Caching(run) = slot.state {
+                slot.cache_stale |= run.first < blocks.end() && blocks.first < run.end();
             }
         }
     }
@@ -210,7 +241,7 @@ impl EngineState {
         run_sectors: u64,
         sectors: u64,
         waiting: u64,
-    ) -> Option<usize> {
+    ) -> Option<PiggybackReservation> {
         let map = self.ordering.map();
         let pending = run.iter().all(|block| {
             map.state(block).is_some_and(|s| s.is_pending())
@@ -225,7 +256,10 @@ impl EngineState {
             return None;
         }
         // The highest idle slot: the spare one past the background slots first.
-        let slot = self.slots.iter().rposition(|s| *s == Slot::Idle)?;
+        let slot = self
+            .slots
+            .iter()
+            .rposition(|s| s.state == SlotState::Idle && s.piggy.is_none())?;
         let started = self.ordering.start_copy_run(run).ok()?;
         if started != run {
             // Cannot happen under the lock after the check above; never serve
@@ -233,15 +267,25 @@ impl EngineState {
             self.ordering.copy_run_abandoned(started);
             return None;
         }
-        *self.slots.get_mut(slot)? = Slot::Piggyback(run);
+        self.slots.get_mut(slot)?.state = SlotState::Piggyback(run);
         self.piggybacked_copies = self.piggybacked_copies.saturating_add(1);
-        Some(slot)
+        Some(PiggybackReservation { slot })
     }
 
-    /// The VM read that a slot reserved by `reserve_piggyback` will serve.
-    pub(super) fn attach_piggyback(&mut self, slot: usize, bio: OwnedBio) {
-        if let Some(entry) = self.piggy_bios.get_mut(slot) {
-            *entry = Some(bio);
+    /// Gives the VM read to the slot reserved for it. The reservation made
+    /// sure the slot serves no other read; should it ever, the bio is handed
+    /// back, to be failed by the caller outside the lock.
+    pub(super) fn attach_piggyback(
+        &mut self,
+        reserved: PiggybackReservation,
+        bio: OwnedBio,
+    ) -> Result<(), OwnedBio> {
+        match self.slots.get_mut(reserved.slot) {
+            Some(slot) if slot.piggy.is_none() => {
+                slot.piggy = Some(bio);
+                Ok(())
+            }
+            _ => Err(bio),
         }
     }
 
@@ -328,35 +372,80 @@ impl EngineState {
         }
     }
 
-    /// Leaves the error state (`resume` message); the `synced` event is
-    /// raised again only if the state actually changes.
+    /// Leaves the error state (`resume` message). A destination fault ends
+    /// once no mirrored write from before it is in flight.
     pub(super) fn clear_error(&mut self) {
-        if self.ordering.clear_error() {
-            self.error_announced = false;
+        self.ordering.clear_error();
+    }
+
+    fn slot_mut(&mut self, slot: usize) -> Option<&mut CopySlot> {
+        self.slots.get_mut(slot)
+    }
+
+    fn set_slot(&mut self, slot: usize, to: SlotState) {
+        if let Some(s) = self.slot_mut(slot) {
+            s.state = to;
         }
     }
 
-    fn set_slot(&mut self, slot: usize, to: Slot) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = to;
+    fn slot_state(&self, slot: usize) -> SlotState {
+        self.slots.get(slot).map_or(SlotState::Absent, |s| s.state)
+    }
+
+    /// The first slot whose state `pick` maps to a run.
+    fn find_slot(&self, pick: impl Fn(SlotState) -> Option<CopyRun>) -> Option<(usize, CopyRun)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| pick(s.state).map(|r| (i, r)))
+    }
+
+    /// Takes the buffer of `slot` out, for an IO or a worker step.
+    fn take_buf(&mut self, slot: usize) -> Option<IoBuffer> {
+        self.slot_mut(slot)?.buf.take()
+    }
+
+    /// Puts a buffer back into its slot (a completion or a worker step).
+    fn put_buf(&mut self, slot: usize, buf: Option<IoBuffer>) {
+        if let (Some(s), Some(b)) = (self.slot_mut(slot), buf) {
+            s.buf = Some(b);
         }
     }
 
     /// Takes the VM read waiting on `slot`, if any.
     fn take_piggy(&mut self, slot: usize) -> Option<OwnedBio> {
-        self.piggy_bios.get_mut(slot)?.take()
+        self.slot_mut(slot)?.piggy.take()
+    }
+
+    /// The worker wants to run again at `at_ns` (the earliest of its wishes).
+    fn wake_at(&mut self, at_ns: u64) {
+        self.wake_at_ns = Some(self.wake_at_ns.map_or(at_ns, |t| t.min(at_ns)));
+    }
+
+    /// What the worker announces when it goes idle: a `synced` not yet
+    /// announced for this complete copy, an `error` not yet announced.
+    fn take_announcements(&mut self) -> (bool, bool) {
+        let o = &self.ordering;
+        let a = self.announcer.poll(
+            o.is_synced(),
+            o.sync_generation(),
+            o.in_error(),
+            o.fault_generation(),
+        );
+        (a.synced, a.error)
     }
 }
 
 /// What an IO issued by the worker was: its tag through dm-io.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IssuedIo {
     /// A copy slot's read of its chunk from the source.
     CopyRead(usize),
     /// A copy slot's write of its buffer to the destination.
     CopyWrite(usize),
-    /// A VM write to these migrated blocks, written to both devices.
-    Mirror(CopyRun),
+    /// A VM write to these migrated blocks: to the source and, unless the
+    /// destination had failed when it was issued, to the destination.
+    Mirror { blocks: CopyRun, to_dest: bool },
     /// A VM read re-issued on its own after its piggybacked chunk read failed.
     Reread,
     /// The background flush of the destination.
@@ -368,19 +457,29 @@ const TAG_PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
 /// A mirror tag's payload: the number of blocks above the first block.
 const TAG_FIRST_BITS: u32 = 44;
 const TAG_FIRST: u64 = (1 << TAG_FIRST_BITS) - 1;
+const KIND_COPY_READ: u64 = 1;
+const KIND_COPY_WRITE: u64 = 2;
+const KIND_MIRROR_BOTH: u64 = 3;
+const KIND_REREAD: u64 = 4;
+const KIND_DEST_FLUSH: u64 = 5;
+const KIND_MIRROR_SOURCE: u64 = 6;
 
 impl IoTag for IssuedIo {
     fn into_raw(self) -> u64 {
         let (kind, payload) = match self {
-            IssuedIo::CopyRead(slot) => (1u64, slot as u64),
-            IssuedIo::CopyWrite(slot) => (2, slot as u64),
+            IssuedIo::CopyRead(slot) => (KIND_COPY_READ, slot as u64),
+            IssuedIo::CopyWrite(slot) => (KIND_COPY_WRITE, slot as u64),
             // A bio lies within one chunk: at most 2048 blocks, 12 bits.
-            IssuedIo::Mirror(run) => (
-                3,
-                (u64::from(run.blocks) << TAG_FIRST_BITS) | (run.first & TAG_FIRST),
+            IssuedIo::Mirror { blocks, to_dest } => (
+                if to_dest {
+                    KIND_MIRROR_BOTH
+                } else {
+                    KIND_MIRROR_SOURCE
+                },
+                (u64::from(blocks.blocks) << TAG_FIRST_BITS) | (blocks.first & TAG_FIRST),
             ),
-            IssuedIo::Reread => (4, 0),
-            IssuedIo::DestFlush => (5, 0),
+            IssuedIo::Reread => (KIND_REREAD, 0),
+            IssuedIo::DestFlush => (KIND_DEST_FLUSH, 0),
         };
         (kind << TAG_SHIFT) | (payload & TAG_PAYLOAD)
     }
@@ -388,34 +487,39 @@ impl IoTag for IssuedIo {
     fn from_raw(raw: u64) -> Option<Self> {
         let payload = raw & TAG_PAYLOAD;
         let slot = usize::try_from(payload).ok();
-        Some(match raw >> TAG_SHIFT {
-            1 => IssuedIo::CopyRead(slot?),
-            2 => IssuedIo::CopyWrite(slot?),
-            3 => IssuedIo::Mirror(CopyRun {
-                first: payload & TAG_FIRST,
-                blocks: u32::try_from(payload >> TAG_FIRST_BITS).ok()?,
-            }),
-            4 => IssuedIo::Reread,
-            5 => IssuedIo::DestFlush,
+        let kind = raw >> TAG_SHIFT;
+        Some(match kind {
+            KIND_COPY_READ => IssuedIo::CopyRead(slot?),
+            KIND_COPY_WRITE => IssuedIo::CopyWrite(slot?),
+            KIND_MIRROR_BOTH | KIND_MIRROR_SOURCE => IssuedIo::Mirror {
+                blocks: CopyRun {
+                    first: payload & TAG_FIRST,
+                    blocks: u32::try_from(payload >> TAG_FIRST_BITS).ok()?,
+                },
+                to_dest: kind == KIND_MIRROR_BOTH,
+            },
+            KIND_REREAD => IssuedIo::Reread,
+            KIND_DEST_FLUSH => IssuedIo::DestFlush,
             _ => return None,
         })
     }
 }
 
-/// One unit of work the worker picked under the lock.
+/// One unit of work the worker picked under the lock, with the buffer it
+/// needs taken out of its slot.
 enum Job {
     /// Copy a written slot's buffer into the cache.
-    Cache(usize, CopyRun),
+    Cache(usize, CopyRun, IoBuffer),
     /// Fill the VM read waiting on a slot from its buffer.
-    Serve(usize, CopyRun, OwnedBio),
+    Serve(usize, CopyRun, OwnedBio, IoBuffer),
     /// Read a VM bio again from the source alone.
     Reread(OwnedBio),
-    /// Write both devices with this mirrored VM bio (of these blocks).
-    Mirror(OwnedBio, CopyRun),
-    /// Write slot's buffer holding the run to the destination.
-    WriteOut(usize, CopyRun),
-    /// Read the run into slot's buffer.
-    ReadIn(usize, CopyRun),
+    /// Write this VM bio to the source and, per its ticket, the destination.
+    Mirror(OwnedBio, WriteTicket),
+    /// Write the slot's buffer holding the run to the destination.
+    WriteOut(usize, CopyRun, IoBuffer),
+    /// Read the run into the slot's buffer.
+    ReadIn(usize, CopyRun, IoBuffer),
     /// Flush the destination.
     Flush,
 }
@@ -426,21 +530,16 @@ impl IoFollow {
         loop {
             let mut guard = self.state.lock();
             let st = &mut *guard;
+            let now = super::now_ns();
             // A VM read waiting on a buffer goes before caching one.
             let job = Self::next_serve(st)
                 .or_else(|| Self::next_cache(st))
                 .or_else(|| st.reread_queue.pop().map(Job::Reread))
                 .or_else(|| self.next_mirror(st, ctx))
-                .or_else(|| self.next_copy_step(st))
-                .or_else(|| Self::next_flush(st));
+                .or_else(|| self.next_copy_step(st, now))
+                .or_else(|| Self::next_flush(st, now));
             let Some(job) = job else {
-                let synced = st.ordering.is_synced();
-                let announce_sync = synced && !st.announced;
-                // A chunk dirtied after the end of the copy: announce the next end too.
-                st.announced = synced;
-                let error = st.ordering.in_error();
-                let announce_error = error && !st.error_announced;
-                st.error_announced = error;
+                let (announce_sync, announce_error) = st.take_announcements();
                 let wake_at = st.wake_at_ns.take();
                 drop(guard);
                 if let Some(at) = wake_at {
@@ -463,42 +562,45 @@ impl IoFollow {
             drop(guard);
             let begin = ctx.target().begin();
             match job {
-                Job::Cache(slot, run) => {
+                Job::Cache(slot, run, buf) => {
                     drop(ticket);
-                    self.cache_run(ctx, slot, run);
+                    self.cache_run(ctx, slot, run, buf);
                 }
-                Job::Serve(slot, run, bio) => {
+                Job::Serve(slot, run, bio, buf) => {
                     drop(ticket);
-                    self.serve_piggyback(ctx, slot, run, bio);
+                    self.serve_piggyback(ctx, slot, run, bio, buf);
                 }
                 Job::Reread(bio) => {
                     let sector = bio.sector().saturating_sub(begin);
                     ctx.read_bio(ticket, bio, &self.source, sector, IssuedIo::Reread);
                 }
-                Job::Mirror(bio, blocks) => {
+                Job::Mirror(bio, write) => {
                     let sector = bio.sector().saturating_sub(begin);
                     self.move_head(sector, u64::from(bio.sectors()));
                     ctx.write_bio(
                         ticket,
                         bio,
                         &self.source,
-                        Some(&self.dest),
+                        write.to_dest.then_some(&self.dest),
                         sector,
-                        IssuedIo::Mirror(blocks),
+                        IssuedIo::Mirror {
+                            blocks: write.blocks(),
+                            to_dest: write.to_dest,
+                        },
                     );
                 }
-                Job::WriteOut(slot, run) => {
+                Job::WriteOut(slot, run, buf) => {
                     let (sector, sectors) = self.geometry.run_range(run);
                     ctx.write_from_buffer(
                         ticket,
                         &self.dest,
                         sector,
                         sectors,
-                        slot as u32,
+                        buf,
                         IssuedIo::CopyWrite(slot),
                     );
                 }
-                Job::ReadIn(slot, run) => {
+                Job::ReadIn(slot, run, buf) => {
                     let (sector, sectors) = self.geometry.run_range(run);
                     self.move_head(sector, sectors);
                     ctx.read_into_buffer(
@@ -506,7 +608,7 @@ impl IoFollow {
                         &self.source,
                         sector,
                         sectors,
-                        slot as u32,
+                        buf,
                         IssuedIo::CopyRead(slot),
                     );
                 }
@@ -517,17 +619,25 @@ impl IoFollow {
 
     /// A slot whose run is written and waits to be cached.
     fn next_cache(st: &mut EngineState) -> Option<Job> {
-        st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::Caching(r) => Some(Job::Cache(i, *r)),
+        let (slot, run) = st.find_slot(|s| match s {
+            SlotState::Caching(r) => Some(r),
             _ => None,
-        })
+        })?;
+        match st.take_buf(slot) {
+            Some(buf) => Some(Job::Cache(slot, run, buf)),
+            None => {
+                // A slot without its buffer cannot be cached from; never seen.
+                st.set_slot(slot, SlotState::Idle);
+                None
+            }
+        }
     }
 
     /// Copies a written run's blocks into the cache, one at a time (no
     /// sleeping allocation, the lock only around each insertion), then frees
     /// the slot. A block is inserted only while it is still migrated and no
     /// VM write overlapped the run since its copy completed.
-    fn cache_run(&self, ctx: &ProcessCtx<'_>, slot: usize, run: CopyRun) {
+    fn cache_run(&self, ctx: &ProcessCtx<'_>, slot: usize, run: CopyRun, buf: IoBuffer) {
         let g = &self.geometry;
         let (run_start, _) = g.run_range(run);
         for block in run.iter() {
@@ -546,7 +656,7 @@ impl IoFollow {
                 break;
             };
             // Without memory the rest simply is not cached.
-            let Some(buf) = ctx.copy_to_cache(slot as u32, offset, bytes) else {
+            let Some(cached) = ctx.copy_to_cache(&buf, offset, bytes) else {
                 break;
             };
             let head_block = self.head_block();
@@ -556,14 +666,15 @@ impl IoFollow {
             if !Self::cacheable(&st, slot, block) {
                 break;
             }
-            st.cache.insert(block, buf, head_block, &mut retired);
+            st.cache.insert(block, cached, head_block, &mut retired);
             drop(st);
             drop(retired);
         }
         let mut st = self.state.lock();
-        st.set_slot(slot, Slot::Idle);
-        if let Some(stale) = st.cache_stale.get_mut(slot) {
-            *stale = false;
+        st.put_buf(slot, Some(buf));
+        st.set_slot(slot, SlotState::Idle);
+        if let Some(s) = st.slot_mut(slot) {
+            s.cache_stale = false;
         }
     }
 
@@ -571,7 +682,7 @@ impl IoFollow {
     /// still migrated, no VM write overlapped the run since its copy
     /// completed, and no suspend began.
     fn cacheable(st: &EngineState, slot: usize, block: u64) -> bool {
-        !st.cache_stale.get(slot).copied().unwrap_or(true)
+        !st.slots.get(slot).map_or(true, |s| s.cache_stale)
             && !st.suspended
             && st.ordering.map().state(block) == Some(ChunkState::Migrated)
     }
@@ -612,14 +723,19 @@ impl IoFollow {
 
     /// A slot whose read is done and has a VM read waiting.
     fn next_serve(st: &mut EngineState) -> Option<Job> {
-        let (slot, run) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::Serving(r) => Some((i, *r)),
+        let (slot, run) = st.find_slot(|s| match s {
+            SlotState::Serving(r) => Some(r),
             _ => None,
         })?;
-        match st.take_piggy(slot) {
-            Some(bio) => Some(Job::Serve(slot, run, bio)),
-            None => {
-                st.set_slot(slot, Slot::ReadDone(run));
+        match (st.take_piggy(slot), st.take_buf(slot)) {
+            (Some(bio), Some(buf)) => Some(Job::Serve(slot, run, bio, buf)),
+            (bio, buf) => {
+                st.put_buf(slot, buf);
+                if let Some(bio) = bio {
+                    // No buffer to serve from (never seen): read it on its own.
+                    st.reread_queue.push(bio);
+                }
+                st.set_slot(slot, SlotState::ReadDone(run));
                 None
             }
         }
@@ -627,14 +743,21 @@ impl IoFollow {
 
     /// Copies the run's bytes into the VM's read (process context: up to a
     /// whole chunk of memcpy) and only then lets the buffer be written out.
-    fn serve_piggyback(&self, ctx: &ProcessCtx<'_>, slot: usize, run: CopyRun, bio: OwnedBio) {
+    fn serve_piggyback(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        slot: usize,
+        run: CopyRun,
+        bio: OwnedBio,
+        buf: IoBuffer,
+    ) {
         let (run_start, _) = self.geometry.run_range(run);
         let offset = bio
             .sector()
             .saturating_sub(ctx.target().begin())
             .saturating_sub(run_start);
         let offset = usize::try_from(offset.saturating_mul(512)).unwrap_or(usize::MAX);
-        let status = match ctx.fill_from_buffer(&bio, slot as u32, offset) {
+        let status = match ctx.fill_from_buffer(&bio, &buf, offset) {
             Ok(()) => BlkStatus::OK,
             Err(e) => BlkStatus::from_error(e),
         };
@@ -642,10 +765,12 @@ impl IoFollow {
         let mut st = self.state.lock();
         // The worker goes on and honours an anticipation window itself.
         let _ = st.on_vm_complete();
-        st.set_slot(slot, Slot::ReadDone(run));
+        st.put_buf(slot, Some(buf));
+        st.set_slot(slot, SlotState::ReadDone(run));
     }
 
-    /// Takes the next queued mirrored write, if fewer than the maximum are in flight.
+    /// Takes the next queued mirrored write, if fewer than the maximum are
+    /// in flight. While the destination is failed it goes to the source only.
     fn next_mirror(&self, st: &mut EngineState, ctx: &ProcessCtx<'_>) -> Option<Job> {
         if st.mirrors_in_flight >= MIRRORS_MAX {
             return None;
@@ -654,45 +779,71 @@ impl IoFollow {
         st.mirrors_in_flight = st.mirrors_in_flight.saturating_add(1);
         let offset = bio.sector().saturating_sub(ctx.target().begin());
         let blocks = self.geometry.blocks_of(offset, u64::from(bio.sectors()));
-        Some(Job::Mirror(bio, blocks))
+        let mut write = WriteTicket {
+            first: blocks.first,
+            chunks: blocks.blocks,
+            mirrored: true,
+            to_dest: false,
+        };
+        st.ordering.mirror_issued(&mut write);
+        Some(Job::Mirror(bio, write))
     }
 
-    /// The background flush that makes a complete copy durable.
-    fn next_flush(st: &mut EngineState) -> Option<Job> {
-        if st.suspended || !st.ordering.wants_dest_flush() {
+    /// A flush of the destination the target issues on its own: when the
+    /// copy is complete and not durable, or when the pacer says a write has
+    /// waited `flush_interval` for one.
+    fn next_flush(st: &mut EngineState, now: u64) -> Option<Job> {
+        if st.suspended || st.ordering.dest_failed() {
+            return None;
+        }
+        let unflushed = st.ordering.unflushed_blocks() > 0;
+        let periodic = match st.flush_pacer.poll(now, unflushed) {
+            FlushDue::Now => true,
+            FlushDue::At(at) => {
+                st.wake_at(at);
+                false
+            }
+            FlushDue::No => false,
+        };
+        if !st.ordering.wants_dest_flush(periodic) {
             return None;
         }
         st.ordering.dest_flush_issued(true);
+        st.flush_pacer.flushed();
         Some(Job::Flush)
     }
 
     /// Picks the next copy step under the lock: issue a piggybacked read,
     /// write a finished read out, or start reading the chunk the policy
     /// selects, if the ratio allows.
-    fn next_copy_step(&self, st: &mut EngineState) -> Option<Job> {
+    fn next_copy_step(&self, st: &mut EngineState, now: u64) -> Option<Job> {
         // A VM read waits on a piggyback slot: issue it whatever the state.
-        if let Some((slot, run)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::Piggyback(r) => Some((i, *r)),
+        if let Some((slot, run)) = st.find_slot(|s| match s {
+            SlotState::Piggyback(r) => Some(r),
             _ => None,
         }) {
-            st.set_slot(slot, Slot::Reading(run));
-            st.migration_ios = st.migration_ios.saturating_add(1);
-            return Some(Job::ReadIn(slot, run));
+            if let Some(buf) = st.take_buf(slot) {
+                st.set_slot(slot, SlotState::Reading(run));
+                st.migration_ios = st.migration_ios.saturating_add(1);
+                return Some(Job::ReadIn(slot, run, buf));
+            }
         }
         // A finished read is written out even when the copy is paused: the
         // chunk is in flight and must reach an end.
-        if let Some((slot, run)) = st.slots.iter().enumerate().find_map(|(i, s)| match s {
-            Slot::ReadDone(r) => Some((i, *r)),
+        if let Some((slot, run)) = st.find_slot(|s| match s {
+            SlotState::ReadDone(r) => Some(r),
             _ => None,
         }) {
             if !st.ordering.in_error() && !st.suspended {
-                st.set_slot(slot, Slot::Writing(run));
-                st.migration_ios = st.migration_ios.saturating_add(1);
-                return Some(Job::WriteOut(slot, run));
+                if let Some(buf) = st.take_buf(slot) {
+                    st.set_slot(slot, SlotState::Writing(run));
+                    st.migration_ios = st.migration_ios.saturating_add(1);
+                    return Some(Job::WriteOut(slot, run, buf));
+                }
             }
             // Suspending or failed: give the blocks back rather than issue IO
             // after postsuspend found the target quiet.
-            st.set_slot(slot, Slot::Idle);
+            st.set_slot(slot, SlotState::Idle);
             st.ordering.copy_run_abandoned(run);
         }
         if !st.copying_allowed() {
@@ -703,14 +854,13 @@ impl IoFollow {
             .slots
             .iter()
             .take(st.depth)
-            .position(|s| *s == Slot::Idle)?;
-        let now = super::now_ns();
+            .position(|s| s.state == SlotState::Idle && s.buf.is_some())?;
         let vm_waiting = st.anticipation.vm_busy(now, st.vm_in_flight);
         // A copy read completing kicks the worker again.
         let reads = st
             .slots
             .iter()
-            .filter(|s| matches!(s, Slot::Reading(_)))
+            .filter(|s| matches!(s.state, SlotState::Reading(_)))
             .count();
         let allowed = copy_reads_allowed(st.depth(), vm_waiting);
         if u32::try_from(reads).unwrap_or(u32::MAX) >= allowed {
@@ -720,36 +870,46 @@ impl IoFollow {
             st.waiting_for_ratio = true;
             if st.vm_in_flight == 0 {
                 // Only the anticipation holds the copy: look again when it ends.
-                st.wake_at_ns = st.anticipation.window_end_ns();
+                if let Some(end) = st.anticipation.window_end_ns() {
+                    st.wake_at(end);
+                }
             }
             return None;
         }
         st.waiting_for_ratio = false;
+        let run = self.start_selected_copy(st, vm_waiting)?;
+        let buf = st.take_buf(slot)?;
+        st.ratio.on_migration_dispatch();
+        st.background_copies = st.background_copies.saturating_add(1);
+        st.migration_ios = st.migration_ios.saturating_add(1);
+        st.set_slot(slot, SlotState::Reading(run));
+        Some(Job::ReadIn(slot, run, buf))
+    }
+
+    /// Asks the policy for the next block and starts a copy run there. A
+    /// block with VM writes in flight is parked by the protocol, so the
+    /// selector offers the next best one; with no parking place left, the
+    /// copy goes on at a quiet pending block near the selected one.
+    fn start_selected_copy(&self, st: &mut EngineState, vm_waiting: bool) -> Option<CopyRun> {
         let g = &self.geometry;
         let shape = g.shape(st.read_at_head);
         let head = shape.head_block(self.head.get(), g.disk_offset, g.nr_blocks);
-        // A block with VM writes in flight is parked by the protocol, so the
-        // selector offers the next best one.
-        let mut started = None;
         for _ in 0..=PARKED_MAX {
             let candidate = st.selector.next(st.ordering.map(), head, !vm_waiting)?;
             let plan = shape.plan(st.ordering.map(), candidate);
             match st.ordering.start_copy_run(plan) {
-                Ok(run) => {
-                    started = Some(run);
-                    break;
-                }
+                Ok(run) => return Some(run),
                 Err(CopyRefused::Parked) => continue,
+                Err(CopyRefused::Busy) => {
+                    let quiet = st.ordering.quiet_pending_after(candidate, QUIET_PROBES)?;
+                    let plan = shape.plan(st.ordering.map(), quiet);
+                    return st.ordering.start_copy_run(plan).ok();
+                }
                 // Retried when a VM write completes (it kicks the worker).
-                Err(CopyRefused::Busy | CopyRefused::NotPending) => return None,
+                Err(CopyRefused::NotPending) => return None,
             }
         }
-        let run = started?;
-        st.ratio.on_migration_dispatch();
-        st.background_copies = st.background_copies.saturating_add(1);
-        st.migration_ios = st.migration_ios.saturating_add(1);
-        st.set_slot(slot, Slot::Reading(run));
-        Some(Job::ReadIn(slot, run))
+        None
     }
 
     /// An IO issued by the worker completed (atomic context).
@@ -757,23 +917,26 @@ impl IoFollow {
         let ok = done.error_bits == 0;
         let mut st = self.state.lock();
         match done.tag {
-            Some(IssuedIo::Mirror(blocks)) => {
+            Some(IssuedIo::Mirror { blocks, to_dest }) => {
                 let source_ok = done.error_bits & 1 == 0;
-                let dest_ok = done.error_bits & 2 == 0;
+                let dest_ok = to_dest && done.error_bits & 2 == 0;
                 st.mirrors_in_flight = st.mirrors_in_flight.saturating_sub(1);
                 // The kick below runs the worker, which honours the window.
                 let _ = st.on_vm_complete();
-                let ticket = WriteTicket {
+                let write = WriteTicket {
                     first: blocks.first,
                     chunks: blocks.blocks,
                     mirrored: true,
+                    to_dest,
                 };
-                // Any failure re-dirties the blocks; a destination failure stops the copy.
-                st.ordering.write_done(ticket, source_ok, dest_ok);
+                // The blocks are copied again unless both writes landed; a
+                // destination failure costs everything it had not flushed.
+                st.ordering.write_done(write, source_ok, dest_ok);
                 drop(st);
-                if !dest_ok {
+                if to_dest && !dest_ok {
                     pr_err_ratelimited!(
-                        "{}: mirrored write to block {} failed on the destination\n",
+                        "{}: mirrored write to block {} failed on the destination; \
+                         unflushed copies are lost, copying stops until 'resume'\n",
                         self.name(),
                         blocks.first
                     );
@@ -787,21 +950,23 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::CopyRead(slot)) => {
-                if let Some(Slot::Reading(run)) = st.slots.get(slot).copied() {
+                st.put_buf(slot, done.buffer);
+                if let SlotState::Reading(run) = st.slot_state(slot) {
                     if ok {
-                        let waiting = st.piggy_bios.get(slot).is_some_and(Option::is_some);
+                        let waiting = st.slots.get(slot).is_some_and(|s| s.piggy.is_some());
                         st.set_slot(
                             slot,
                             if waiting {
-                                Slot::Serving(run)
+                                SlotState::Serving(run)
                             } else {
-                                Slot::ReadDone(run)
+                                SlotState::ReadDone(run)
                             },
                         );
                         drop(st);
                     } else {
-                        st.set_slot(slot, Slot::Idle);
-                        st.ordering.copy_run_done(run, false);
+                        st.set_slot(slot, SlotState::Idle);
+                        // The source failed, not the destination: mirroring goes on.
+                        st.ordering.copy_read_failed(run);
                         // The VM's read may well succeed on its own (the bad sector
                         // can be elsewhere in the run): read it again alone.
                         if let Some(bio) = st.take_piggy(slot) {
@@ -818,7 +983,8 @@ impl IoFollow {
                 }
             }
             Some(IssuedIo::CopyWrite(slot)) => {
-                if let Some(Slot::Writing(run)) = st.slots.get(slot).copied() {
+                st.put_buf(slot, done.buffer);
+                if let SlotState::Writing(run) = st.slot_state(slot) {
                     st.ordering.copy_run_done(run, ok);
                     // The buffer is kept for the cache if every block counts as
                     // copied (a VM write during the copy left some dirty: then
@@ -833,17 +999,23 @@ impl IoFollow {
                     st.set_slot(
                         slot,
                         if cache {
-                            Slot::Caching(run)
+                            SlotState::Caching(run)
                         } else {
-                            Slot::Idle
+                            SlotState::Idle
                         },
                     );
-                    if let Some(stale) = st.cache_stale.get_mut(slot) {
-                        *stale = false;
+                    if let Some(s) = st.slot_mut(slot) {
+                        s.cache_stale = false;
                     }
                     drop(st);
                     if !ok {
-                        pr_err_ratelimited!("{}: blocks {}+{}: destination write failed; copying stops until 'resume'\n", self.name(), run.first, run.blocks);
+                        pr_err_ratelimited!(
+                            "{}: blocks {}+{}: destination write failed; unflushed copies \
+                             are lost, copying stops until 'resume'\n",
+                            self.name(),
+                            run.first,
+                            run.blocks
+                        );
                     }
                 }
             }
@@ -863,7 +1035,8 @@ impl IoFollow {
                 drop(st);
                 if !ok {
                     pr_err_ratelimited!(
-                        "{}: flush of the destination failed; copying stops until 'resume'\n",
+                        "{}: flush of the destination failed; unflushed copies are lost, \
+                         copying stops until 'resume'\n",
                         self.name()
                     );
                 }
@@ -876,21 +1049,21 @@ impl IoFollow {
         ctx.kick();
     }
 
-    /// Makes what the copy wrote durable before the device is suspended
-    /// (dm-clone flushes before it commits): after this, `synced` in the
-    /// status of a suspended device means the destination is complete and
-    /// durable. The dm layer waits for the flush after this returns.
+    /// Makes what the copy and the mirrored writes wrote durable before the
+    /// device is suspended (dm-clone flushes before it commits): after this,
+    /// `synced` in the status of a suspended device means the destination is
+    /// complete and durable. The dm layer waits for the flush after this
+    /// returns.
     pub(super) fn flush_before_suspend(&self, ctx: &ProcessCtx<'_>) {
-        // Copies and mirrored writes still in flight first.
+        // Copies, mirrored writes and a background flush in flight first: a
+        // flush issued before the last of them completed does not cover it.
         ctx.wait_idle();
         let mut st = self.state.lock();
-        if st.ordering.in_error()
-            || st.ordering.background_flush_in_flight()
-            || st.ordering.copies_durable()
-        {
+        if st.ordering.dest_failed() || st.ordering.dest_durable() {
             return;
         }
         st.ordering.dest_flush_issued(true);
+        st.flush_pacer.flushed();
         let ticket = ctx.io_ticket();
         drop(st);
         ctx.flush(ticket, &self.dest, IssuedIo::DestFlush);

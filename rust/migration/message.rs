@@ -10,6 +10,7 @@ use crate::policy::liveness::Eviction;
 use crate::policy::{
     message::{parse_message, Message},
     select::AnySelector,
+    unflushed::FlushPacer,
 };
 use core::fmt::Write;
 use kernel::prelude::*;
@@ -45,8 +46,12 @@ pub(super) fn handle(
                 st.paused = false;
                 st.clear_error();
             }
+            Message::FlushInterval(ms) => st.flush_pacer = FlushPacer::new(ms),
             Message::Stats => {
                 let o = st.ordering.stats;
+                let fault = st.ordering.fault().map_or("none", |f| f.name());
+                let unflushed = st.ordering.unflushed_blocks();
+                let flush_interval = st.flush_pacer.interval_ms();
                 let (vm_ios, migration_ios) = (st.vm_ios, st.migration_ios);
                 let (background, piggybacked) = (st.background_copies, st.piggybacked_copies);
                 let think_us = st.anticipation.think_ns() / 1000;
@@ -59,7 +64,8 @@ pub(super) fn handle(
                     "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
                      dest_flushes {} dest_losses {} vm_ios {} migration_ios {} \
                      background_copies {} piggybacked_copies {} think_us {} depth {} \
-                     cached_blocks {} cache_buffers_in_module {}",
+                     cached_blocks {} cache_buffers_in_module {} lost_blocks {} \
+                     source_faults {} unflushed_blocks {} flush_interval {} fault {}",
                     o.mirrored_writes,
                     o.source_only_writes,
                     o.invalidated_copies,
@@ -73,7 +79,12 @@ pub(super) fn handle(
                     think_us,
                     depth,
                     cached_blocks,
-                    crate::dm::cache_bufs_in_use()
+                    crate::dm::cache_bufs_in_use(),
+                    o.lost_blocks,
+                    o.source_faults,
+                    unflushed,
+                    flush_interval,
+                    fault
                 );
                 return Ok(Reply::Text);
             }

@@ -17,8 +17,7 @@ mod status;
 
 use crate::dm::{
     Atomic, Bio, BlkStatus, CtrError, CtrTarget, Ctx, DeviceVisitor, DmDev, IoCompletion,
-    IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, ServiceConfig, StatusType,
-    StatusWriter, TargetOps,
+    IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, StatusType, StatusWriter, TargetOps,
 };
 use crate::policy::copyrun::{CopyRun, RunShape};
 use crate::policy::table::DiskId;
@@ -138,10 +137,7 @@ impl TargetOps for IoFollow {
     type PerBio = VmBio;
     type Tag = IssuedIo;
 
-    fn ctr(
-        target: &CtrTarget<'_>,
-        args: &[&str],
-    ) -> Result<(impl PinInit<Self, Error>, ServiceConfig), CtrError> {
+    fn ctr(target: &CtrTarget<'_>, args: &[&str]) -> Result<impl PinInit<Self, Error>, CtrError> {
         ctr::construct(target, args)
     }
 

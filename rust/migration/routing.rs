@@ -17,7 +17,7 @@ use super::engine::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
 use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
-use kernel::error::code::EINVAL;
+use kernel::error::code::{EINVAL, EIO};
 
 /// What `map` records in a bio for `end_io`.
 #[derive(Clone, Copy, Default)]
@@ -90,11 +90,21 @@ impl IoFollow {
         let routed = match op {
             BioOp::Read => {
                 let (_, run_sectors) = g.run_range(blocks);
-                if let Some(slot) = st.reserve_piggyback(blocks, run_sectors, sectors, waiting) {
+                if let Some(reserved) = st.reserve_piggyback(blocks, run_sectors, sectors, waiting)
+                {
                     // Served from a read of its whole blocks, which also migrates them.
                     let (owned, routed) = bio.take();
-                    st.attach_piggyback(slot, owned);
+                    let refused = st.attach_piggyback(reserved, owned);
                     drop(st);
+                    if let Err(bio) = refused {
+                        // A reservation serves one read: this is a bug if seen.
+                        pr_err_ratelimited!(
+                            "{}: read at sector {} found its copy slot taken\n",
+                            self.name(),
+                            offset
+                        );
+                        bio.end(BlkStatus::from_error(EIO));
+                    }
                     ctx.kick();
                     return routed;
                 }
@@ -123,10 +133,17 @@ impl IoFollow {
                 bio.set_data(VmBio::SourceOnly(decision.ticket));
                 bio.remap(&self.source, offset)
             }
+            // No other kind of bio reaches a target without zone support;
+            // one that did would bypass the ordering protocol.
             _ => {
+                let _ = st.on_vm_complete();
                 drop(st);
-                bio.set_data(VmBio::Counted);
-                bio.remap(&self.source, offset)
+                pr_err_ratelimited!(
+                    "{}: unsupported bio at sector {} failed\n",
+                    self.name(),
+                    offset
+                );
+                return bio.kill();
             }
         };
         if kick {
@@ -135,16 +152,17 @@ impl IoFollow {
         routed
     }
 
-    /// One clone of an empty flush per device. In the error state the
-    /// destination may be gone (an unreachable NBD server can take minutes to
+    /// One clone of an empty flush per device. While the destination is
+    /// failed it may be gone (an unreachable NBD server can take minutes to
     /// fail): its clone goes to the source too, and nothing claims the
-    /// destination durable until a later flush of it succeeds.
+    /// destination durable until a later flush of it succeeds. A source
+    /// fault leaves the destination in use: its clone goes there.
     fn route_flush(&self, bio: MapBio<'_, VmBio>) -> Routed {
         if bio.target_bio_nr() == FLUSH_TO_SOURCE {
             return bio.remap_flush(&self.source);
         }
         let mut st = self.state.lock();
-        if st.ordering.in_error() {
+        if st.ordering.dest_failed() {
             drop(st);
             return bio.remap_flush(&self.source);
         }
@@ -178,10 +196,12 @@ impl IoFollow {
                     return status;
                 }
                 // The VM's data is durable on the source (its own clone); the
-                // destination lost its cache, so every migrated chunk is copied
-                // again after `resume`. The VM's flush does not fail for it.
+                // destination may have lost its cache, so every block written
+                // there since its last good flush is copied again after
+                // `resume`. The VM's flush does not fail for it.
                 pr_err_ratelimited!(
-                    "{}: flush of the destination failed; copying stops until 'resume'\n",
+                    "{}: flush of the destination failed; unflushed copies are lost, \
+                     copying stops until 'resume'\n",
                     self.name()
                 );
                 ctx.kick();

@@ -54,6 +54,7 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.queue_aware = st.queue_aware();
         cfg.cache_mib = st.cache.mib();
         cfg.cache_eviction = st.cache.eviction();
+        cfg.flush_interval_ms = st.flush_pacer.interval_ms();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {
         cfg.block_sectors = Some(t.geometry.block_sectors);

@@ -141,7 +141,7 @@ fn split(i: u64) -> Option<(usize, u64)> {
 }
 
 /// Migration map over caller storage `S` (a slice of `u64` words).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct ChunkMap<S> {
     words: S,
     layout: Layout,
@@ -150,6 +150,42 @@ pub struct ChunkMap<S> {
     nr_dirty: u64,
     nr_inflight: u64,
     nr_migrated: u64,
+    /// Changes whenever a migrated chunk becomes dirty.
+    dirty_generation: u64,
+}
+
+impl<S> ChunkMap<S> {
+    /// Everything but the dirty generation, which only counts events: two
+    /// maps that differ in it alone behave alike (the interleaving checker
+    /// merges them).
+    #[allow(clippy::type_complexity)]
+    fn key(&self) -> (&S, &Layout, [u64; 5]) {
+        (
+            &self.words,
+            &self.layout,
+            [
+                self.nr_pending,
+                self.nr_unmigrated,
+                self.nr_dirty,
+                self.nr_inflight,
+                self.nr_migrated,
+            ],
+        )
+    }
+}
+
+impl<S: PartialEq> PartialEq for ChunkMap<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<S: Eq> Eq for ChunkMap<S> {}
+
+impl<S: core::hash::Hash> core::hash::Hash for ChunkMap<S> {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
 }
 
 impl<S> fmt::Debug for ChunkMap<S> {
@@ -200,6 +236,12 @@ impl<S> ChunkMap<S> {
     /// Number of migrated chunks (destination up to date).
     pub const fn nr_migrated(&self) -> u64 {
         self.nr_migrated
+    }
+
+    /// Changes (wrapping) whenever a migrated chunk becomes dirty: a
+    /// complete copy seen with another generation is a new one.
+    pub const fn dirty_generation(&self) -> u64 {
+        self.dirty_generation
     }
 
     /// True when every chunk is migrated: the destination is a full copy.
@@ -386,6 +428,7 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
             nr_dirty: 0,
             nr_inflight: 0,
             nr_migrated: 0,
+            dirty_generation: 0,
         };
         map.reset();
         Some(map)
@@ -577,6 +620,7 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
                 self.nr_migrated = self.nr_migrated.saturating_sub(1);
                 self.nr_dirty = self.nr_dirty.saturating_add(1);
                 self.nr_pending = self.nr_pending.saturating_add(1);
+                self.dirty_generation = self.dirty_generation.wrapping_add(1);
                 self.set_pending_bit(chunk, true);
                 Ok(ChunkState::Dirty)
             }
@@ -592,34 +636,72 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
     /// what it held in a volatile cache). One pass over the flat bitmaps,
     /// word by word; returns the number of chunks it changed.
     pub fn redirty_migrated(&mut self) -> u64 {
-        let l = self.layout;
         let mut changed = 0u64;
-        for w in 0..l.flat_words {
-            let word = |off: usize| off.checked_add(w).map_or(0, |i| self.word(i));
-            let (Some(&pend_off), true) = (l.level_off.first(), l.levels > 0) else {
-                return changed;
-            };
-            let migrated = word(l.copied_off) & !word(l.inflight_off) & !word(pend_off);
-            if migrated == 0 {
-                continue;
-            }
-            let base = u64::try_from(w).unwrap_or(u64::MAX).saturating_mul(64);
-            // The first bit goes through set_pending_bit, which keeps the summary
-            // levels; the others join a word that is already non-zero.
-            self.set_pending_bit(
-                base.saturating_add(u64::from(migrated.trailing_zeros())),
-                true,
-            );
-            if let Some(slot) = pend_off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
-                *slot |= migrated;
-            }
-            let n = u64::from(migrated.count_ones());
-            changed = changed.saturating_add(n);
+        for w in 0..self.layout.flat_words {
+            changed = changed.saturating_add(self.redirty_word(w, u64::MAX));
         }
-        self.nr_migrated = self.nr_migrated.saturating_sub(changed);
-        self.nr_dirty = self.nr_dirty.saturating_add(changed);
-        self.nr_pending = self.nr_pending.saturating_add(changed);
         changed
+    }
+
+    /// Of the 64 blocks of flat word `w`, those in `mask`: a migrated one
+    /// becomes [`ChunkState::Dirty`], an in-flight one finishes its copy as
+    /// dirty (as [`ChunkMap::mark_dirty`]). Returns how many migrated blocks
+    /// it made dirty.
+    pub fn redirty_word(&mut self, w: usize, mask: u64) -> u64 {
+        let l = self.layout;
+        let (Some(&pend_off), true) = (l.level_off.first(), w < l.flat_words) else {
+            return 0;
+        };
+        let word = |s: &Self, off: usize| off.checked_add(w).map_or(0, |i| s.word(i));
+        let inflight = word(self, l.inflight_off) & mask;
+        if inflight != 0 {
+            if let Some(slot) = l
+                .redirty_off
+                .checked_add(w)
+                .and_then(|i| self.words.get_mut(i))
+            {
+                *slot |= inflight;
+            }
+        }
+        let migrated =
+            word(self, l.copied_off) & !word(self, l.inflight_off) & !word(self, pend_off) & mask;
+        if migrated == 0 {
+            return 0;
+        }
+        let base = u64::try_from(w).unwrap_or(u64::MAX).saturating_mul(64);
+        // The first bit goes through set_pending_bit, which keeps the summary
+        // levels; the others join a word that is already non-zero.
+        self.set_pending_bit(
+            base.saturating_add(u64::from(migrated.trailing_zeros())),
+            true,
+        );
+        if let Some(slot) = pend_off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
+            *slot |= migrated;
+        }
+        let n = u64::from(migrated.count_ones());
+        self.nr_migrated = self.nr_migrated.saturating_sub(n);
+        self.nr_dirty = self.nr_dirty.saturating_add(n);
+        self.nr_pending = self.nr_pending.saturating_add(n);
+        self.dirty_generation = self.dirty_generation.wrapping_add(1);
+        n
+    }
+
+    /// Every in-flight block finishes its copy as dirty: whatever its copy
+    /// writes to the destination from now on may be lost.
+    pub fn redirty_in_flight(&mut self) {
+        let l = self.layout;
+        for w in 0..l.flat_words {
+            let inflight = l.inflight_off.checked_add(w).map_or(0, |i| self.word(i));
+            if inflight != 0 {
+                if let Some(slot) = l
+                    .redirty_off
+                    .checked_add(w)
+                    .and_then(|i| self.words.get_mut(i))
+                {
+                    *slot |= inflight;
+                }
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `depth <n>` | background copy IOs in flight at most (up to the table's depth) |
 //! | `cache <MiB>` | resize the migration-aware cache (0 = off; empties it) |
 //! | `cache_eviction liveness\|lru` | which cached block goes first |
+//! | `flush_interval <ms>` | flush the destination once a write has waited this long (0 = at the end only) |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -49,6 +50,8 @@ pub enum Message {
     Cache(u32),
     /// New cache eviction order.
     CacheEviction(Eviction),
+    /// New destination flush interval in ms.
+    FlushInterval(u32),
 }
 
 /// Parse the words of a message.
@@ -69,6 +72,7 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
         || verb.eq_ignore_ascii_case("queue_aware")
         || verb.eq_ignore_ascii_case("cache")
         || verb.eq_ignore_ascii_case("cache_eviction")
+        || verb.eq_ignore_ascii_case("flush_interval")
     {
         1
     } else {
@@ -101,6 +105,10 @@ pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
             Eviction::from_name(value)
                 .map(Message::CacheEviction)
                 .ok_or(ParseError::CacheEviction)
+        } else if verb.eq_ignore_ascii_case("flush_interval") {
+            crate::policy::table::parse_flush_interval(value)
+                .map(Message::FlushInterval)
+                .ok_or(ParseError::FlushInterval)
         } else if verb.eq_ignore_ascii_case("depth") {
             crate::policy::table::parse_depth(value)
                 .map(Message::Depth)
@@ -147,6 +155,7 @@ impl fmt::Display for Message {
             Message::QueueAware(on) => write!(f, "queue_aware {}", on_off(*on)),
             Message::Cache(mib) => write!(f, "cache {mib}"),
             Message::CacheEviction(e) => write!(f, "cache_eviction {}", e.name()),
+            Message::FlushInterval(ms) => write!(f, "flush_interval {ms}"),
         }
     }
 }
@@ -246,6 +255,18 @@ mod tests {
         assert_eq!(
             std::format!("{}", Message::Ratio(Ratio::default())),
             "ratio 2:1"
+        );
+        assert_eq!(
+            parse_message(&["flush_interval", "0"]),
+            Ok(Message::FlushInterval(0))
+        );
+        assert_eq!(
+            parse_message(&["flush_interval", "3600001"]),
+            Err(ParseError::FlushInterval)
+        );
+        assert_eq!(
+            std::format!("{}", Message::FlushInterval(250)),
+            "flush_interval 250"
         );
     }
 }

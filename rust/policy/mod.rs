@@ -16,6 +16,7 @@
 //! saturating arithmetic, `get()` instead of indexing).
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod anticipation;
 pub mod cache;
 pub mod copyrun;
@@ -28,3 +29,4 @@ pub mod piggyback;
 pub mod ratio;
 pub mod select;
 pub mod table;
+pub mod unflushed;

@@ -20,6 +20,7 @@
 //! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
 //! | `queue_aware` | 1 | off | piggyback VM reads while other VM IO is in flight, within a bound on the extra transfer all of it pays (see `piggyback.rs`) |
 //! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
+//! | `flush_interval <ms>` | 2 | 1000 | flush the destination once a write to it has waited this long (0..=3600000; 0 = only when the copy is complete); bounds what an outage costs (see `unflushed.rs`) |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
 //! Feature names and the policy name are ASCII case-insensitive.
@@ -27,6 +28,7 @@
 use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
 use crate::policy::select::PolicyKind;
+use crate::policy::unflushed::{FLUSH_INTERVAL_MS_DEFAULT, FLUSH_INTERVAL_MS_MAX};
 use core::fmt;
 
 /// Smallest chunk size in sectors (4 KiB).
@@ -84,6 +86,8 @@ pub enum ParseError {
     BlockSize,
     /// A depth that is not a number in `1..=DEPTH_MAX`.
     Depth,
+    /// A flush interval that is not a number of ms up to `FLUSH_INTERVAL_MS_MAX`.
+    FlushInterval,
     /// A message verb that is not known.
     UnknownMessage,
     /// A message with the wrong number of words.
@@ -113,6 +117,7 @@ impl ParseError {
             ParseError::Disk => c"Invalid disk: expected <major>:<minor>",
             ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
             ParseError::Depth => c"Invalid depth: 1 to 8",
+            ParseError::FlushInterval => c"Invalid flush interval: 0 to 3600000 ms",
             ParseError::UnknownMessage => c"Unknown message",
             ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
@@ -184,6 +189,8 @@ pub struct TableConfig<'a> {
     pub depth: u32,
     /// Queue-aware piggybacking.
     pub queue_aware: bool,
+    /// Flush the destination once a write has waited this long (ms; 0 = at the end only).
+    pub flush_interval_ms: u32,
 }
 
 impl<'a> TableConfig<'a> {
@@ -205,6 +212,7 @@ impl<'a> TableConfig<'a> {
             read_at_head: true,
             depth: DEPTH_DEFAULT,
             queue_aware: false,
+            flush_interval_ms: FLUSH_INTERVAL_MS_DEFAULT,
         }
     }
 
@@ -258,6 +266,9 @@ impl<'a> TableConfig<'a> {
         if self.queue_aware {
             n = n.saturating_add(1);
         }
+        if self.flush_interval_ms != FLUSH_INTERVAL_MS_DEFAULT {
+            n = n.saturating_add(2);
+        }
         n
     }
 }
@@ -293,7 +304,7 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
     let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
         (false, false, false);
     let (mut seen_depth, mut seen_queue_aware, mut seen_eviction) = (false, false, false);
-    let mut seen_disk = false;
+    let (mut seen_disk, mut seen_flush_interval) = (false, false);
     let mut it = features.iter();
     while let Some(&name) = it.next() {
         let seen = if name.eq_ignore_ascii_case("ratio") {
@@ -320,6 +331,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             &mut seen_eviction
         } else if name.eq_ignore_ascii_case("disk") {
             &mut seen_disk
+        } else if name.eq_ignore_ascii_case("flush_interval") {
+            &mut seen_flush_interval
         } else {
             return Err(ParseError::UnknownFeature);
         };
@@ -361,6 +374,8 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
             cfg.depth = parse_depth(value).ok_or(ParseError::Depth)?;
         } else if name.eq_ignore_ascii_case("disk") {
             cfg.disk = Some(DiskId::parse(value).ok_or(ParseError::Disk)?);
+        } else if name.eq_ignore_ascii_case("flush_interval") {
+            cfg.flush_interval_ms = parse_flush_interval(value).ok_or(ParseError::FlushInterval)?;
         } else {
             cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
         }
@@ -430,6 +445,13 @@ pub fn parse_depth(s: &str) -> Option<u32> {
         .filter(|d| (1..=DEPTH_MAX).contains(d))
 }
 
+/// A flush interval in ms, `0..=FLUSH_INTERVAL_MS_MAX`.
+pub fn parse_flush_interval(s: &str) -> Option<u32> {
+    parse_u64(s)
+        .and_then(|d| u32::try_from(d).ok())
+        .filter(|&d| d <= FLUSH_INTERVAL_MS_MAX)
+}
+
 /// Write the feature group (`<#feature args> <feature arg>*`, nothing when
 /// every feature is at its default) of `cfg`, with a leading space.
 pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt::Result {
@@ -473,6 +495,9 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
     }
     if cfg.queue_aware {
         out.write_str(" queue_aware")?;
+    }
+    if cfg.flush_interval_ms != FLUSH_INTERVAL_MS_DEFAULT {
+        write!(out, " flush_interval {}", cfg.flush_interval_ms)?;
     }
     Ok(())
 }

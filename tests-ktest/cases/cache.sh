@@ -229,7 +229,7 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 	kmsg_mark
 	echo 2 >/proc/sys/vm/drop_caches
 	[ "$(cached_bytes "$name")" -eq 0 ] || fail "$name: drop_caches left $(cached_bytes "$name") bytes cached"
-	dmsetup message "$name" 0 stats | grep -q "cache_buffers_in_module 0$" ||
+	dmsetup message "$name" 0 stats | grep -qE "cache_buffers_in_module 0( |$)" ||
 		fail "$name: buffers alive after reclaim: $(dmsetup message "$name" 0 stats)"
 	kmsg_since_mark | grep -i "iofollow.*\(error\|fail\)" && fail "$name: errors after reclaim"
 	dmsetup suspend "$name"

@@ -17,7 +17,8 @@ fill "$src" 16 dest-flush
 len=$(sectors "$src")
 
 d0=$(flush_count "$dst")
-dm_create dfs "0 $len iofollow $src $dst 512 1 paused"
+# No periodic flush: the one that makes the copy durable must be there.
+dm_create dfs "0 $len iofollow $src $dst 512 3 paused flush_interval 0"
 event=$(dmsetup info -c --noheadings -o events dfs | tr -d ' ')
 dmsetup message dfs 0 resume
 timeout 300 dmsetup wait dfs "$event" || fail "no event within 300 s: $(dmsetup status dfs)"

@@ -13,7 +13,8 @@ head -c 65536 "$SCRATCH/w" >"$SCRATCH/w64"
 rm -f "$SCRATCH/w"
 
 # measure <label> <dm device> <byte offset> <source loop> <destination loop>:
-# one VM write+fsync; both loops' flush counters must move. Failures are
+# one VM write+fsync; both loops' flush counters must move (no periodic
+# flush in these tables: only the fsync may move them). Failures are
 # collected so that every state is reported; the case fails at the end.
 failures=()
 measure() {
@@ -48,7 +49,7 @@ dst=$(make_loop 64)
 write_back "$src"
 write_back "$dst"
 len=$(sectors "$src")
-dm_create fl-p "0 $len iofollow $src $dst 512 1 paused"
+dm_create fl-p "0 $len iofollow $src $dst 512 3 paused flush_interval 0"
 [ "$(state_of fl-p)" = paused ] || fail "fl-p not paused"
 measure paused /dev/mapper/fl-p $((32 * 1024 * 1024)) "$src" "$dst"
 dm_remove fl-p
@@ -58,7 +59,7 @@ dm_remove fl-p
 migration_pair fl-c 64 100 0
 write_back "$SRC"
 write_back "$DST"
-dm_create fl-c "0 $LEN iofollow $SLOW $DST 512"
+dm_create fl-c "0 $LEN iofollow $SLOW $DST 512 2 flush_interval 0"
 sleep 1
 [ "$(state_of fl-c)" = copying ] || fail "fl-c not copying before the fsync: $(dmsetup status fl-c)"
 measure copying /dev/mapper/fl-c $((32 * 1024 * 1024)) "$SRC" "$DST"
@@ -72,7 +73,7 @@ dst=$(make_loop 64)
 write_back "$src"
 write_back "$dst"
 fill "$src" 64 flush-synced
-dm_create fl-s "0 $len iofollow $src $dst 512"
+dm_create fl-s "0 $len iofollow $src $dst 512 2 flush_interval 0"
 wait_state fl-s synced 300
 measure synced /dev/mapper/fl-s $((32 * 1024 * 1024)) "$src" "$dst"
 dm_remove fl-s
@@ -86,7 +87,7 @@ write_back "$src"
 write_back "$dst"
 fill "$src" 64 flush-second
 dm_create fl-2 "0 2048 linear $other 0
-2048 $len iofollow $src $dst 512"
+2048 $len iofollow $src $dst 512 2 flush_interval 0"
 wait_state fl-2 synced 300
 measure "second segment" /dev/mapper/fl-2 $((1024 * 1024 + 32 * 1024 * 1024)) "$src" "$dst"
 read_range "$src" $((32 * 1024 * 1024)) 65536 "$SCRATCH/r"

@@ -27,9 +27,9 @@ sum_a=$(md5sum </dev/sharevg/a) sum_b=$(md5sum </dev/sharevg/b)
 loop_a=$(make_loop 32) loop_b=$(make_loop 32)
 dst_a=$(slow_dev dsta "$loop_a" 0 250)
 dst_b=$(slow_dev dstb "$loop_b" 0 250)
-"$MIGRATE" --json --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
+"$MIGRATE" --json --raw-destination --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
 mig_a=$!
-"$MIGRATE" --json --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
+"$MIGRATE" --json --raw-destination --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
 mig_b=$!
 # The tool takes a few seconds per volume (LVM, udev): wait for its table,
 # or for its failure.

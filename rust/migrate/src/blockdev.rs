@@ -91,3 +91,64 @@ pub fn ensure_unused(path: &Path) -> Result<()> {
         Err(e) => Err(Error::new(format!("{}: {e}", path.display()))),
     }
 }
+
+/// What a low-level probe of a block device found on it: file systems,
+/// partition tables, RAID, LVM or LUKS signatures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signatures {
+    /// One description a signature, as `blkid -p` names it.
+    pub found: Vec<String>,
+}
+
+/// Describes the `KEY=value` lines of `blkid -p -o export`: a file system
+/// or a RAID/LVM/LUKS member (`TYPE`, `USAGE`), a partition table (`PTTYPE`).
+pub fn parse_blkid_export(text: &str) -> Signatures {
+    let mut kind = None;
+    let mut usage = None;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("TYPE", v)) => kind = Some(v.to_string()),
+            Some(("USAGE", v)) => usage = Some(v.to_string()),
+            Some(("PTTYPE", v)) => found.push(format!("a {v} partition table")),
+            _ => {}
+        }
+    }
+    if let Some(kind) = kind {
+        let what = match (kind.as_str(), usage.as_deref()) {
+            ("LVM2_member", _) => "an LVM physical volume".to_string(),
+            ("linux_raid_member", _) => "an md RAID member".to_string(),
+            ("crypto_LUKS", _) => "a LUKS volume".to_string(),
+            (k, Some("filesystem")) => format!("a file system ({k})"),
+            (k, Some(u)) => format!("{k} ({u})"),
+            (k, None) => k.to_string(),
+        };
+        found.insert(0, what);
+    }
+    Signatures { found }
+}
+
+/// Probes `path` with `blkid -p` (libblkid's low-level probe, which reads
+/// the device itself rather than a cache).
+pub fn probe_signatures(path: &Path) -> Result<Signatures> {
+    let out = std::process::Command::new("blkid")
+        .args(["-p", "-o", "export"])
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot probe {} for data (blkid from util-linux: {e}); pass --force to skip the probe",
+                path.display()
+            ))
+        })?;
+    match out.status.code() {
+        // 2: nothing found.
+        Some(2) => Ok(Signatures::default()),
+        Some(0) => Ok(parse_blkid_export(&String::from_utf8_lossy(&out.stdout))),
+        _ => Err(Error::new(format!(
+            "cannot probe {} for data: blkid said {}; pass --force to skip the probe",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+    }
+}

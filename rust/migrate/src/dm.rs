@@ -19,6 +19,9 @@ pub struct DevInfo {
     pub inactive_table: bool,
     /// How many openers it has.
     pub open_count: i32,
+    /// An LVM logical volume (its dm uuid starts with `LVM-`): LVM's
+    /// metadata says where it lives.
+    pub lvm: bool,
 }
 
 /// The device-mapper operations of a migration. Names are dm device names.
@@ -121,6 +124,9 @@ impl Dm for SystemDm {
                     suspended: flags.contains(DmFlags::DM_SUSPEND),
                     inactive_table: flags.contains(DmFlags::DM_INACTIVE_PRESENT),
                     open_count: info.open_count(),
+                    lvm: info
+                        .uuid()
+                        .is_some_and(|u| u.to_string().starts_with("LVM-")),
                 }))
             }
             Err(DmError::Core(errors::Error::Ioctl(_, _, _, errno)))

@@ -95,6 +95,14 @@ struct MigrateArgs {
     /// Retries after the copy stops on an IO error, before giving up.
     #[arg(long, default_value_t = 3)]
     retries: u32,
+    /// Move an LVM volume to a device that is not a physical volume of its
+    /// group: LVM's metadata will still name the old one (see --help).
+    #[arg(long)]
+    raw_destination: bool,
+    /// Overwrite a destination that holds a file system, a partition table,
+    /// or a RAID, LVM or LUKS signature.
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_ratio(s: &str) -> std::result::Result<Ratio, String> {
@@ -174,8 +182,27 @@ fn migrate(args: &MigrateArgs) -> Result<ExitCode> {
         policy: args.policy,
         cache_mib: args.cache,
     };
-    let plan = plan::plan(&dm, &blockdev::Sysfs, &live, dest, dest_path, copy)?;
+    let allow = plan::Allow {
+        raw_destination: args.raw_destination,
+    };
+    let plan = plan::plan(&dm, &blockdev::Sysfs, &live, dest, dest_path, copy, allow)?;
     blockdev::ensure_unused(Path::new(dest_path))?;
+    if !args.force {
+        let sig = blockdev::probe_signatures(Path::new(dest_path))?;
+        if !sig.found.is_empty() {
+            return Err(Error::new(format!(
+                "{dest_path} holds {}: refusing to overwrite it (wipe it with wipefs, or pass --force)",
+                sig.found.join(" and ")
+            )));
+        }
+    }
+    if plan.lvm_raw {
+        eprintln!(
+            "iofollow-migrate: warning: {} is an LVM volume moved to {dest_path}: {}",
+            plan.live,
+            plan::LVM_RAW_WARNING
+        );
+    }
 
     if args.dry_run {
         let helper_path = format!("/dev/mapper/{}", plan.helper);
@@ -222,6 +249,14 @@ fn migrate(args: &MigrateArgs) -> Result<ExitCode> {
                 "switched",
                 &format!("{how}: {} now maps {}", plan.live, plan.dest_path),
             );
+            if plan.lvm_raw {
+                eprintln!(
+                    "iofollow-migrate: warning: {} now maps {}, but {}",
+                    plan.live,
+                    plan.dest_path,
+                    plan::LVM_RAW_WARNING
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Restored => {

@@ -44,6 +44,9 @@ pub struct Plan {
     pub place: DiskPlace,
     /// Copy settings.
     pub copy: CopyOptions,
+    /// The live device is an LVM volume moved to a raw destination: LVM's
+    /// metadata will still name its old physical volume.
+    pub lvm_raw: bool,
 }
 
 impl Plan {
@@ -114,6 +117,18 @@ pub fn place_on_disk(
     )))
 }
 
+/// What the operator allowed beyond the safe default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Move an LVM volume to a device LVM knows nothing of (`--raw-destination`).
+    pub raw_destination: bool,
+}
+
+/// Why an LVM volume is not moved to a raw destination by default.
+pub const LVM_RAW_WARNING: &str = "LVM's metadata will still name its old physical volume: \
+anything that activates it from the metadata (a reboot, 'vgchange -ay', 'lvchange --refresh') \
+maps the old disk again, and every write since the switch-over is lost there";
+
 /// Everything checked before the first change.
 pub fn plan(
     dm: &impl Dm,
@@ -122,6 +137,7 @@ pub fn plan(
     dest: DiskId,
     dest_path: &str,
     copy: CopyOptions,
+    allow: Allow,
 ) -> Result<Plan> {
     let info = dm.info(live)?.ok_or_else(|| {
         Error::new(format!(
@@ -136,6 +152,13 @@ pub fn plan(
     if info.inactive_table {
         return Err(Error::new(format!(
             "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
+        )));
+    }
+    if info.lvm && !allow.raw_destination {
+        return Err(Error::new(format!(
+            "{live} is an LVM logical volume, and {dest_path} is not a physical volume LVM \
+             would allocate it on: after the switch-over {LVM_RAW_WARNING}. Use pvmove, or pass \
+             --raw-destination to move it anyway and update the metadata yourself"
         )));
     }
     let table = dm.table(live)?;
@@ -195,5 +218,6 @@ pub fn plan(
         dest_path: dest_path.to_string(),
         place,
         copy,
+        lvm_raw: info.lvm,
     })
 }

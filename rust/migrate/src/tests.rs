@@ -7,7 +7,7 @@ use crate::blockdev::Blocks;
 use crate::control::{self, Observer, Outcome, RunOptions};
 use crate::dm::{DevInfo, Dm};
 use crate::error::{Error, Result};
-use crate::plan::{plan, Plan};
+use crate::plan::{plan, Allow, Plan};
 use crate::status::Status;
 use crate::table::{CopyOptions, Segment};
 use iofollow_policy::table::DiskId;
@@ -29,6 +29,7 @@ struct FakeDev {
     active: Vec<Segment>,
     inactive: Option<Vec<Segment>>,
     suspended: bool,
+    lvm: bool,
 }
 
 #[derive(Default)]
@@ -69,6 +70,7 @@ impl FakeDm {
                 active: vec![Segment::linear(LEN, PV, 2048)],
                 inactive: None,
                 suspended: false,
+                lvm: false,
             },
         );
         Self {
@@ -121,6 +123,7 @@ impl Dm for FakeDm {
             suspended: d.suspended,
             inactive_table: d.inactive.is_some(),
             open_count: 1,
+            lvm: d.lvm,
         }))
     }
     fn name_of(&self, dev: DiskId) -> Result<Option<String>> {
@@ -174,6 +177,7 @@ impl Dm for FakeDm {
                 active: table.to_vec(),
                 inactive: None,
                 suspended: false,
+                lvm: false,
             },
         );
         Ok(dev)
@@ -288,7 +292,16 @@ fn copy() -> CopyOptions {
 }
 
 fn planned(dm: &FakeDm) -> Plan {
-    plan(dm, &FakeBlocks, "vg-lv", DEST, "/dev/sdb", copy()).unwrap()
+    plan(
+        dm,
+        &FakeBlocks,
+        "vg-lv",
+        DEST,
+        "/dev/sdb",
+        copy(),
+        Allow::default(),
+    )
+    .unwrap()
 }
 
 fn opts() -> RunOptions<'static> {
@@ -321,9 +334,17 @@ fn plan_finds_the_disk_under_the_volume() {
 fn plan_refuses_with_reasons() {
     let dm = FakeDm::new(&[]);
     let err = |dm: &FakeDm, live: &str, dest: DiskId| {
-        plan(dm, &FakeBlocks, live, dest, "/dev/x", copy())
-            .unwrap_err()
-            .to_string()
+        plan(
+            dm,
+            &FakeBlocks,
+            live,
+            dest,
+            "/dev/x",
+            copy(),
+            Allow::default(),
+        )
+        .unwrap_err()
+        .to_string()
     };
     assert!(err(&dm, "nope", DEST).contains("no device-mapper device named 'nope'"));
     assert!(err(
@@ -363,18 +384,34 @@ fn plan_refuses_a_small_destination_and_a_leftover_helper() {
         }
     }
     let dm = FakeDm::new(&[]);
-    let e = plan(&dm, &Small, "vg-lv", DEST, "/dev/sdb", copy())
-        .unwrap_err()
-        .to_string();
+    let e = plan(
+        &dm,
+        &Small,
+        "vg-lv",
+        DEST,
+        "/dev/sdb",
+        copy(),
+        Allow::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         e,
         "the destination /dev/sdb is too small: 131071 sectors, vg-lv has 131072"
     );
     dm.create("iofollow-src-vg-lv", "u", &[Segment::linear(LEN, PV, 2048)])
         .unwrap();
-    let e = plan(&dm, &FakeBlocks, "vg-lv", DEST, "/dev/sdb", copy())
-        .unwrap_err()
-        .to_string();
+    let e = plan(
+        &dm,
+        &FakeBlocks,
+        "vg-lv",
+        DEST,
+        "/dev/sdb",
+        copy(),
+        Allow::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("run 'iofollow-migrate abort vg-lv'"), "{e}");
 }
 
@@ -559,6 +596,7 @@ fn the_disk_is_found_through_stacked_linear_devices() {
             ],
             inactive: None,
             suspended: false,
+            lvm: false,
         },
     );
     dm.st.borrow_mut().devs.get_mut("vg-lv").unwrap().active =
@@ -571,4 +609,46 @@ fn the_disk_is_found_through_stacked_linear_devices() {
         vec![Segment::new(0, 8 * LEN, "crypt", "aes 0 7:1 0")];
     let p = planned(&dm);
     assert_eq!((p.place.disk, p.place.offset), (mpath, 3000));
+}
+
+/// Issue 22, finding 12: an LVM volume is not moved to a raw destination
+/// unless the operator says so, and the plan remembers to warn at the end.
+#[test]
+fn an_lvm_volume_needs_raw_destination() {
+    let dm = FakeDm::new(&[]);
+    dm.st.borrow_mut().devs.get_mut("vg-lv").unwrap().lvm = true;
+    let e = plan(
+        &dm,
+        &FakeBlocks,
+        "vg-lv",
+        DEST,
+        "/dev/sdb",
+        copy(),
+        Allow::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("is an LVM logical volume"), "{e}");
+    assert!(e.contains("--raw-destination"), "{e}");
+    assert!(dm.st.borrow().log.is_empty(), "a refusal changed something");
+    let allow = Allow {
+        raw_destination: true,
+    };
+    let p = plan(&dm, &FakeBlocks, "vg-lv", DEST, "/dev/sdb", copy(), allow).unwrap();
+    assert!(p.lvm_raw);
+    assert!(!planned(&FakeDm::new(&[])).lvm_raw);
+}
+
+#[test]
+fn blkid_probe_output_names_what_would_be_overwritten() {
+    use crate::blockdev::parse_blkid_export;
+    let fs = parse_blkid_export("UUID=1\nVERSION=1.0\nTYPE=ext4\nUSAGE=filesystem\n");
+    assert_eq!(fs.found, ["a file system (ext4)"]);
+    let pv = parse_blkid_export("UUID=x\nVERSION=LVM2 001\nTYPE=LVM2_member\nUSAGE=raid\n");
+    assert_eq!(pv.found, ["an LVM physical volume"]);
+    let pt = parse_blkid_export("PTUUID=abcd\nPTTYPE=gpt\n");
+    assert_eq!(pt.found, ["a gpt partition table"]);
+    let md = parse_blkid_export("TYPE=linux_raid_member\nUSAGE=raid\n");
+    assert_eq!(md.found, ["an md RAID member"]);
+    assert!(parse_blkid_export("").found.is_empty());
 }

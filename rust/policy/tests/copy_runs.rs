@@ -11,16 +11,14 @@
     clippy::arithmetic_side_effects
 )]
 
+mod support;
+
 use iofollow_policy::copyrun::{CopyRun, RunShape};
-use iofollow_policy::map::{ChunkMap, ChunkState};
-use iofollow_policy::ordering::{CopyRefused, Ordering, WriteTicket, PARKED_MAX};
+use iofollow_policy::map::ChunkState;
+use iofollow_policy::ordering::{CopyRefused, Ordering, WriteRoute, WriteTicket, PARKED_MAX};
 use iofollow_policy::select::{Follow, FollowParams, Selector};
 use proptest::prelude::*;
-
-fn ordering(n: u64) -> Ordering<Vec<u64>> {
-    let w = ChunkMap::<Vec<u64>>::words_needed(n).unwrap();
-    Ordering::new(ChunkMap::new(vec![0; w], n).unwrap())
-}
+use support::ordering;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -112,7 +110,11 @@ impl World {
             self.writing[b as usize] += 1;
             self.written[b as usize] = true;
         }
-        self.writes.push(d.ticket);
+        let mut ticket = d.ticket;
+        if d.route == WriteRoute::Mirror {
+            assert!(self.o.mirror_issued(&mut ticket));
+        }
+        self.writes.push(ticket);
     }
 
     fn copy_done(&mut self, i: usize) {
@@ -128,11 +130,9 @@ impl World {
         for b in t.first..t.first + u64::from(t.chunks) {
             self.writing[b as usize] -= 1;
         }
-        self.o.write_done(t, ok, ok);
-        if !ok {
-            // A failed mirrored write stops the copy; the operator resumes.
-            self.o.clear_error();
-        }
+        // A failed source write dirties its own blocks only (a destination
+        // failure dirties everything unflushed: ordering_model.rs checks that).
+        self.o.write_done(t, ok, true);
     }
 }
 
