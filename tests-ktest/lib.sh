@@ -132,17 +132,28 @@ write_range() {
 	dd if="$3" of="$1" bs=4096 seek="$(($2 / 4096))" oflag=direct conv=notrunc status=none
 }
 
-# Status fields of an iofollow device (after "<start> <len> iofollow").
-status_field() { # <name> <index: 0 state, 1 migrated/total, 2 dirty, 3 head, 4 vm ios, 5 migration ios,
-	# 6 cache hits, 7 cache misses, 8 cache bytes/capacity, 9 policy, 10 ratio>
-	local f
-	# The iofollow segment's line, also in a table of several segments.
-	read -r -a f <<<"$(dmsetup status "$1" | grep -m1 ' iofollow ')"
-	echo "${f[$((3 + $2))]}"
+# status_field <dm name> <field>: one field of an iofollow device's status
+# line by its name (FIELDS in rust/policy/status.rs: state, migrated_blocks,
+# total_blocks, dirty_blocks, head_sector, vm_ios, migration_ios, cache_hits,
+# cache_misses, cache_bytes, cache_capacity_bytes, policy, ratio, fault,
+# source_reads, dest_reads), read by the status line's one reader (the tool).
+status_field() {
+	"$MIGRATE" --json status "$1" 2>/dev/null |
+		sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
 }
-state_of() { status_field "$1" 0; }
-migrated_of() { local p; p=$(status_field "$1" 1); echo "${p%/*}"; }
-total_of() { local p; p=$(status_field "$1" 1); echo "${p#*/}"; }
+# stat_of <dm name> <name>: one value of the `stats` message's reply.
+stat_of() {
+	dmsetup message "$1" 0 stats | tr ' ' '\n' | awk -v k="$2" 'p { print; exit } $0 == k { p = 1 }'
+}
+# reads_of <dev>: read requests the device completed (field 1 of its stat).
+reads_of() {
+	local f
+	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
+	echo "${f[0]}"
+}
+state_of() { status_field "$1" state; }
+migrated_of() { status_field "$1" migrated_blocks; }
+total_of() { status_field "$1" total_blocks; }
 
 # wait_state <name> <state> [seconds]: polls twice a second. A status costs
 # a process or two, about 0.2 s of the guest's CPU under TCG, which cases
@@ -318,6 +329,65 @@ module_text_range() {
 }
 
 # --- LVM and iofollow-migrate ---
+
+# --- NBD destinations (nbd-server on loopback, one export "dest") ---
+# nbd_export <MiB> <port>: an empty export file of that size and the
+# server's configuration, in $SCRATCH; NBD_PORT is the port.
+nbd_export() {
+	NBD_PORT=$2
+	truncate -s 0 "$SCRATCH/export.img"
+	truncate -s "$1M" "$SCRATCH/export.img"
+	cat >"$SCRATCH/nbd.conf" <<CONF
+[generic]
+	user = root
+	group = root
+	listenaddr = 127.0.0.1
+	port = $NBD_PORT
+	allowlist = true
+[dest]
+	exportname = $SCRATCH/export.img
+	flush = true
+	fua = true
+CONF
+}
+# nbd_start_server: starts the server (its pid in NBD_SERVER), waits until
+# it lists its exports.
+NBD_SERVER=
+nbd_start_server() {
+	nbd-server -C "$SCRATCH/nbd.conf" -d >"$SCRATCH/nbd-server.log" 2>&1 &
+	NBD_SERVER=$!
+	for _ in $(seq 50); do
+		nbd-client -l 127.0.0.1 "$NBD_PORT" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "nbd-server did not start: $(cat "$SCRATCH/nbd-server.log")"
+}
+# nbd_kill_server: the server dies (SIGKILL), as in a crash.
+nbd_kill_server() {
+	kill -9 "$NBD_SERVER"
+	wait "$NBD_SERVER" 2>/dev/null || true
+	NBD_SERVER=
+}
+# nbd_attach <nbd device> <sectors>: attaches the export. With a timeout
+# (-t 5), a request to a dead server fails after 5 s; without one it waits
+# for the server forever, and so would a suspend above it.
+nbd_attach() {
+	nbd-client -N dest -t 5 127.0.0.1 "$NBD_PORT" "$1" -b 4096 >/dev/null 2>&1 ||
+		fail "nbd-client cannot attach $1"
+	for _ in $(seq 50); do
+		[ "$(sectors "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "$1 did not come up with the export's size"
+}
+# nbd_cleanup <nbd device>...: detaches them and stops the server.
+nbd_cleanup() {
+	local d
+	for d in "$@"; do
+		nbd-client -d "$d" >/dev/null 2>&1
+	done
+	[ -z "$NBD_SERVER" ] || kill "$NBD_SERVER" 2>/dev/null
+}
 
 MIGRATE=$REPO/target/release/iofollow-migrate
 

@@ -180,6 +180,7 @@ extern "C" {
     pub(crate) fn iof_bio_data(bio: *mut BioRaw, bytes: c_uint) -> *mut c_void;
     pub(crate) fn iof_bio_endio(bio: *mut BioRaw, status: BlkStatus);
     pub(crate) fn iof_errno_to_blk_status(errno: c_int) -> BlkStatus;
+    pub(crate) fn iof_target_label(ti: *mut DmTargetRaw, buf: *mut c_char, len: usize);
     pub(crate) fn iof_ctr_dtr_lock();
     pub(crate) fn iof_ctr_dtr_unlock();
     pub(crate) fn iof_bio_list_pop(list: *mut BioListRaw) -> *mut BioRaw;

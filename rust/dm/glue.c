@@ -97,6 +97,22 @@ sector_t iof_target_begin(struct dm_target *ti)
 	return ti->begin;
 }
 
+/*
+ * "<dm name> (<major>:<minor>)" of the mapped device, for log lines: the
+ * name as the operator sees it when the table was loaded, and the number,
+ * which a rename does not change. Process context (a mutex).
+ */
+void iof_target_label(struct dm_target *ti, char *buf, size_t len)
+{
+	struct mapped_device *md = dm_table_get_md(ti->table);
+	char name[DM_NAME_LEN];
+
+	if (dm_copy_name_and_uuid(md, name, NULL))
+		snprintf(buf, len, "%s", dm_device_name(md));
+	else
+		snprintf(buf, len, "%s (%s)", name, dm_device_name(md));
+}
+
 sector_t iof_target_len(struct dm_target *ti)
 {
 	return ti->len;

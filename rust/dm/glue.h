@@ -47,6 +47,7 @@ bool iof_log_allowed(void);
 
 /* dm_target */
 sector_t iof_target_begin(struct dm_target *ti);
+void iof_target_label(struct dm_target *ti, char *buf, size_t len);
 sector_t iof_target_len(struct dm_target *ti);
 void *iof_target_private(struct dm_target *ti);
 void iof_target_set_private(struct dm_target *ti, void *private);

@@ -156,13 +156,17 @@ impl Drop for IoTicket<'_> {
     }
 }
 
-/// The completion of an IO issued through [`Ctx`].
-pub(crate) struct IoCompletion<G> {
+/// The completion of an IO issued through [`Ctx`]; `P` is the target's
+/// per-bio data type.
+pub(crate) struct IoCompletion<G, P = ()> {
     /// The tag given when issuing it (`None` only if the target's
     /// `IoTag::from_raw` does not invert its `into_raw`).
     pub(crate) tag: Option<G>,
     /// The VM bio given to [`Ctx::write_bio`] or [`Ctx::read_bio`], back to be ended.
     pub(crate) bio: Option<OwnedBio>,
+    /// That bio's per-bio data, as `map` left it before taking the bio
+    /// ([`super::MapBio::set_data`], then [`super::MapBio::take`]).
+    pub(crate) bio_data: Option<P>,
     /// The buffer given to [`Ctx::read_into_buffer`] or
     /// [`Ctx::write_from_buffer`], back to its owner.
     pub(crate) buffer: Option<IoBuffer>,

@@ -118,6 +118,23 @@ impl<'a> CtrTarget<'a> {
         Ok(IoBuffers::new(nr))
     }
 
+    /// How log lines name the mapped device: `<dm name> (<major>:<minor>)`.
+    pub(crate) fn label(&self) -> DeviceLabel {
+        let mut label = DeviceLabel {
+            buf: [0; DEVICE_LABEL_MAX],
+        };
+        // SAFETY: live dm_target during ctr (process context, as the mutex it takes
+        // needs); the glue writes at most `len` bytes, NUL included.
+        unsafe {
+            ffi::iof_target_label(
+                self.target.as_ptr(),
+                label.buf.as_mut_ptr(),
+                DEVICE_LABEL_MAX,
+            )
+        };
+        label
+    }
+
     /// What [`CtrTarget::io_buffers`] asked for (none: no buffers).
     pub(super) fn buffers(&self) -> (u32, usize) {
         self.buffers.get().unwrap_or((0, 0))
@@ -136,6 +153,29 @@ impl<'a> CtrTarget<'a> {
                 limits.max_io_sectors,
             )
         })
+    }
+}
+
+/// Room for a dm name (`DM_NAME_LEN`, 128) and ` (<major>:<minor>)`.
+const DEVICE_LABEL_MAX: usize = 160;
+
+/// The mapped device's name and number as log lines print them, fixed at
+/// `ctr` (after a `dmsetup rename` the name is the old one until the next
+/// table load; the number does not change).
+pub(crate) struct DeviceLabel {
+    /// NUL-terminated.
+    buf: [u8; DEVICE_LABEL_MAX],
+}
+
+impl DeviceLabel {
+    /// The label (empty if the glue wrote no valid UTF-8, never seen).
+    pub(crate) fn as_str(&self) -> &str {
+        let len = self
+            .buf
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.buf.len());
+        core::str::from_utf8(self.buf.get(..len).unwrap_or(&[])).unwrap_or("")
     }
 }
 

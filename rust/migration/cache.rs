@@ -15,6 +15,7 @@
 //!   being filled from a buffer when a write drops it raced with that write,
 //!   and may return either data, as with any device.
 
+use super::ProcessCtx;
 use crate::dm::{CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
 use crate::policy::{
     cache::CacheIndex,
@@ -230,5 +231,37 @@ fn retire(out: &mut Retired, buf: Option<CacheBuf>) {
     if let Some(buf) = buf {
         // Full: dropped here, under the lock (many small blocks under one write).
         let _ = out.push(buf);
+    }
+}
+
+impl super::IoFollow {
+    /// Evicts one batch of the least-live cached blocks, up to `pages`
+    /// pages, and frees it after the engine lock; returns the pages and the
+    /// buffers evicted.
+    fn evict_batch(&self, pages: u64) -> (u64, usize) {
+        let mut retired = Retired::new();
+        let freed = self.state.lock().cache.drain(pages, &mut retired);
+        (freed, retired.len())
+    }
+
+    /// Evicts the least-live cached blocks until `pages` pages are out;
+    /// returns the pages evicted (memory reclaim: a shrinker counts pages).
+    pub(super) fn shrink_cache(&self, pages: u64) -> u64 {
+        let mut freed = 0u64;
+        while freed < pages {
+            let (n, buffers) = self.evict_batch(pages.saturating_sub(freed));
+            freed = freed.saturating_add(n);
+            if buffers == 0 {
+                break;
+            }
+        }
+        freed
+    }
+
+    /// Empties the cache (suspend), yielding the CPU between batches.
+    pub(super) fn empty_cache(&self, ctx: &ProcessCtx<'_>) {
+        while self.evict_batch(u64::MAX).1 > 0 {
+            ctx.cond_resched();
+        }
     }
 }

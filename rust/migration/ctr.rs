@@ -4,14 +4,16 @@
 //! error string per rejection.
 
 use super::cache::MigrationCache;
-use super::engine::{EngineState, MAX_BLOCKS};
 use super::head::DiskHead;
+use super::state::EngineState;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, TargetLimits};
 use crate::policy::{
-    map::ChunkMap,
+    iotag::MAX_BLOCKS,
+    map::BlockMap,
     ordering::{Ordering, Unflushed, WRITE_STRIPES},
     ratio::RatioScheduler,
+    readroute::ReadRouter,
     select::AnySelector,
     table::{parse_table, DiskId},
     unflushed::FlushPacer,
@@ -63,12 +65,12 @@ pub(super) fn construct(
 
     // The map keeps one state per block; a copy IO is a run of blocks.
     let nr_blocks = len.div_ceil(block_sectors);
-    let words = ChunkMap::<KVVec<u64>>::words_needed(nr_blocks)
+    let words = BlockMap::<KVVec<u64>>::words_needed(nr_blocks)
         .filter(|_| nr_blocks <= MAX_BLOCKS)
         .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
     let storage = KVVec::from_elem(0u64, words, GFP_KERNEL)
         .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
-    let map = ChunkMap::new(storage, nr_blocks)
+    let map = BlockMap::new(storage, nr_blocks)
         .ok_or(CtrError::new(EINVAL, c"Cannot set up the migration map"))?;
     // What the destination holds unflushed, and the VM writes in flight.
     let unflushed_words = Unflushed::<KVVec<u64>>::words_needed(nr_blocks)
@@ -126,9 +128,12 @@ pub(super) fn construct(
         buffers,
     );
     state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
+    state.router = ReadRouter::new(cfg.reads);
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
     state.set_queue_aware(cfg.queue_aware);
+    state.idle_run_sectors = cfg.idle_run_sectors;
+    state.set_avoid_islands(cfg.avoid_islands);
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,
@@ -141,7 +146,9 @@ pub(super) fn construct(
         source_offset: cfg.source_offset,
         disk: cfg.disk,
     };
+    let label = target.label();
     let init = try_pin_init!(IoFollow {
+        label,
         source,
         dest,
         settings,

@@ -9,7 +9,9 @@ use crate::dm::{Reply, StatusWriter};
 use crate::policy::liveness::Eviction;
 use crate::policy::{
     message::{parse_message, Message},
+    readroute::Leg,
     select::AnySelector,
+    stats::StatsReply,
     unflushed::FlushPacer,
 };
 use core::fmt::Write;
@@ -47,45 +49,28 @@ pub(super) fn handle(
                 st.clear_error();
             }
             Message::FlushInterval(ms) => st.flush_pacer = FlushPacer::new(ms),
+            Message::Reads(mode) => st.router.set_mode(mode),
             Message::Stats => {
-                let o = st.ordering.stats;
-                let fault = st.ordering.fault().map_or("none", |f| f.name());
-                let unflushed = st.ordering.unflushed_blocks();
-                let flush_interval = st.flush_pacer.interval_ms();
-                let (vm_ios, migration_ios) = (st.vm_ios, st.migration_ios);
-                let (background, piggybacked) = (st.background_copies, st.piggybacked_copies);
-                let think_us = st.anticipation.think_ns() / 1000;
-                let depth = st.depth();
-                let cached_blocks = st.cache.len();
+                let stats = StatsReply {
+                    ordering: st.ordering.stats,
+                    engine: st.counters,
+                    think_us: st.anticipation.think_ns() / 1000,
+                    depth: st.depth(),
+                    cached_blocks: st.cache.len(),
+                    cache_buffers_in_module: 0,
+                    unflushed_blocks: st.ordering.unflushed_blocks(),
+                    flush_interval_ms: st.flush_pacer.interval_ms(),
+                    fault: st.ordering.fault(),
+                    source_read_us: st.router.latency_ns(Leg::Source) / 1000,
+                    dest_read_us: st.router.latency_ns(Leg::Destination) / 1000,
+                };
                 drop(st);
+                let stats = StatsReply {
+                    cache_buffers_in_module: crate::dm::cache_bufs_in_use(),
+                    ..stats
+                };
                 // A reply cut short by a small buffer is still a valid prefix.
-                let _ = write!(
-                    reply,
-                    "mirrored_writes {} source_only_writes {} invalidated_copies {} deferred_copies {} \
-                     dest_flushes {} dest_losses {} vm_ios {} migration_ios {} \
-                     background_copies {} piggybacked_copies {} think_us {} depth {} \
-                     cached_blocks {} cache_buffers_in_module {} lost_blocks {} \
-                     source_faults {} unflushed_blocks {} flush_interval {} fault {}",
-                    o.mirrored_writes,
-                    o.source_only_writes,
-                    o.invalidated_copies,
-                    o.deferred_copies,
-                    o.dest_flushes,
-                    o.dest_losses,
-                    vm_ios,
-                    migration_ios,
-                    background,
-                    piggybacked,
-                    think_us,
-                    depth,
-                    cached_blocks,
-                    crate::dm::cache_bufs_in_use(),
-                    o.lost_blocks,
-                    o.source_faults,
-                    unflushed,
-                    flush_interval,
-                    fault
-                );
+                let _ = write!(reply, "{stats}");
                 return Ok(Reply::Text);
             }
             Message::Ratio(ratio) => st.ratio.set_ratio(ratio),
@@ -97,6 +82,8 @@ pub(super) fn handle(
             Message::Anticipation(on) => st.set_anticipation(on),
             Message::ReadAtHead(on) => st.read_at_head = on,
             Message::QueueAware(on) => st.set_queue_aware(on),
+            Message::IdleRun(sectors) => st.idle_run_sectors = sectors,
+            Message::Islands(avoid) => st.set_avoid_islands(avoid),
             Message::Depth(depth) => {
                 let table_depth = st.table_depth();
                 if st.set_depth(depth).is_err() {

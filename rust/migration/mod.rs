@@ -8,23 +8,28 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod completion;
 mod ctr;
-mod engine;
 mod head;
 mod message;
 mod routing;
+mod state;
 mod status;
+mod suspend;
+mod worker;
 
 use crate::dm::{
-    Atomic, Bio, BlkStatus, CtrError, CtrTarget, Ctx, DeviceVisitor, DmDev, IoCompletion,
-    IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, StatusType, StatusWriter, TargetOps,
+    Atomic, Bio, BlkStatus, CtrError, CtrTarget, Ctx, DeviceLabel, DeviceVisitor, DmDev,
+    IoCompletion, IrqSpinLock, MapBio, Process, QueueLimits, Reply, Routed, StatusType,
+    StatusWriter, TargetOps,
 };
 use crate::policy::copyrun::{CopyRun, RunShape};
+use crate::policy::iotag::IssuedIo;
 use crate::policy::table::DiskId;
-use engine::{EngineState, IssuedIo};
 use head::DiskHead;
 use kernel::prelude::*;
 use routing::VmBio;
+use state::EngineState;
 
 /// The context of the worker, messages and suspend callbacks (may sleep).
 type ProcessCtx<'a> = Ctx<'a, Process, IssuedIo>;
@@ -76,19 +81,37 @@ impl Geometry {
         CopyRun::covering(offset, sectors, self.block_shift)
     }
 
-    /// How copy IOs are cut from the map (read at the head, or not).
-    fn shape(&self, read_at_head: bool) -> RunShape {
+    /// How copy IOs are cut from the map (read at the head or not, with
+    /// the island guard or not).
+    fn shape(&self, read_at_head: bool, avoid_islands: bool) -> RunShape {
         RunShape {
             block_shift: self.block_shift,
-            chunk_blocks: u32::try_from(self.chunk_sectors >> self.block_shift).unwrap_or(1),
+            chunk_blocks: self.chunk_blocks(),
             read_at_head,
+            avoid_islands,
         }
+    }
+
+    /// Blocks per chunk: the longest copy IO.
+    fn chunk_blocks(&self) -> u32 {
+        u32::try_from(self.chunk_sectors >> self.block_shift).unwrap_or(1)
+    }
+
+    /// The idle-time copy IO cap of `idle_run_sectors`, in whole blocks (at
+    /// least one; 0 stays 0: off).
+    fn idle_run_blocks(&self, idle_run_sectors: u32) -> u32 {
+        if idle_run_sectors == 0 {
+            return 0;
+        }
+        (idle_run_sectors >> self.block_shift).max(1)
     }
 }
 
 /// One `iofollow` target instance.
 #[pin_data]
 pub(crate) struct IoFollow {
+    /// How log lines name the device.
+    label: DeviceLabel,
     source: DmDev,
     dest: DmDev,
     settings: Settings,
@@ -118,7 +141,7 @@ impl IoFollow {
     /// The block under the head (for the cache's liveness).
     fn head_block(&self) -> u64 {
         let g = &self.geometry;
-        crate::policy::head::chunk_of_head(
+        crate::policy::head::block_of_head(
             self.head.get(),
             g.disk_offset,
             g.block_shift,
@@ -126,9 +149,9 @@ impl IoFollow {
         )
     }
 
-    /// How log lines name this target: by its source device.
+    /// How log lines name this target: the mapped device's dm name and number.
     fn name(&self) -> &str {
-        self.source.name()
+        self.label.as_str()
     }
 }
 
@@ -153,7 +176,7 @@ impl TargetOps for IoFollow {
         self.run_worker(ctx)
     }
 
-    fn io_done(&self, ctx: &AtomicCtx<'_>, done: IoCompletion<IssuedIo>) {
+    fn io_done(&self, ctx: &AtomicCtx<'_>, done: IoCompletion<IssuedIo, VmBio>) {
         self.on_io_done(ctx, done)
     }
 
@@ -186,24 +209,19 @@ impl TargetOps for IoFollow {
     }
 
     fn presuspend(&self, _ctx: &ProcessCtx<'_>) {
-        // No new copies; the dm layer waits for the ones in flight in postsuspend.
-        self.state.lock().suspended = true;
+        self.stop_copying();
     }
 
     fn presuspend_undo(&self, ctx: &ProcessCtx<'_>) {
-        self.resume(ctx);
+        self.restart_copying(ctx);
     }
 
     fn postsuspend(&self, ctx: &ProcessCtx<'_>) {
-        self.flush_before_suspend(ctx);
-        // A reload may bring another table, and nothing reads the cache
-        // until resume: give the memory back.
-        self.empty_cache(ctx);
+        self.quiesce(ctx);
     }
 
     fn resume(&self, ctx: &ProcessCtx<'_>) {
-        self.state.lock().suspended = false;
-        ctx.kick();
+        self.restart_copying(ctx);
     }
 
     fn reclaimable(&self) -> u64 {

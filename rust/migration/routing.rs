@@ -13,10 +13,11 @@
 //! device, without remapping its (meaningless) sector.
 
 use super::cache::Retired;
-use super::engine::Kick;
+use super::state::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
 use crate::policy::ordering::{FlushTicket, WriteRoute, WriteTicket};
+use crate::policy::readroute::Leg;
 use kernel::error::code::{EINVAL, EIO};
 
 /// What `map` records in a bio for `end_io`.
@@ -25,8 +26,13 @@ pub(crate) enum VmBio {
     /// Not accounted (the source's clone of a flush).
     #[default]
     Untracked,
-    /// VM IO counted in `vm_in_flight` (for the ratio).
-    Counted,
+    /// A VM read sent to the source at this time (ns), counted in
+    /// `vm_in_flight` (for the ratio), its latency measured for the read
+    /// routing.
+    SourceRead(u64),
+    /// A VM read taken for the destination at this time (ns) (the worker
+    /// issues it; its completion gets this back with the bio).
+    DestRead(u64),
     /// A write or discard sent to the source only, counted by the protocol.
     SourceOnly(WriteTicket),
     /// The destination's clone of a VM flush.
@@ -85,6 +91,26 @@ impl IoFollow {
         } else {
             st.invalidate_cache(blocks, &mut retired);
         }
+        if op == BioOp::Read {
+            // Migrated and durable on the destination: the router says which leg.
+            let distance = g
+                .disk_offset
+                .saturating_add(offset)
+                .checked_sub(self.head.get());
+            let readable = st.ordering.dest_readable(blocks);
+            if st.router.choose(readable, distance) == Leg::Destination {
+                // A VM IO, but no load on the source: neither the ratio nor the
+                // anticipation count it.
+                st.counters.vm_ios = st.counters.vm_ios.saturating_add(1);
+                st.router.started(Leg::Destination);
+                bio.set_data(VmBio::DestRead(super::now_ns()));
+                let (owned, routed) = bio.take();
+                st.dest_read_queue.push(owned);
+                drop(st);
+                ctx.kick();
+                return routed;
+            }
+        }
         let waiting = st.vm_in_flight;
         let mut kick = st.on_vm_dispatch();
         let routed = match op {
@@ -108,9 +134,12 @@ impl IoFollow {
                     ctx.kick();
                     return routed;
                 }
+                // Counted per leg and timed in every mode: `auto` may be
+                // chosen later, with an estimate ready.
+                st.router.started(Leg::Source);
                 drop(st);
                 self.move_head(offset, sectors);
-                bio.set_data(VmBio::Counted);
+                bio.set_data(VmBio::SourceRead(super::now_ns()));
                 bio.remap(&self.source, offset)
             }
             BioOp::Write | BioOp::Discard | BioOp::WriteZeroes => {
@@ -207,7 +236,13 @@ impl IoFollow {
                 ctx.kick();
                 return BlkStatus::OK;
             }
-            VmBio::Counted => st.on_vm_complete(),
+            VmBio::SourceRead(start) => {
+                let latency = super::now_ns().saturating_sub(start);
+                st.router.done(Leg::Source, latency, status.is_ok());
+                st.on_vm_complete()
+            }
+            // Taken in map: completed through the worker's IO, not here.
+            VmBio::DestRead(_) => Kick::No,
             VmBio::SourceOnly(ticket) => {
                 let quiet = st.ordering.write_done(ticket, status.is_ok(), true);
                 st.on_vm_complete().or_now(quiet)

@@ -4,37 +4,34 @@
 
 use super::IoFollow;
 use crate::dm::StatusWriter;
-use crate::policy::select::PolicyKind;
+use crate::policy::status::StatusLine;
 use crate::policy::table::{format_table, TableConfig};
 use core::fmt::{self, Write};
 
-/// `<state> <migrated blocks>/<total blocks> <dirty blocks> <head sector> <vm ios> <migration ios>
-/// <cache hits> <cache misses> <cache bytes>/<cache capacity bytes> <policy> <V>:<M>`
-///
-/// Cache hits and misses count VM reads while the cache is on; the bytes are
-/// those cached now, out of the capacity in force.
+/// The status line ([`StatusLine`], one definition with the tool's parser).
 pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
     let st = t.state.lock();
-    let ratio = st.ratio.ratio();
-    let policy: PolicyKind = st.selector.kind();
-    write!(
-        out,
-        "{} {}/{} {} {} {} {} {} {} {}/{} {} {}:{}",
-        st.state_word(),
-        st.ordering.map().nr_migrated(),
-        st.ordering.map().nr_chunks(),
-        st.ordering.map().nr_dirty(),
-        t.head.get(),
-        st.vm_ios,
-        st.migration_ios,
-        st.cache.hits,
-        st.cache.misses,
-        st.cache.bytes(),
-        st.cache.capacity_bytes(),
-        policy.name(),
-        ratio.vm(),
-        ratio.mig()
-    )
+    let map = st.ordering.map();
+    let line = StatusLine {
+        state: st.state_word(),
+        migrated_blocks: map.nr_migrated(),
+        total_blocks: map.nr_blocks(),
+        dirty_blocks: map.nr_dirty(),
+        head_sector: t.head.get(),
+        vm_ios: st.counters.vm_ios,
+        migration_ios: st.counters.migration_ios,
+        cache_hits: st.cache.hits,
+        cache_misses: st.cache.misses,
+        cache_bytes: st.cache.bytes(),
+        cache_capacity_bytes: st.cache.capacity_bytes(),
+        policy: st.selector.kind(),
+        ratio: st.ratio.ratio(),
+        fault: st.ordering.fault(),
+        source_reads: st.router.served().0,
+        dest_reads: st.router.served().1,
+    };
+    drop(st);
+    write!(out, "{line}")
 }
 
 /// The table line that recreates the target (devices as `major:minor`), with
@@ -55,6 +52,9 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         cfg.cache_mib = st.cache.mib();
         cfg.cache_eviction = st.cache.eviction();
         cfg.flush_interval_ms = st.flush_pacer.interval_ms();
+        cfg.reads = st.router.mode();
+        cfg.idle_run_sectors = st.idle_run_sectors;
+        cfg.avoid_islands = st.avoid_islands();
     }
     if t.geometry.block_sectors != cfg.block_sectors() {
         cfg.block_sectors = Some(t.geometry.block_sectors);

@@ -7,7 +7,7 @@
 //! migrating sources that live on the same physical disk share one model
 //! (Algorithm 1 of the paper: `Update position with I/O requests' addresses and
 //! sizes`). The kernel keeps the shared position in an atomic and hands the
-//! value to [`chunk_of_head`] and the selection policies; this struct is the
+//! value to [`block_of_head`] and the selection policies; this struct is the
 //! plain single-threaded form used by the simulator and the tests.
 
 /// Head position of one physical disk.
@@ -49,12 +49,12 @@ impl HeadModel {
 ///
 /// `head` is a sector of the physical disk, `source_offset` the sector at
 /// which the source device starts on that disk, `chunk_shift` log2 of the
-/// chunk size in sectors, `nr_chunks` the number of chunks of the source.
+/// chunk size in sectors, `nr_blocks` the number of chunks of the source.
 /// A head before the source maps to chunk 0, a head after it to the last
 /// chunk, so that the policies naturally pick the chunk nearest to it.
-/// Returns 0 when `nr_chunks` is 0.
-pub fn chunk_of_head(head: u64, source_offset: u64, chunk_shift: u32, nr_chunks: u64) -> u64 {
-    let last = nr_chunks.saturating_sub(1);
+/// Returns 0 when `nr_blocks` is 0.
+pub fn block_of_head(head: u64, source_offset: u64, chunk_shift: u32, nr_blocks: u64) -> u64 {
+    let last = nr_blocks.saturating_sub(1);
     let rel = head.saturating_sub(source_offset);
     let chunk = rel.checked_shr(chunk_shift).unwrap_or(0);
     chunk.min(last)
@@ -79,11 +79,11 @@ mod tests {
 
     #[test]
     fn head_chunk_is_clamped() {
-        assert_eq!(chunk_of_head(0, 1000, 3, 10), 0);
-        assert_eq!(chunk_of_head(1000, 1000, 3, 10), 0);
-        assert_eq!(chunk_of_head(1015, 1000, 3, 10), 1);
-        assert_eq!(chunk_of_head(u64::MAX, 1000, 3, 10), 9);
-        assert_eq!(chunk_of_head(5, 0, 99, 10), 0);
-        assert_eq!(chunk_of_head(5, 0, 0, 0), 0);
+        assert_eq!(block_of_head(0, 1000, 3, 10), 0);
+        assert_eq!(block_of_head(1000, 1000, 3, 10), 0);
+        assert_eq!(block_of_head(1015, 1000, 3, 10), 1);
+        assert_eq!(block_of_head(u64::MAX, 1000, 3, 10), 9);
+        assert_eq!(block_of_head(5, 0, 99, 10), 0);
+        assert_eq!(block_of_head(5, 0, 0, 0), 0);
     }
 }

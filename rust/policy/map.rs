@@ -1,35 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Migration map: the state of every chunk of a migrating source.
+//! Migration map: the state of every block of a migrating source.
 //!
-//! Each chunk is in one of four states:
+//! Each block is in one of four states:
 //!
 //! | state | meaning |
 //! |---|---|
-//! | [`ChunkState::Unmigrated`] | never copied; must be copied |
-//! | [`ChunkState::InFlight`] | a copy (migration read + destination write) is running |
-//! | [`ChunkState::Migrated`] | the destination holds the current data |
-//! | [`ChunkState::Dirty`] | copied once, then written again without mirroring; must be copied again |
+//! | [`BlockState::Unmigrated`] | never copied; must be copied |
+//! | [`BlockState::InFlight`] | a copy (migration read + destination write) is running |
+//! | [`BlockState::Migrated`] | the destination holds the current data |
+//! | [`BlockState::Dirty`] | copied once, then written again without mirroring; must be copied again |
 //!
-//! Chunks that must be copied and are not in flight are *pending*. Pending
-//! chunks are kept in a bitmap with summary levels above it (one bit per
-//! 64-bit word of the level below), so [`ChunkMap::next_pending`] and
-//! [`ChunkMap::prev_pending`] cost O(log64 n) word operations: 4 levels for
-//! the 1 M chunks of a 1 TB source in 1 MiB chunks.
+//! Blocks that must be copied and are not in flight are *pending*. Pending
+//! blocks are kept in a bitmap with summary levels above it (one bit per
+//! 64-bit word of the level below), so [`BlockMap::next_pending`] and
+//! [`BlockMap::prev_pending`] cost O(log64 n) word operations: 4 levels for
+//! the 16 M blocks of a 1 TB source in 64 KiB blocks.
 //!
 //! The map lives in storage handed in by the caller (`KVec<u64>` in the
-//! kernel, `Vec<u64>` in userspace); [`ChunkMap::words_needed`] says how much.
+//! kernel, `Vec<u64>` in userspace); [`BlockMap::words_needed`] says how much.
 
 use crate::policy::copyrun::CopyRun;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
-/// Maximum number of bitmap levels (64^11 > 2^64, so any `u64` chunk count fits).
+/// Maximum number of bitmap levels (64^11 > 2^64, so any `u64` block count fits).
 const MAX_LEVELS: usize = 12;
 
-/// State of one chunk.
+/// State of one block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChunkState {
+pub enum BlockState {
     /// Never copied to the destination.
     Unmigrated,
     /// A copy is in flight.
@@ -40,21 +40,21 @@ pub enum ChunkState {
     Dirty,
 }
 
-impl ChunkState {
-    /// Whether a chunk in this state still has to be copied (and is not in flight).
+impl BlockState {
+    /// Whether a block in this state still has to be copied (and is not in flight).
     pub const fn is_pending(self) -> bool {
-        matches!(self, ChunkState::Unmigrated | ChunkState::Dirty)
+        matches!(self, BlockState::Unmigrated | BlockState::Dirty)
     }
 }
 
 /// Errors of the map operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
-    /// The chunk number is not below the number of chunks.
+    /// The block number is not below the number of blocks.
     OutOfRange,
-    /// [`ChunkMap::mark_in_flight`] on a chunk that is not pending.
+    /// [`BlockMap::mark_in_flight`] on a block that is not pending.
     NotPending,
-    /// [`ChunkMap::complete`] on a chunk that is not in flight.
+    /// [`BlockMap::complete`] on a block that is not in flight.
     NotInFlight,
 }
 
@@ -62,9 +62,9 @@ impl MapError {
     /// Short message for logs.
     pub const fn message(self) -> &'static str {
         match self {
-            MapError::OutOfRange => "Chunk out of range",
-            MapError::NotPending => "Chunk is not pending",
-            MapError::NotInFlight => "Chunk is not in flight",
+            MapError::OutOfRange => "Block out of range",
+            MapError::NotPending => "Block is not pending",
+            MapError::NotInFlight => "Block is not in flight",
         }
     }
 }
@@ -78,8 +78,8 @@ impl fmt::Display for MapError {
 /// Word layout of a map of a given size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Layout {
-    nr_chunks: u64,
-    /// Number of levels of the pending hierarchy (level 0 = one bit per chunk).
+    nr_blocks: u64,
+    /// Number of levels of the pending hierarchy (level 0 = one bit per block).
     levels: usize,
     /// Word offset of each pending level in the storage.
     level_off: [usize; MAX_LEVELS],
@@ -95,13 +95,13 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(nr_chunks: u64) -> Option<Self> {
-        if nr_chunks == 0 {
+    fn new(nr_blocks: u64) -> Option<Self> {
+        if nr_blocks == 0 {
             return None;
         }
         let mut level_off = [0usize; MAX_LEVELS];
         let mut level_words = [0usize; MAX_LEVELS];
-        let mut bits = nr_chunks;
+        let mut bits = nr_blocks;
         let mut off = 0usize;
         let mut levels = 0usize;
         loop {
@@ -121,7 +121,7 @@ impl Layout {
         let redirty_off = copied_off.checked_add(flat_words)?;
         let total = redirty_off.checked_add(flat_words)?;
         Some(Self {
-            nr_chunks,
+            nr_blocks,
             levels,
             level_off,
             level_words,
@@ -142,7 +142,7 @@ fn split(i: u64) -> Option<(usize, u64)> {
 
 /// Migration map over caller storage `S` (a slice of `u64` words).
 #[derive(Clone)]
-pub struct ChunkMap<S> {
+pub struct BlockMap<S> {
     words: S,
     layout: Layout,
     nr_pending: u64,
@@ -150,11 +150,11 @@ pub struct ChunkMap<S> {
     nr_dirty: u64,
     nr_inflight: u64,
     nr_migrated: u64,
-    /// Changes whenever a migrated chunk becomes dirty.
+    /// Changes whenever a migrated block becomes dirty.
     dirty_generation: u64,
 }
 
-impl<S> ChunkMap<S> {
+impl<S> BlockMap<S> {
     /// Everything but the dirty generation, which only counts events: two
     /// maps that differ in it alone behave alike (the interleaving checker
     /// merges them).
@@ -174,24 +174,24 @@ impl<S> ChunkMap<S> {
     }
 }
 
-impl<S: PartialEq> PartialEq for ChunkMap<S> {
+impl<S: PartialEq> PartialEq for BlockMap<S> {
     fn eq(&self, other: &Self) -> bool {
         self.key() == other.key()
     }
 }
 
-impl<S: Eq> Eq for ChunkMap<S> {}
+impl<S: Eq> Eq for BlockMap<S> {}
 
-impl<S: core::hash::Hash> core::hash::Hash for ChunkMap<S> {
+impl<S: core::hash::Hash> core::hash::Hash for BlockMap<S> {
     fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
         self.key().hash(h);
     }
 }
 
-impl<S> fmt::Debug for ChunkMap<S> {
+impl<S> fmt::Debug for BlockMap<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChunkMap")
-            .field("nr_chunks", &self.layout.nr_chunks)
+        f.debug_struct("BlockMap")
+            .field("nr_blocks", &self.layout.nr_blocks)
             .field("pending", &self.nr_pending)
             .field("unmigrated", &self.nr_unmigrated)
             .field("dirty", &self.nr_dirty)
@@ -201,52 +201,52 @@ impl<S> fmt::Debug for ChunkMap<S> {
     }
 }
 
-impl<S> ChunkMap<S> {
-    /// Number of `u64` words of storage a map of `nr_chunks` chunks needs, or
-    /// `None` when `nr_chunks` is 0 or the size does not fit in `usize`.
-    pub fn words_needed(nr_chunks: u64) -> Option<usize> {
-        Layout::new(nr_chunks).map(|l| l.total)
+impl<S> BlockMap<S> {
+    /// Number of `u64` words of storage a map of `nr_blocks` blocks needs, or
+    /// `None` when `nr_blocks` is 0 or the size does not fit in `usize`.
+    pub fn words_needed(nr_blocks: u64) -> Option<usize> {
+        Layout::new(nr_blocks).map(|l| l.total)
     }
 
-    /// Number of chunks.
-    pub const fn nr_chunks(&self) -> u64 {
-        self.layout.nr_chunks
+    /// Number of blocks.
+    pub const fn nr_blocks(&self) -> u64 {
+        self.layout.nr_blocks
     }
 
-    /// Number of pending chunks (unmigrated or dirty, not in flight).
+    /// Number of pending blocks (unmigrated or dirty, not in flight).
     pub const fn nr_pending(&self) -> u64 {
         self.nr_pending
     }
 
-    /// Number of chunks never copied and not in flight.
+    /// Number of blocks never copied and not in flight.
     pub const fn nr_unmigrated(&self) -> u64 {
         self.nr_unmigrated
     }
 
-    /// Number of dirty-again chunks (not in flight).
+    /// Number of dirty-again blocks (not in flight).
     pub const fn nr_dirty(&self) -> u64 {
         self.nr_dirty
     }
 
-    /// Number of chunks in flight.
+    /// Number of blocks in flight.
     pub const fn nr_in_flight(&self) -> u64 {
         self.nr_inflight
     }
 
-    /// Number of migrated chunks (destination up to date).
+    /// Number of migrated blocks (destination up to date).
     pub const fn nr_migrated(&self) -> u64 {
         self.nr_migrated
     }
 
-    /// Changes (wrapping) whenever a migrated chunk becomes dirty: a
+    /// Changes (wrapping) whenever a migrated block becomes dirty: a
     /// complete copy seen with another generation is a new one.
     pub const fn dirty_generation(&self) -> u64 {
         self.dirty_generation
     }
 
-    /// True when every chunk is migrated: the destination is a full copy.
+    /// True when every block is migrated: the destination is a full copy.
     pub const fn is_synced(&self) -> bool {
-        self.nr_migrated == self.layout.nr_chunks
+        self.nr_migrated == self.layout.nr_blocks
     }
 
     /// Give the storage back.
@@ -255,13 +255,13 @@ impl<S> ChunkMap<S> {
     }
 }
 
-impl<S: Deref<Target = [u64]>> ChunkMap<S> {
+impl<S: Deref<Target = [u64]>> BlockMap<S> {
     fn word(&self, idx: usize) -> u64 {
         self.words.get(idx).copied().unwrap_or(0)
     }
 
-    fn flat_bit(&self, off: usize, chunk: u64) -> bool {
-        match split(chunk) {
+    fn flat_bit(&self, off: usize, block: u64) -> bool {
+        match split(block) {
             Some((w, m)) => match off.checked_add(w) {
                 Some(idx) => self.word(idx) & m != 0,
                 None => false,
@@ -286,34 +286,34 @@ impl<S: Deref<Target = [u64]>> ChunkMap<S> {
         }
     }
 
-    /// State of `chunk`, or `None` when it is out of range.
-    pub fn state(&self, chunk: u64) -> Option<ChunkState> {
-        if chunk >= self.layout.nr_chunks {
+    /// State of `block`, or `None` when it is out of range.
+    pub fn state(&self, block: u64) -> Option<BlockState> {
+        if block >= self.layout.nr_blocks {
             return None;
         }
-        let copied = self.flat_bit(self.layout.copied_off, chunk);
-        Some(if self.flat_bit(self.layout.inflight_off, chunk) {
-            ChunkState::InFlight
-        } else if self.flat_bit(self.layout.level_off[0], chunk) {
+        let copied = self.flat_bit(self.layout.copied_off, block);
+        Some(if self.flat_bit(self.layout.inflight_off, block) {
+            BlockState::InFlight
+        } else if self.flat_bit(self.layout.level_off[0], block) {
             if copied {
-                ChunkState::Dirty
+                BlockState::Dirty
             } else {
-                ChunkState::Unmigrated
+                BlockState::Unmigrated
             }
         } else {
-            ChunkState::Migrated
+            BlockState::Migrated
         })
     }
 
-    /// Whether an in-flight chunk was written during its copy (it will become
+    /// Whether an in-flight block was written during its copy (it will become
     /// dirty when the copy completes).
-    pub fn is_redirtied(&self, chunk: u64) -> bool {
-        chunk < self.layout.nr_chunks && self.flat_bit(self.layout.redirty_off, chunk)
+    pub fn is_redirtied(&self, block: u64) -> bool {
+        block < self.layout.nr_blocks && self.flat_bit(self.layout.redirty_off, block)
     }
 
-    /// First pending chunk at or after `from`, if any.
+    /// First pending block at or after `from`, if any.
     pub fn next_pending(&self, from: u64) -> Option<u64> {
-        if from >= self.layout.nr_chunks {
+        if from >= self.layout.nr_blocks {
             return None;
         }
         let top = self.layout.levels.checked_sub(1)?;
@@ -351,13 +351,13 @@ impl<S: Deref<Target = [u64]>> ChunkMap<S> {
                 .checked_mul(64)?
                 .checked_add(u64::from(word.trailing_zeros()))?;
         }
-        (idx < self.layout.nr_chunks).then_some(idx)
+        (idx < self.layout.nr_blocks).then_some(idx)
     }
 
-    /// Last pending chunk at or before `from`, if any (`from` beyond the end
-    /// searches from the last chunk).
+    /// Last pending block at or before `from`, if any (`from` beyond the end
+    /// searches from the last block).
     pub fn prev_pending(&self, from: u64) -> Option<u64> {
-        let from = from.min(self.layout.nr_chunks.checked_sub(1)?);
+        let from = from.min(self.layout.nr_blocks.checked_sub(1)?);
         let top = self.layout.levels.checked_sub(1)?;
         let mut idx = from;
         let mut level = 0usize;
@@ -386,21 +386,21 @@ impl<S: Deref<Target = [u64]>> ChunkMap<S> {
                 .checked_mul(64)?
                 .checked_add(u64::from(63u32.saturating_sub(word.leading_zeros())))?;
         }
-        (idx < self.layout.nr_chunks).then_some(idx)
+        (idx < self.layout.nr_blocks).then_some(idx)
     }
 
-    /// Pending chunk nearest to `chunk` in either direction; on a tie the one
-    /// at or after `chunk` wins.
-    pub fn nearest_pending(&self, chunk: u64) -> Option<u64> {
-        let chunk = chunk.min(self.layout.nr_chunks.checked_sub(1)?);
-        let fwd = self.next_pending(chunk);
-        let back = match chunk.checked_sub(1) {
+    /// Pending block nearest to `block` in either direction; on a tie the one
+    /// at or after `block` wins.
+    pub fn nearest_pending(&self, block: u64) -> Option<u64> {
+        let block = block.min(self.layout.nr_blocks.checked_sub(1)?);
+        let fwd = self.next_pending(block);
+        let back = match block.checked_sub(1) {
             Some(c) => self.prev_pending(c),
             None => None,
         };
         match (fwd, back) {
             (Some(f), Some(b)) => {
-                if f.abs_diff(chunk) <= chunk.abs_diff(b) {
+                if f.abs_diff(block) <= block.abs_diff(b) {
                     Some(f)
                 } else {
                     Some(b)
@@ -411,12 +411,12 @@ impl<S: Deref<Target = [u64]>> ChunkMap<S> {
     }
 }
 
-impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
-    /// Build a map of `nr_chunks` chunks, all [`ChunkState::Unmigrated`], in
-    /// `storage`. Returns `None` when `nr_chunks` is 0 or `storage` holds
-    /// fewer than [`ChunkMap::words_needed`] words. The storage is overwritten.
-    pub fn new(storage: S, nr_chunks: u64) -> Option<Self> {
-        let layout = Layout::new(nr_chunks)?;
+impl<S: DerefMut<Target = [u64]>> BlockMap<S> {
+    /// Build a map of `nr_blocks` blocks, all [`BlockState::Unmigrated`], in
+    /// `storage`. Returns `None` when `nr_blocks` is 0 or `storage` holds
+    /// fewer than [`BlockMap::words_needed`] words. The storage is overwritten.
+    pub fn new(storage: S, nr_blocks: u64) -> Option<Self> {
+        let layout = Layout::new(nr_blocks)?;
         if storage.len() < layout.total {
             return None;
         }
@@ -444,7 +444,7 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
                 break;
             };
             if blocked(block)
-                || !self.state(block).is_some_and(ChunkState::is_pending)
+                || !self.state(block).is_some_and(BlockState::is_pending)
                 || self.mark_in_flight(block).is_err()
             {
                 break;
@@ -457,14 +457,14 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
         }
     }
 
-    /// Mark every chunk [`ChunkState::Unmigrated`] again (start over).
+    /// Mark every block [`BlockState::Unmigrated`] again (start over).
     pub fn reset(&mut self) {
         let total = self.layout.total;
         for w in self.words.iter_mut().take(total) {
             *w = 0;
         }
         // Fill every pending level with ones for exactly the valid bits.
-        let mut bits = self.layout.nr_chunks;
+        let mut bits = self.layout.nr_blocks;
         for level in 0..self.layout.levels {
             let (Some(&off), Some(&n)) = (
                 self.layout.level_off.get(level),
@@ -488,15 +488,15 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
             }
             bits = u64::try_from(n).unwrap_or(u64::MAX);
         }
-        self.nr_pending = self.layout.nr_chunks;
-        self.nr_unmigrated = self.layout.nr_chunks;
+        self.nr_pending = self.layout.nr_blocks;
+        self.nr_unmigrated = self.layout.nr_blocks;
         self.nr_dirty = 0;
         self.nr_inflight = 0;
         self.nr_migrated = 0;
     }
 
-    fn set_flat(&mut self, off: usize, chunk: u64, on: bool) {
-        if let Some((w, m)) = split(chunk) {
+    fn set_flat(&mut self, off: usize, block: u64, on: bool) {
+        if let Some((w, m)) = split(block) {
             if let Some(slot) = off.checked_add(w).and_then(|i| self.words.get_mut(i)) {
                 if on {
                     *slot |= m;
@@ -507,9 +507,9 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
         }
     }
 
-    /// Set or clear the pending bit of `chunk` and keep the summary levels.
-    fn set_pending_bit(&mut self, chunk: u64, on: bool) {
-        let mut idx = chunk;
+    /// Set or clear the pending bit of `block` and keep the summary levels.
+    fn set_pending_bit(&mut self, block: u64, on: bool) {
+        let mut idx = block;
         for level in 0..self.layout.levels {
             let (Some(&off), Some(&n)) = (
                 self.layout.level_off.get(level),
@@ -540,101 +540,101 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
         }
     }
 
-    /// Start a copy of a pending chunk: it becomes [`ChunkState::InFlight`].
-    pub fn mark_in_flight(&mut self, chunk: u64) -> Result<(), MapError> {
-        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
+    /// Start a copy of a pending block: it becomes [`BlockState::InFlight`].
+    pub fn mark_in_flight(&mut self, block: u64) -> Result<(), MapError> {
+        let state = self.state(block).ok_or(MapError::OutOfRange)?;
         match state {
-            ChunkState::Unmigrated => {
+            BlockState::Unmigrated => {
                 self.nr_unmigrated = self.nr_unmigrated.saturating_sub(1);
             }
-            ChunkState::Dirty => {
+            BlockState::Dirty => {
                 self.nr_dirty = self.nr_dirty.saturating_sub(1);
             }
-            ChunkState::InFlight | ChunkState::Migrated => return Err(MapError::NotPending),
+            BlockState::InFlight | BlockState::Migrated => return Err(MapError::NotPending),
         }
         self.nr_pending = self.nr_pending.saturating_sub(1);
         self.nr_inflight = self.nr_inflight.saturating_add(1);
-        self.set_pending_bit(chunk, false);
-        self.set_flat(self.layout.inflight_off, chunk, true);
-        self.set_flat(self.layout.redirty_off, chunk, false);
+        self.set_pending_bit(block, false);
+        self.set_flat(self.layout.inflight_off, block, true);
+        self.set_flat(self.layout.redirty_off, block, false);
         Ok(())
     }
 
-    /// Finish the copy of an in-flight chunk. With `ok` the chunk becomes
-    /// [`ChunkState::Migrated`], or [`ChunkState::Dirty`] when it was written
+    /// Finish the copy of an in-flight block. With `ok` the block becomes
+    /// [`BlockState::Migrated`], or [`BlockState::Dirty`] when it was written
     /// during the copy; without `ok` it becomes pending again (unmigrated or
     /// dirty, as before the copy). Returns the new state.
-    pub fn complete(&mut self, chunk: u64, ok: bool) -> Result<ChunkState, MapError> {
-        if self.state(chunk).ok_or(MapError::OutOfRange)? != ChunkState::InFlight {
+    pub fn complete(&mut self, block: u64, ok: bool) -> Result<BlockState, MapError> {
+        if self.state(block).ok_or(MapError::OutOfRange)? != BlockState::InFlight {
             return Err(MapError::NotInFlight);
         }
-        let redirtied = self.flat_bit(self.layout.redirty_off, chunk);
-        let was_copied = self.flat_bit(self.layout.copied_off, chunk);
-        self.set_flat(self.layout.inflight_off, chunk, false);
-        self.set_flat(self.layout.redirty_off, chunk, false);
+        let redirtied = self.flat_bit(self.layout.redirty_off, block);
+        let was_copied = self.flat_bit(self.layout.copied_off, block);
+        self.set_flat(self.layout.inflight_off, block, false);
+        self.set_flat(self.layout.redirty_off, block, false);
         self.nr_inflight = self.nr_inflight.saturating_sub(1);
         let new = if ok && !redirtied {
-            self.set_flat(self.layout.copied_off, chunk, true);
+            self.set_flat(self.layout.copied_off, block, true);
             self.nr_migrated = self.nr_migrated.saturating_add(1);
-            ChunkState::Migrated
+            BlockState::Migrated
         } else {
             let dirty = (ok && redirtied) || was_copied;
             if dirty {
-                self.set_flat(self.layout.copied_off, chunk, true);
+                self.set_flat(self.layout.copied_off, block, true);
                 self.nr_dirty = self.nr_dirty.saturating_add(1);
             } else {
                 self.nr_unmigrated = self.nr_unmigrated.saturating_add(1);
             }
             self.nr_pending = self.nr_pending.saturating_add(1);
-            self.set_pending_bit(chunk, true);
+            self.set_pending_bit(block, true);
             if dirty {
-                ChunkState::Dirty
+                BlockState::Dirty
             } else {
-                ChunkState::Unmigrated
+                BlockState::Unmigrated
             }
         };
         Ok(new)
     }
 
-    /// Account a VM write to `chunk` that is mirrored to the destination
-    /// (written to both devices). A migrated chunk stays migrated, a pending
-    /// chunk stays pending, and an in-flight chunk is flagged so that it
+    /// Account a VM write to `block` that is mirrored to the destination
+    /// (written to both devices). A migrated block stays migrated, a pending
+    /// block stays pending, and an in-flight block is flagged so that it
     /// becomes dirty (copied once more) when its copy completes, because the
     /// copy may have read the old data. Returns the current state.
-    pub fn mark_written(&mut self, chunk: u64) -> Result<ChunkState, MapError> {
-        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
-        if state == ChunkState::InFlight {
-            self.set_flat(self.layout.redirty_off, chunk, true);
+    pub fn mark_written(&mut self, block: u64) -> Result<BlockState, MapError> {
+        let state = self.state(block).ok_or(MapError::OutOfRange)?;
+        if state == BlockState::InFlight {
+            self.set_flat(self.layout.redirty_off, block, true);
         }
         Ok(state)
     }
 
-    /// Account a VM write to `chunk` that was *not* mirrored (for instance
-    /// because the destination write failed): a migrated chunk becomes
-    /// [`ChunkState::Dirty`] and will be selected again; an in-flight chunk
-    /// is flagged as by [`ChunkMap::mark_written`]. Returns the new state.
-    pub fn mark_dirty(&mut self, chunk: u64) -> Result<ChunkState, MapError> {
-        let state = self.state(chunk).ok_or(MapError::OutOfRange)?;
+    /// Account a VM write to `block` that was *not* mirrored (for instance
+    /// because the destination write failed): a migrated block becomes
+    /// [`BlockState::Dirty`] and will be selected again; an in-flight block
+    /// is flagged as by [`BlockMap::mark_written`]. Returns the new state.
+    pub fn mark_dirty(&mut self, block: u64) -> Result<BlockState, MapError> {
+        let state = self.state(block).ok_or(MapError::OutOfRange)?;
         match state {
-            ChunkState::Migrated => {
+            BlockState::Migrated => {
                 self.nr_migrated = self.nr_migrated.saturating_sub(1);
                 self.nr_dirty = self.nr_dirty.saturating_add(1);
                 self.nr_pending = self.nr_pending.saturating_add(1);
                 self.dirty_generation = self.dirty_generation.wrapping_add(1);
-                self.set_pending_bit(chunk, true);
-                Ok(ChunkState::Dirty)
+                self.set_pending_bit(block, true);
+                Ok(BlockState::Dirty)
             }
-            ChunkState::InFlight => {
-                self.set_flat(self.layout.redirty_off, chunk, true);
-                Ok(ChunkState::InFlight)
+            BlockState::InFlight => {
+                self.set_flat(self.layout.redirty_off, block, true);
+                Ok(BlockState::InFlight)
             }
             other => Ok(other),
         }
     }
 
-    /// Make every migrated chunk [`ChunkState::Dirty`] (the destination lost
+    /// Make every migrated block [`BlockState::Dirty`] (the destination lost
     /// what it held in a volatile cache). One pass over the flat bitmaps,
-    /// word by word; returns the number of chunks it changed.
+    /// word by word; returns the number of blocks it changed.
     pub fn redirty_migrated(&mut self) -> u64 {
         let mut changed = 0u64;
         for w in 0..self.layout.flat_words {
@@ -644,8 +644,8 @@ impl<S: DerefMut<Target = [u64]>> ChunkMap<S> {
     }
 
     /// Of the 64 blocks of flat word `w`, those in `mask`: a migrated one
-    /// becomes [`ChunkState::Dirty`], an in-flight one finishes its copy as
-    /// dirty (as [`ChunkMap::mark_dirty`]). Returns how many migrated blocks
+    /// becomes [`BlockState::Dirty`], an in-flight one finishes its copy as
+    /// dirty (as [`BlockMap::mark_dirty`]). Returns how many migrated blocks
     /// it made dirty.
     pub fn redirty_word(&mut self, w: usize, mask: u64) -> u64 {
         let l = self.layout;
@@ -716,24 +716,24 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    fn map(n: u64) -> ChunkMap<Vec<u64>> {
-        let w = ChunkMap::<Vec<u64>>::words_needed(n).unwrap();
-        ChunkMap::new(vec![0xdead_beef; w], n).unwrap()
+    fn map(n: u64) -> BlockMap<Vec<u64>> {
+        let w = BlockMap::<Vec<u64>>::words_needed(n).unwrap();
+        BlockMap::new(vec![0xdead_beef; w], n).unwrap()
     }
 
     #[test]
     fn sizes() {
-        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(0), None);
-        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(1), Some(4));
-        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(64), Some(4));
-        assert_eq!(ChunkMap::<Vec<u64>>::words_needed(65), Some(2 + 1 + 6));
-        // 1 TB in 1 MiB chunks: 2^20 chunks -> 16384 + 256 + 4 + 1 + 3 * 16384
+        assert_eq!(BlockMap::<Vec<u64>>::words_needed(0), None);
+        assert_eq!(BlockMap::<Vec<u64>>::words_needed(1), Some(4));
+        assert_eq!(BlockMap::<Vec<u64>>::words_needed(64), Some(4));
+        assert_eq!(BlockMap::<Vec<u64>>::words_needed(65), Some(2 + 1 + 6));
+        // 1 TB in 1 MiB blocks: 2^20 blocks -> 16384 + 256 + 4 + 1 + 3 * 16384
         assert_eq!(
-            ChunkMap::<Vec<u64>>::words_needed(1 << 20),
+            BlockMap::<Vec<u64>>::words_needed(1 << 20),
             Some(16384 + 256 + 4 + 1 + 3 * 16384)
         );
-        let _ = ChunkMap::<Vec<u64>>::words_needed(u64::MAX);
-        assert!(ChunkMap::new(vec![0u64; 3], 1).is_none());
+        let _ = BlockMap::<Vec<u64>>::words_needed(u64::MAX);
+        assert!(BlockMap::new(vec![0u64; 3], 1).is_none());
     }
 
     #[test]
@@ -743,21 +743,21 @@ mod tests {
         assert_eq!(m.next_pending(0), Some(0));
         assert_eq!(m.prev_pending(1000), Some(199));
         m.mark_in_flight(5).unwrap();
-        assert_eq!(m.state(5), Some(ChunkState::InFlight));
+        assert_eq!(m.state(5), Some(BlockState::InFlight));
         assert_eq!(m.mark_in_flight(5), Err(MapError::NotPending));
-        assert_eq!(m.complete(5, true), Ok(ChunkState::Migrated));
+        assert_eq!(m.complete(5, true), Ok(BlockState::Migrated));
         assert_eq!(m.complete(5, true), Err(MapError::NotInFlight));
-        assert_eq!(m.mark_written(5), Ok(ChunkState::Migrated));
-        assert_eq!(m.mark_dirty(5), Ok(ChunkState::Dirty));
+        assert_eq!(m.mark_written(5), Ok(BlockState::Migrated));
+        assert_eq!(m.mark_dirty(5), Ok(BlockState::Dirty));
         assert_eq!(m.nr_dirty(), 1);
         m.mark_in_flight(5).unwrap();
         m.mark_written(5).unwrap();
         assert!(m.is_redirtied(5));
-        assert_eq!(m.complete(5, true), Ok(ChunkState::Dirty));
+        assert_eq!(m.complete(5, true), Ok(BlockState::Dirty));
         m.mark_in_flight(5).unwrap();
-        assert_eq!(m.complete(5, false), Ok(ChunkState::Dirty));
+        assert_eq!(m.complete(5, false), Ok(BlockState::Dirty));
         m.mark_in_flight(6).unwrap();
-        assert_eq!(m.complete(6, false), Ok(ChunkState::Unmigrated));
+        assert_eq!(m.complete(6, false), Ok(BlockState::Unmigrated));
         assert_eq!(m.state(200), None);
         assert_eq!(m.mark_in_flight(200), Err(MapError::OutOfRange));
     }

@@ -15,12 +15,14 @@
 //! | `depth <n>` | background copy IOs in flight at most (up to the table's depth) |
 //! | `cache <MiB>` | resize the migration-aware cache (0 = off; empties it) |
 //! | `cache_eviction liveness\|lru` | which cached block goes first |
+//! | `reads source\|destination\|auto` | which device serves VM reads of migrated blocks |
 //! | `flush_interval <ms>` | flush the destination once a write has waited this long (0 = at the end only) |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
 use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
+use crate::policy::readroute::ReadsMode;
 use crate::policy::select::PolicyKind;
 pub use crate::policy::table::ParseError;
 use core::fmt;
@@ -52,72 +54,145 @@ pub enum Message {
     CacheEviction(Eviction),
     /// New destination flush interval in ms.
     FlushInterval(u32),
+    /// New reads mode.
+    Reads(ReadsMode),
+    /// New idle-time run cap in sectors (0: whole chunks).
+    IdleRun(u32),
+    /// Avoid islands (`avoid`) or not (`allow`).
+    Islands(bool),
 }
+
+/// One message verb: its name, whether a value follows it, and how the
+/// message is read from that value. [`MESSAGES`] drives the parser, and the
+/// documentation's table is checked against it.
+pub struct Verb {
+    /// The verb (matched ASCII case-insensitively).
+    pub name: &'static str,
+    /// Whether one value word follows it.
+    pub takes_value: bool,
+    parse: fn(&str) -> Result<Message, ParseError>,
+}
+
+/// Every message, in the order the documentation lists them.
+pub const MESSAGES: [Verb; 15] = [
+    Verb {
+        name: "pause",
+        takes_value: false,
+        parse: |_| Ok(Message::Pause),
+    },
+    Verb {
+        name: "resume",
+        takes_value: false,
+        parse: |_| Ok(Message::Resume),
+    },
+    Verb {
+        name: "ratio",
+        takes_value: true,
+        parse: |v| Ratio::parse(v).map(Message::Ratio).ok_or(ParseError::Ratio),
+    },
+    Verb {
+        name: "policy",
+        takes_value: true,
+        parse: |v| {
+            PolicyKind::from_name(v)
+                .map(Message::Policy)
+                .ok_or(ParseError::Policy)
+        },
+    },
+    Verb {
+        name: "stats",
+        takes_value: false,
+        parse: |_| Ok(Message::Stats),
+    },
+    Verb {
+        name: "anticipation",
+        takes_value: true,
+        parse: |v| parse_on_off(v).map(Message::Anticipation),
+    },
+    Verb {
+        name: "read_at_head",
+        takes_value: true,
+        parse: |v| parse_on_off(v).map(Message::ReadAtHead),
+    },
+    Verb {
+        name: "queue_aware",
+        takes_value: true,
+        parse: |v| parse_on_off(v).map(Message::QueueAware),
+    },
+    Verb {
+        name: "depth",
+        takes_value: true,
+        parse: |v| {
+            crate::policy::table::parse_depth(v)
+                .map(Message::Depth)
+                .ok_or(ParseError::Depth)
+        },
+    },
+    Verb {
+        name: "cache",
+        takes_value: true,
+        parse: |v| crate::policy::table::parse_cache_mib(v).map(Message::Cache),
+    },
+    Verb {
+        name: "cache_eviction",
+        takes_value: true,
+        parse: |v| {
+            Eviction::from_name(v)
+                .map(Message::CacheEviction)
+                .ok_or(ParseError::CacheEviction)
+        },
+    },
+    Verb {
+        name: "reads",
+        takes_value: true,
+        parse: |v| {
+            ReadsMode::from_name(v)
+                .map(Message::Reads)
+                .ok_or(ParseError::Reads)
+        },
+    },
+    Verb {
+        name: "flush_interval",
+        takes_value: true,
+        parse: |v| {
+            crate::policy::table::parse_flush_interval(v)
+                .map(Message::FlushInterval)
+                .ok_or(ParseError::FlushInterval)
+        },
+    },
+    Verb {
+        name: "idle_run",
+        takes_value: true,
+        parse: |v| {
+            crate::policy::table::parse_idle_run(v)
+                .map(Message::IdleRun)
+                .ok_or(ParseError::IdleRun)
+        },
+    },
+    Verb {
+        name: "islands",
+        takes_value: true,
+        parse: |v| {
+            crate::policy::table::parse_islands(v)
+                .map(Message::Islands)
+                .ok_or(ParseError::Islands)
+        },
+    },
+];
 
 /// Parse the words of a message.
 pub fn parse_message(args: &[&str]) -> Result<Message, ParseError> {
     let Some((&verb, rest)) = args.split_first() else {
         return Err(ParseError::MessageArgs);
     };
-    let want_args = if verb.eq_ignore_ascii_case("pause")
-        || verb.eq_ignore_ascii_case("resume")
-        || verb.eq_ignore_ascii_case("stats")
-    {
-        0
-    } else if verb.eq_ignore_ascii_case("ratio")
-        || verb.eq_ignore_ascii_case("policy")
-        || verb.eq_ignore_ascii_case("anticipation")
-        || verb.eq_ignore_ascii_case("read_at_head")
-        || verb.eq_ignore_ascii_case("depth")
-        || verb.eq_ignore_ascii_case("queue_aware")
-        || verb.eq_ignore_ascii_case("cache")
-        || verb.eq_ignore_ascii_case("cache_eviction")
-        || verb.eq_ignore_ascii_case("flush_interval")
-    {
-        1
-    } else {
-        return Err(ParseError::UnknownMessage);
-    };
-    if rest.len() != want_args {
-        return Err(ParseError::MessageArgs);
-    }
-    if verb.eq_ignore_ascii_case("pause") {
-        Ok(Message::Pause)
-    } else if verb.eq_ignore_ascii_case("resume") {
-        Ok(Message::Resume)
-    } else if verb.eq_ignore_ascii_case("stats") {
-        Ok(Message::Stats)
-    } else {
-        let &value = rest.first().ok_or(ParseError::MessageArgs)?;
-        if verb.eq_ignore_ascii_case("ratio") {
-            Ratio::parse(value)
-                .map(Message::Ratio)
-                .ok_or(ParseError::Ratio)
-        } else if verb.eq_ignore_ascii_case("anticipation") {
-            parse_on_off(value).map(Message::Anticipation)
-        } else if verb.eq_ignore_ascii_case("read_at_head") {
-            parse_on_off(value).map(Message::ReadAtHead)
-        } else if verb.eq_ignore_ascii_case("queue_aware") {
-            parse_on_off(value).map(Message::QueueAware)
-        } else if verb.eq_ignore_ascii_case("cache") {
-            crate::policy::table::parse_cache_mib(value).map(Message::Cache)
-        } else if verb.eq_ignore_ascii_case("cache_eviction") {
-            Eviction::from_name(value)
-                .map(Message::CacheEviction)
-                .ok_or(ParseError::CacheEviction)
-        } else if verb.eq_ignore_ascii_case("flush_interval") {
-            crate::policy::table::parse_flush_interval(value)
-                .map(Message::FlushInterval)
-                .ok_or(ParseError::FlushInterval)
-        } else if verb.eq_ignore_ascii_case("depth") {
-            crate::policy::table::parse_depth(value)
-                .map(Message::Depth)
-                .ok_or(ParseError::Depth)
-        } else {
-            PolicyKind::from_name(value)
-                .map(Message::Policy)
-                .ok_or(ParseError::Policy)
-        }
+    let v = MESSAGES
+        .iter()
+        .find(|v| v.name.eq_ignore_ascii_case(verb))
+        .ok_or(ParseError::UnknownMessage)?;
+    match (v.takes_value, rest) {
+        (false, []) => (v.parse)(""),
+        (true, [value]) => (v.parse)(value),
+        _ => Err(ParseError::MessageArgs),
     }
 }
 
@@ -156,6 +231,9 @@ impl fmt::Display for Message {
             Message::Cache(mib) => write!(f, "cache {mib}"),
             Message::CacheEviction(e) => write!(f, "cache_eviction {}", e.name()),
             Message::FlushInterval(ms) => write!(f, "flush_interval {ms}"),
+            Message::Reads(m) => write!(f, "reads {}", m.name()),
+            Message::IdleRun(s) => write!(f, "idle_run {s}"),
+            Message::Islands(a) => write!(f, "islands {}", crate::policy::table::islands_name(*a)),
         }
     }
 }

@@ -40,7 +40,7 @@
 //! and passes back the [`WriteTicket`] or [`FlushTicket`] it was given.
 
 use crate::policy::copyrun::CopyRun;
-use crate::policy::map::{ChunkMap, ChunkState};
+use crate::policy::map::{BlockMap, BlockState};
 pub use crate::policy::unflushed::Unflushed;
 use core::ops::{Deref, DerefMut};
 
@@ -68,7 +68,7 @@ pub struct WriteTicket {
     /// First block the bio covers.
     pub first: u64,
     /// Number of blocks it covers (at least 1 for a counted ticket).
-    pub chunks: u32,
+    pub blocks: u32,
     /// Whether `map` routed it to both devices.
     pub mirrored: bool,
     /// A mirrored write that [`Ordering::mirror_issued`] sent to the
@@ -81,7 +81,7 @@ impl WriteTicket {
     pub fn blocks(&self) -> CopyRun {
         CopyRun {
             first: self.first,
-            blocks: self.chunks,
+            blocks: self.blocks,
         }
     }
 }
@@ -161,11 +161,11 @@ pub struct OrderingStats {
     pub source_faults: u64,
 }
 
-/// The ordering protocol over a [`ChunkMap`] and an [`Unflushed`] set in
+/// The ordering protocol over a [`BlockMap`] and an [`Unflushed`] set in
 /// storage `S`, and write counts in `S` too.
 #[derive(Clone, Debug)]
 pub struct Ordering<S> {
-    map: ChunkMap<S>,
+    map: BlockMap<S>,
     unflushed: Unflushed<S>,
     /// VM writes and discards counted and not completed, per stripe.
     writes: S,
@@ -200,7 +200,7 @@ impl<S> Ordering<S> {
     fn key(
         &self,
     ) -> (
-        (&ChunkMap<S>, &Unflushed<S>, &S),
+        (&BlockMap<S>, &Unflushed<S>, &S),
         [u64; 4],
         &[Option<u64>; PARKED_MAX],
         Option<FlushTicket>,
@@ -239,7 +239,7 @@ impl<S: core::hash::Hash> core::hash::Hash for Ordering<S> {
 
 impl<S> Ordering<S> {
     /// The map (read only: every change goes through the protocol).
-    pub fn map(&self) -> &ChunkMap<S> {
+    pub fn map(&self) -> &BlockMap<S> {
         &self.map
     }
 
@@ -329,7 +329,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// unflushed set of the same blocks, and `writes` for the write counts
     /// (its length, a power of two, is the number of stripes; overwritten).
     /// `None` when the sizes do not fit.
-    pub fn new(map: ChunkMap<S>, unflushed: Unflushed<S>, mut writes: S) -> Option<Self> {
+    pub fn new(map: BlockMap<S>, unflushed: Unflushed<S>, mut writes: S) -> Option<Self> {
         let stripes = writes.len();
         if !stripes.is_power_of_two() {
             return None;
@@ -361,12 +361,23 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         usize::try_from(block & self.stripe_mask).unwrap_or(0)
     }
 
-    fn chunks(first: u64, chunks: u32) -> impl Iterator<Item = u64> {
-        CopyRun {
-            first,
-            blocks: chunks,
-        }
-        .iter()
+    fn blocks(first: u64, blocks: u32) -> impl Iterator<Item = u64> {
+        CopyRun { first, blocks }.iter()
+    }
+
+    /// Whether a VM read of `run` may be served by the destination: every
+    /// block migrated and durable there (covered by a completed flush: a
+    /// destination that lost its cache without failing anything yet still
+    /// holds it), no VM write to it in flight (a write whose source half
+    /// fails must not have been read), and no destination fault.
+    pub fn dest_readable(&self, run: CopyRun) -> bool {
+        !self.dest_fault
+            && run.blocks > 0
+            && run.iter().all(|b| {
+                self.map.state(b) == Some(BlockState::Migrated)
+                    && !self.unflushed.contains(b)
+                    && !self.writes_in_flight(b)
+            })
     }
 
     /// Whether VM writes to `block` (or to a block of its stripe) are in flight.
@@ -374,17 +385,17 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         self.writes.get(self.stripe(block)).is_some_and(|&n| n > 0)
     }
 
-    /// A VM write or discard of `chunks` blocks from `first` reaches `map`
+    /// A VM write or discard of `blocks` blocks from `first` reaches `map`
     /// (`discard`: it carries no data and is never mirrored). It is counted
     /// until [`Ordering::write_done`].
-    pub fn map_write(&mut self, first: u64, chunks: u32, discard: bool) -> WriteDecision {
-        let chunks = chunks.max(1);
+    pub fn map_write(&mut self, first: u64, blocks: u32, discard: bool) -> WriteDecision {
+        let blocks = blocks.max(1);
         let mirror = !discard
             && !self.dest_fault
-            && Self::chunks(first, chunks).all(|c| self.map.state(c) == Some(ChunkState::Migrated));
+            && Self::blocks(first, blocks).all(|c| self.map.state(c) == Some(BlockState::Migrated));
         let mut kick = false;
-        for chunk in Self::chunks(first, chunks) {
-            let stripe = self.stripe(chunk);
+        for block in Self::blocks(first, blocks) {
+            let stripe = self.stripe(block);
             if let Some(n) = self.writes.get_mut(stripe) {
                 *n = n.saturating_add(1);
             }
@@ -393,17 +404,17 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             }
             // Not mirrored: the destination's copy of the block is stale from now
             // on, and a copy running now may have read the old data.
-            match self.map.state(chunk) {
-                Some(ChunkState::Migrated) => {
-                    self.redirty(chunk);
+            match self.map.state(block) {
+                Some(BlockState::Migrated) => {
+                    self.redirty(block);
                     kick = true;
                 }
-                Some(ChunkState::InFlight) => {
-                    if !self.map.is_redirtied(chunk) && !self.is_parked(chunk) {
+                Some(BlockState::InFlight) => {
+                    if !self.map.is_redirtied(block) && !self.is_parked(block) {
                         self.stats.invalidated_copies =
                             self.stats.invalidated_copies.saturating_add(1);
                     }
-                    self.redirty(chunk);
+                    self.redirty(block);
                 }
                 _ => {}
             }
@@ -420,7 +431,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             route,
             ticket: WriteTicket {
                 first,
-                chunks,
+                blocks,
                 mirrored: mirror,
                 to_dest: false,
             },
@@ -452,12 +463,12 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// ignored unless it went to the destination). Returns true when the
     /// worker should run: a block it waits for is quiet now, or became pending.
     pub fn write_done(&mut self, ticket: WriteTicket, source_ok: bool, dest_ok: bool) -> bool {
-        if ticket.chunks == 0 {
+        if ticket.blocks == 0 {
             return false;
         }
         let mut quiet = false;
-        for chunk in Self::chunks(ticket.first, ticket.chunks) {
-            let stripe = self.stripe(chunk);
+        for block in Self::blocks(ticket.first, ticket.blocks) {
+            let stripe = self.stripe(block);
             if let Some(n) = self.writes.get_mut(stripe) {
                 *n = n.saturating_sub(1);
                 quiet |= *n == 0;
@@ -478,8 +489,8 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
             if on_dest && source_ok && !self.dest_fault {
                 self.unflushed.mark(ticket.blocks());
             } else {
-                for chunk in ticket.blocks().iter() {
-                    self.redirty(chunk);
+                for block in ticket.blocks().iter() {
+                    self.redirty(block);
                 }
                 dirtied = true;
             }
@@ -553,7 +564,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// allowed only for a pending block with no VM write in flight, and no
     /// fault. A busy block is parked, so that the selector offers another one.
     pub fn start_copy(&mut self, block: u64) -> Result<(), CopyRefused> {
-        if self.in_error() || !self.map.state(block).is_some_and(ChunkState::is_pending) {
+        if self.in_error() || !self.map.state(block).is_some_and(BlockState::is_pending) {
             return Err(CopyRefused::NotPending);
         }
         if self.writes_in_flight(block) {
@@ -578,7 +589,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// `probes` pending blocks after `block` (wrapping): where to copy when
     /// the selected block is busy and no parking place is free.
     pub fn quiet_pending_after(&self, block: u64, probes: u32) -> Option<u64> {
-        let n = self.map.nr_chunks();
+        let n = self.map.nr_blocks();
         let mut at = block.checked_add(1).filter(|&b| b < n).unwrap_or(0);
         for _ in 0..probes {
             let found = self
@@ -620,7 +631,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         }
         for block in run.iter() {
             // A block written during its copy (or flagged by a loss) ends dirty.
-            if self.map.complete(block, true) == Ok(ChunkState::Migrated) {
+            if self.map.complete(block, true) == Ok(BlockState::Migrated) {
                 self.unflushed.mark(CopyRun {
                     first: block,
                     blocks: 1,
@@ -729,7 +740,7 @@ pub(crate) mod tests {
 
     /// The protocol over `n` fresh blocks with `stripes` write counts.
     pub(crate) fn proto_with(n: u64, stripes: usize) -> Ordering<Vec<u64>> {
-        let map = ChunkMap::new(vec![0; ChunkMap::<Vec<u64>>::words_needed(n).unwrap()], n);
+        let map = BlockMap::new(vec![0; BlockMap::<Vec<u64>>::words_needed(n).unwrap()], n);
         let unflushed = Unflushed::new(vec![0; Unflushed::<Vec<u64>>::words_needed(n).unwrap()], n);
         Ordering::new(map.unwrap(), unflushed.unwrap(), vec![0; stripes]).unwrap()
     }
@@ -806,8 +817,8 @@ pub(crate) mod tests {
         copy(&mut p, 3);
         flush(&mut p, true);
         assert!(!p.is_synced(), "synced with blocks 0 and 1 lost");
-        assert_eq!(p.map().state(0), Some(ChunkState::Dirty));
-        assert_eq!(p.map().state(1), Some(ChunkState::Dirty));
+        assert_eq!(p.map().state(0), Some(BlockState::Dirty));
+        assert_eq!(p.map().state(1), Some(BlockState::Dirty));
         assert_eq!(p.stats.lost_blocks, 2);
         for b in 0..3 {
             copy(&mut p, b);
@@ -832,8 +843,8 @@ pub(crate) mod tests {
         p.start_copy(3).unwrap();
         p.copy_run_done(one(3), false);
         assert_eq!(p.map().nr_migrated(), 0);
-        assert_eq!(p.map().state(0), Some(ChunkState::Dirty));
-        assert_eq!(p.map().state(1), Some(ChunkState::Dirty));
+        assert_eq!(p.map().state(0), Some(BlockState::Dirty));
+        assert_eq!(p.map().state(1), Some(BlockState::Dirty));
         // Without the mirrored write block 0 would have stayed migrated.
         let mut q = proto(4);
         copy(&mut q, 0);
@@ -841,8 +852,8 @@ pub(crate) mod tests {
         copy(&mut q, 1);
         q.start_copy(3).unwrap();
         q.copy_run_done(one(3), false);
-        assert_eq!(q.map().state(0), Some(ChunkState::Migrated));
-        assert_eq!(q.map().state(1), Some(ChunkState::Dirty));
+        assert_eq!(q.map().state(0), Some(BlockState::Migrated));
+        assert_eq!(q.map().state(1), Some(BlockState::Dirty));
     }
 
     #[test]
@@ -874,8 +885,8 @@ pub(crate) mod tests {
         // It completes "fine": it may have landed before the reset.
         p.write_done(t, true, true);
         assert!(!p.in_error());
-        assert_eq!(p.map().state(0), Some(ChunkState::Dirty));
-        assert_eq!(p.map().state(1), Some(ChunkState::Migrated));
+        assert_eq!(p.map().state(0), Some(BlockState::Dirty));
+        assert_eq!(p.map().state(1), Some(BlockState::Migrated));
     }
 
     #[test]
@@ -887,7 +898,7 @@ pub(crate) mod tests {
         p.dest_flush_done(f, false);
         let mut t = w.ticket;
         assert!(!p.mirror_issued(&mut t));
-        assert_eq!(p.map().state(1), Some(ChunkState::Dirty));
+        assert_eq!(p.map().state(1), Some(BlockState::Dirty));
         p.write_done(t, true, true);
         assert!(p.clear_error());
         assert!(!p.in_error(), "resume waits for no destination write");
@@ -908,7 +919,7 @@ pub(crate) mod tests {
         let mut t = w.ticket;
         assert!(p.mirror_issued(&mut t));
         p.write_done(t, true, true);
-        assert_eq!(p.map().state(0), Some(ChunkState::Migrated));
+        assert_eq!(p.map().state(0), Some(BlockState::Migrated));
         assert!(!p.wants_dest_flush(false));
         assert!(p.wants_dest_flush(true));
         assert!(p.clear_error());
@@ -934,7 +945,7 @@ pub(crate) mod tests {
         let w = p.map_write(0, 1, false);
         assert_eq!(w.route, WriteRoute::SourceOnly);
         p.copy_run_done(one(0), true);
-        assert_eq!(p.map().state(0), Some(ChunkState::Dirty));
+        assert_eq!(p.map().state(0), Some(BlockState::Dirty));
         assert_eq!(p.stats.invalidated_copies, 1);
         assert_eq!(p.start_copy(0), Err(CopyRefused::Parked));
         p.write_done(w.ticket, true, true);
@@ -948,9 +959,9 @@ pub(crate) mod tests {
         let d = p.map_write(1, 2, true);
         assert_eq!(d.route, WriteRoute::SourceOnly);
         assert!(d.kick);
-        assert_eq!(p.map().state(1), Some(ChunkState::Dirty));
-        assert_eq!(p.map().state(2), Some(ChunkState::Dirty));
-        assert_eq!(p.map().state(3), Some(ChunkState::Migrated));
+        assert_eq!(p.map().state(1), Some(BlockState::Dirty));
+        assert_eq!(p.map().state(2), Some(BlockState::Dirty));
+        assert_eq!(p.map().state(3), Some(BlockState::Migrated));
     }
 
     #[test]
@@ -962,7 +973,7 @@ pub(crate) mod tests {
             let mut t = w.ticket;
             assert!(p.mirror_issued(&mut t));
             p.write_done(t, s, d);
-            assert_eq!(p.map().state(0), Some(ChunkState::Dirty));
+            assert_eq!(p.map().state(0), Some(BlockState::Dirty));
             assert_eq!(p.in_error(), !d);
         }
     }

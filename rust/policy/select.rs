@@ -4,7 +4,7 @@
 //!
 //! Like dm-cache's policy modules, every policy answers one question behind
 //! one trait: which pending chunk should the next migration IO copy? The
-//! caller marks the returned chunk in flight ([`ChunkMap::mark_in_flight`])
+//! caller marks the returned chunk in flight ([`BlockMap::mark_in_flight`])
 //! when it issues the copy. Re-dirtied chunks are pending again and are
 //! selected again by both policies.
 //!
@@ -15,7 +15,7 @@
 //!   migration reads a chunk it keeps streaming forward instead of
 //!   fragmenting the image, and pure forward streaming while the disk is idle.
 
-use crate::policy::map::ChunkMap;
+use crate::policy::map::BlockMap;
 use core::fmt;
 use core::ops::Deref;
 
@@ -24,11 +24,11 @@ pub trait Selector {
     /// Next chunk to copy, or `None` when no chunk is pending.
     ///
     /// `head_chunk` is the chunk of this source nearest to the shared disk
-    /// head (see [`crate::policy::head::chunk_of_head`]); `idle` is true when
+    /// head (see [`crate::policy::head::block_of_head`]); `idle` is true when
     /// no VM IO is waiting, so the migration has the disk to itself.
     fn next<S: Deref<Target = [u64]>>(
         &mut self,
-        map: &ChunkMap<S>,
+        map: &BlockMap<S>,
         head_chunk: u64,
         idle: bool,
     ) -> Option<u64>;
@@ -45,6 +45,9 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// Every policy, in the order the documentation lists them.
+    pub const ALL: [PolicyKind; 2] = [PolicyKind::Follow, PolicyKind::Sequential];
+
     /// The policy's name as used in tables and messages.
     pub const fn name(self) -> &'static str {
         match self {
@@ -87,7 +90,7 @@ impl Sequential {
 impl Selector for Sequential {
     fn next<S: Deref<Target = [u64]>>(
         &mut self,
-        map: &ChunkMap<S>,
+        map: &BlockMap<S>,
         _head_chunk: u64,
         _idle: bool,
     ) -> Option<u64> {
@@ -154,11 +157,11 @@ impl Follow {
 impl Selector for Follow {
     fn next<S: Deref<Target = [u64]>>(
         &mut self,
-        map: &ChunkMap<S>,
+        map: &BlockMap<S>,
         head_chunk: u64,
         idle: bool,
     ) -> Option<u64> {
-        let last = map.nr_chunks().checked_sub(1)?;
+        let last = map.nr_blocks().checked_sub(1)?;
         let h = head_chunk.min(last);
         let fwd = map.next_pending(h);
         if idle && self.params.idle_forward {
@@ -214,7 +217,7 @@ impl AnySelector {
 impl Selector for AnySelector {
     fn next<S: Deref<Target = [u64]>>(
         &mut self,
-        map: &ChunkMap<S>,
+        map: &BlockMap<S>,
         head_chunk: u64,
         idle: bool,
     ) -> Option<u64> {
@@ -232,12 +235,12 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    fn map(n: u64) -> ChunkMap<Vec<u64>> {
-        let w = ChunkMap::<Vec<u64>>::words_needed(n).unwrap();
-        ChunkMap::new(vec![0; w], n).unwrap()
+    fn map(n: u64) -> BlockMap<Vec<u64>> {
+        let w = BlockMap::<Vec<u64>>::words_needed(n).unwrap();
+        BlockMap::new(vec![0; w], n).unwrap()
     }
 
-    fn migrate(m: &mut ChunkMap<Vec<u64>>, c: u64) {
+    fn migrate(m: &mut BlockMap<Vec<u64>>, c: u64) {
         m.mark_in_flight(c).unwrap();
         m.complete(c, true).unwrap();
     }

@@ -20,6 +20,7 @@
 //! | `no_read_at_head` | 1 | off | cut copy IOs at chunk boundaries instead of starting them at the head |
 //! | `queue_aware` | 1 | off | piggyback VM reads while other VM IO is in flight, within a bound on the extra transfer all of it pays (see `piggyback.rs`) |
 //! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
+//! | `reads source\|destination\|auto` | 2 | `auto` | which device serves VM reads of migrated blocks (see `readroute.rs`) |
 //! | `flush_interval <ms>` | 2 | 1000 | flush the destination once a write to it has waited this long (0..=3600000; 0 = only when the copy is complete); bounds what an outage costs (see `unflushed.rs`) |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
@@ -27,6 +28,7 @@
 
 use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
+use crate::policy::readroute::ReadsMode;
 use crate::policy::select::PolicyKind;
 use crate::policy::unflushed::{FLUSH_INTERVAL_MS_DEFAULT, FLUSH_INTERVAL_MS_MAX};
 use core::fmt;
@@ -88,6 +90,12 @@ pub enum ParseError {
     Depth,
     /// A flush interval that is not a number of ms up to `FLUSH_INTERVAL_MS_MAX`.
     FlushInterval,
+    /// A reads mode that is not known.
+    Reads,
+    /// An idle run that is not a number of sectors up to `CHUNK_SECTORS_MAX`.
+    IdleRun,
+    /// An islands mode that is neither `avoid` nor `allow`.
+    Islands,
     /// A message verb that is not known.
     UnknownMessage,
     /// A message with the wrong number of words.
@@ -118,6 +126,9 @@ impl ParseError {
             ParseError::BlockSize => c"Invalid block size: a power of 2 from 8 to the chunk size",
             ParseError::Depth => c"Invalid depth: 1 to 8",
             ParseError::FlushInterval => c"Invalid flush interval: 0 to 3600000 ms",
+            ParseError::Reads => c"Unknown reads mode: source, destination or auto",
+            ParseError::IdleRun => c"Invalid idle run: 0 to 16384 sectors",
+            ParseError::Islands => c"Unknown islands mode: avoid or allow",
             ParseError::UnknownMessage => c"Unknown message",
             ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
@@ -191,6 +202,12 @@ pub struct TableConfig<'a> {
     pub queue_aware: bool,
     /// Flush the destination once a write has waited this long (ms; 0 = at the end only).
     pub flush_interval_ms: u32,
+    /// Which device serves VM reads of migrated blocks.
+    pub reads: ReadsMode,
+    /// Longest copy IO while the VM is idle, in sectors (0: a whole chunk).
+    pub idle_run_sectors: u32,
+    /// Keep reads at the head and piggybacking from leaving islands.
+    pub avoid_islands: bool,
 }
 
 impl<'a> TableConfig<'a> {
@@ -213,6 +230,9 @@ impl<'a> TableConfig<'a> {
             depth: DEPTH_DEFAULT,
             queue_aware: false,
             flush_interval_ms: FLUSH_INTERVAL_MS_DEFAULT,
+            reads: ReadsMode::Auto,
+            idle_run_sectors: IDLE_RUN_SECTORS_DEFAULT,
+            avoid_islands: true,
         }
     }
 
@@ -229,48 +249,214 @@ impl<'a> TableConfig<'a> {
 
     /// Number of feature words [`format_table`] emits.
     pub fn nr_feature_words(&self) -> u32 {
-        let mut n = 0u32;
-        if self.ratio != Ratio::default() {
-            n = n.saturating_add(2);
-        }
-        if self.policy != PolicyKind::default() {
-            n = n.saturating_add(2);
-        }
-        if self.cache_mib != CACHE_MIB_DEFAULT {
-            n = n.saturating_add(2);
-        }
-        if self.cache_eviction != Eviction::Liveness {
-            n = n.saturating_add(2);
-        }
-        if self.paused {
-            n = n.saturating_add(1);
-        }
-        if !self.anticipation {
-            n = n.saturating_add(1);
-        }
-        if self.source_offset.is_some() {
-            n = n.saturating_add(2);
-        }
-        if self.disk.is_some() {
-            n = n.saturating_add(2);
-        }
-        if self.block_sectors.is_some() {
-            n = n.saturating_add(2);
-        }
-        if !self.read_at_head {
-            n = n.saturating_add(1);
-        }
-        if self.depth != DEPTH_DEFAULT {
-            n = n.saturating_add(2);
-        }
-        if self.queue_aware {
-            n = n.saturating_add(1);
-        }
-        if self.flush_interval_ms != FLUSH_INTERVAL_MS_DEFAULT {
-            n = n.saturating_add(2);
-        }
-        n
+        FEATURES
+            .iter()
+            .filter(|f| (f.is_set)(self))
+            .map(|f| if f.takes_value { 2u32 } else { 1 })
+            .fold(0u32, u32::saturating_add)
     }
+}
+
+/// One table feature: its name, whether a value follows it, and how it is
+/// read into and written from a [`TableConfig`]. [`FEATURES`] drives the
+/// parser, the duplicate check, the word count and the formatter, and the
+/// documentation's table is checked against it.
+pub struct Feature {
+    /// The name, as in the table line (matched ASCII case-insensitively).
+    pub name: &'static str,
+    /// Whether one value word follows the name (else it is a flag).
+    pub takes_value: bool,
+    /// Sets the feature from its value (`""` for a flag).
+    apply: fn(&mut TableConfig<'_>, &str) -> Result<(), ParseError>,
+    /// Whether the configuration differs from the default (it is printed).
+    is_set: fn(&TableConfig<'_>) -> bool,
+    /// Writes the value (nothing for a flag).
+    write_value: fn(&TableConfig<'_>, &mut dyn fmt::Write) -> fmt::Result,
+}
+
+fn no_value(_: &TableConfig<'_>, _: &mut dyn fmt::Write) -> fmt::Result {
+    Ok(())
+}
+
+/// Every table feature, in the order [`format_table`] prints them.
+pub const FEATURES: [Feature; 16] = [
+    Feature {
+        name: "ratio",
+        takes_value: true,
+        apply: |c, v| {
+            c.ratio = Ratio::parse(v).ok_or(ParseError::Ratio)?;
+            Ok(())
+        },
+        is_set: |c| c.ratio != Ratio::default(),
+        write_value: |c, out| write!(out, "{}", c.ratio),
+    },
+    Feature {
+        name: "policy",
+        takes_value: true,
+        apply: |c, v| {
+            c.policy = PolicyKind::from_name(v).ok_or(ParseError::Policy)?;
+            Ok(())
+        },
+        is_set: |c| c.policy != PolicyKind::default(),
+        write_value: |c, out| write!(out, "{}", c.policy),
+    },
+    Feature {
+        name: "cache",
+        takes_value: true,
+        apply: |c, v| {
+            c.cache_mib = parse_cache_mib(v)?;
+            Ok(())
+        },
+        is_set: |c| c.cache_mib != CACHE_MIB_DEFAULT,
+        write_value: |c, out| write!(out, "{}", c.cache_mib),
+    },
+    Feature {
+        name: "cache_eviction",
+        takes_value: true,
+        apply: |c, v| {
+            c.cache_eviction = Eviction::from_name(v).ok_or(ParseError::CacheEviction)?;
+            Ok(())
+        },
+        is_set: |c| c.cache_eviction != Eviction::Liveness,
+        write_value: |c, out| out.write_str(c.cache_eviction.name()),
+    },
+    Feature {
+        name: "paused",
+        takes_value: false,
+        apply: |c, _| {
+            c.paused = true;
+            Ok(())
+        },
+        is_set: |c| c.paused,
+        write_value: no_value,
+    },
+    Feature {
+        name: "no_anticipation",
+        takes_value: false,
+        apply: |c, _| {
+            c.anticipation = false;
+            Ok(())
+        },
+        is_set: |c| !c.anticipation,
+        write_value: no_value,
+    },
+    Feature {
+        name: "source_offset",
+        takes_value: true,
+        apply: |c, v| {
+            c.source_offset = Some(parse_u64(v).ok_or(ParseError::SourceOffset)?);
+            Ok(())
+        },
+        is_set: |c| c.source_offset.is_some(),
+        write_value: |c, out| write!(out, "{}", c.source_offset.unwrap_or(0)),
+    },
+    Feature {
+        name: "disk",
+        takes_value: true,
+        apply: |c, v| {
+            c.disk = Some(DiskId::parse(v).ok_or(ParseError::Disk)?);
+            Ok(())
+        },
+        is_set: |c| c.disk.is_some(),
+        write_value: |c, out| match c.disk {
+            Some(d) => write!(out, "{d}"),
+            None => Ok(()),
+        },
+    },
+    Feature {
+        name: "block",
+        takes_value: true,
+        apply: |c, v| {
+            let chunk = c.chunk_sectors;
+            let sectors = parse_u64(v)
+                .filter(|&b| b.is_power_of_two() && b >= CHUNK_SECTORS_MIN && b <= chunk)
+                .ok_or(ParseError::BlockSize)?;
+            c.block_sectors = Some(sectors);
+            Ok(())
+        },
+        is_set: |c| c.block_sectors.is_some(),
+        write_value: |c, out| write!(out, "{}", c.block_sectors.unwrap_or(0)),
+    },
+    Feature {
+        name: "no_read_at_head",
+        takes_value: false,
+        apply: |c, _| {
+            c.read_at_head = false;
+            Ok(())
+        },
+        is_set: |c| !c.read_at_head,
+        write_value: no_value,
+    },
+    Feature {
+        name: "depth",
+        takes_value: true,
+        apply: |c, v| {
+            c.depth = parse_depth(v).ok_or(ParseError::Depth)?;
+            Ok(())
+        },
+        is_set: |c| c.depth != DEPTH_DEFAULT,
+        write_value: |c, out| write!(out, "{}", c.depth),
+    },
+    Feature {
+        name: "queue_aware",
+        takes_value: false,
+        apply: |c, _| {
+            c.queue_aware = true;
+            Ok(())
+        },
+        is_set: |c| c.queue_aware,
+        write_value: no_value,
+    },
+    Feature {
+        name: "flush_interval",
+        takes_value: true,
+        apply: |c, v| {
+            c.flush_interval_ms = parse_flush_interval(v).ok_or(ParseError::FlushInterval)?;
+            Ok(())
+        },
+        is_set: |c| c.flush_interval_ms != FLUSH_INTERVAL_MS_DEFAULT,
+        write_value: |c, out| write!(out, "{}", c.flush_interval_ms),
+    },
+    Feature {
+        name: "reads",
+        takes_value: true,
+        apply: |c, v| {
+            c.reads = ReadsMode::from_name(v).ok_or(ParseError::Reads)?;
+            Ok(())
+        },
+        is_set: |c| c.reads != ReadsMode::Auto,
+        write_value: |c, out| out.write_str(c.reads.name()),
+    },
+    Feature {
+        name: "idle_run",
+        takes_value: true,
+        apply: |c, v| {
+            c.idle_run_sectors = parse_idle_run(v).ok_or(ParseError::IdleRun)?;
+            Ok(())
+        },
+        is_set: |c| c.idle_run_sectors != IDLE_RUN_SECTORS_DEFAULT,
+        write_value: |c, out| write!(out, "{}", c.idle_run_sectors),
+    },
+    Feature {
+        name: "islands",
+        takes_value: true,
+        apply: |c, v| {
+            c.avoid_islands = parse_islands(v).ok_or(ParseError::Islands)?;
+            Ok(())
+        },
+        is_set: |c| !c.avoid_islands,
+        write_value: |c, out| out.write_str(islands_name(c.avoid_islands)),
+    },
+];
+
+const _: () = assert!(FEATURES.len() <= u32::BITS as usize);
+
+/// The feature called `name` (ASCII case-insensitive) and its index.
+fn feature(name: &str) -> Option<(usize, &'static Feature)> {
+    FEATURES
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.name.eq_ignore_ascii_case(name))
 }
 
 /// Parse the full constructor argument list:
@@ -299,86 +485,24 @@ pub fn parse_table<'a>(args: &[&'a str]) -> Result<TableConfig<'a>, ParseError> 
     if u64::try_from(features.len()).ok() != Some(count) {
         return Err(ParseError::FeatureCount);
     }
-    let (mut seen_ratio, mut seen_policy, mut seen_cache, mut seen_paused, mut seen_offset) =
-        (false, false, false, false, false);
-    let (mut seen_no_anticipation, mut seen_block, mut seen_no_read_at_head) =
-        (false, false, false);
-    let (mut seen_depth, mut seen_queue_aware, mut seen_eviction) = (false, false, false);
-    let (mut seen_disk, mut seen_flush_interval) = (false, false);
+    // One bit a feature: each may be given once.
+    let mut seen = 0u32;
     let mut it = features.iter();
     while let Some(&name) = it.next() {
-        let seen = if name.eq_ignore_ascii_case("ratio") {
-            &mut seen_ratio
-        } else if name.eq_ignore_ascii_case("policy") {
-            &mut seen_policy
-        } else if name.eq_ignore_ascii_case("cache") {
-            &mut seen_cache
-        } else if name.eq_ignore_ascii_case("paused") {
-            &mut seen_paused
-        } else if name.eq_ignore_ascii_case("source_offset") {
-            &mut seen_offset
-        } else if name.eq_ignore_ascii_case("no_anticipation") {
-            &mut seen_no_anticipation
-        } else if name.eq_ignore_ascii_case("block") {
-            &mut seen_block
-        } else if name.eq_ignore_ascii_case("no_read_at_head") {
-            &mut seen_no_read_at_head
-        } else if name.eq_ignore_ascii_case("depth") {
-            &mut seen_depth
-        } else if name.eq_ignore_ascii_case("queue_aware") {
-            &mut seen_queue_aware
-        } else if name.eq_ignore_ascii_case("cache_eviction") {
-            &mut seen_eviction
-        } else if name.eq_ignore_ascii_case("disk") {
-            &mut seen_disk
-        } else if name.eq_ignore_ascii_case("flush_interval") {
-            &mut seen_flush_interval
-        } else {
-            return Err(ParseError::UnknownFeature);
-        };
-        if *seen {
+        let (i, f) = feature(name).ok_or(ParseError::UnknownFeature)?;
+        let bit = 1u32
+            .checked_shl(u32::try_from(i).unwrap_or(u32::MAX))
+            .unwrap_or(0);
+        if seen & bit != 0 {
             return Err(ParseError::DuplicateFeature);
         }
-        *seen = true;
-        if name.eq_ignore_ascii_case("paused") {
-            cfg.paused = true;
-            continue;
-        }
-        if name.eq_ignore_ascii_case("no_anticipation") {
-            cfg.anticipation = false;
-            continue;
-        }
-        if name.eq_ignore_ascii_case("no_read_at_head") {
-            cfg.read_at_head = false;
-            continue;
-        }
-        if name.eq_ignore_ascii_case("queue_aware") {
-            cfg.queue_aware = true;
-            continue;
-        }
-        let &value = it.next().ok_or(ParseError::FeatureCount)?;
-        if name.eq_ignore_ascii_case("ratio") {
-            cfg.ratio = Ratio::parse(value).ok_or(ParseError::Ratio)?;
-        } else if name.eq_ignore_ascii_case("policy") {
-            cfg.policy = PolicyKind::from_name(value).ok_or(ParseError::Policy)?;
-        } else if name.eq_ignore_ascii_case("cache") {
-            cfg.cache_mib = parse_cache_mib(value)?;
-        } else if name.eq_ignore_ascii_case("cache_eviction") {
-            cfg.cache_eviction = Eviction::from_name(value).ok_or(ParseError::CacheEviction)?;
-        } else if name.eq_ignore_ascii_case("block") {
-            let sectors = parse_u64(value)
-                .filter(|&b| b.is_power_of_two() && b >= CHUNK_SECTORS_MIN && b <= chunk_sectors)
-                .ok_or(ParseError::BlockSize)?;
-            cfg.block_sectors = Some(sectors);
-        } else if name.eq_ignore_ascii_case("depth") {
-            cfg.depth = parse_depth(value).ok_or(ParseError::Depth)?;
-        } else if name.eq_ignore_ascii_case("disk") {
-            cfg.disk = Some(DiskId::parse(value).ok_or(ParseError::Disk)?);
-        } else if name.eq_ignore_ascii_case("flush_interval") {
-            cfg.flush_interval_ms = parse_flush_interval(value).ok_or(ParseError::FlushInterval)?;
+        seen |= bit;
+        let value = if f.takes_value {
+            *it.next().ok_or(ParseError::FeatureCount)?
         } else {
-            cfg.source_offset = Some(parse_u64(value).ok_or(ParseError::SourceOffset)?);
-        }
+            ""
+        };
+        (f.apply)(&mut cfg, value)?;
     }
     Ok(cfg)
 }
@@ -445,6 +569,37 @@ pub fn parse_depth(s: &str) -> Option<u32> {
         .filter(|d| (1..=DEPTH_MAX).contains(d))
 }
 
+/// An idle run in sectors, `0..=CHUNK_SECTORS_MAX`.
+pub fn parse_idle_run(s: &str) -> Option<u32> {
+    parse_u64(s)
+        .filter(|&d| d <= CHUNK_SECTORS_MAX)
+        .and_then(|d| u32::try_from(d).ok())
+}
+
+/// Default [`TableConfig::idle_run_sectors`]: 256 KiB, from the simulator
+/// (128-256 KiB idle copies kept the VM near its no-migration latency).
+pub const IDLE_RUN_SECTORS_DEFAULT: u32 = 512;
+
+/// `avoid` (true) or `allow` (false), ASCII case-insensitive.
+pub fn parse_islands(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("avoid") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("allow") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The word for an islands mode.
+pub const fn islands_name(avoid: bool) -> &'static str {
+    if avoid {
+        "avoid"
+    } else {
+        "allow"
+    }
+}
+
 /// A flush interval in ms, `0..=FLUSH_INTERVAL_MS_MAX`.
 pub fn parse_flush_interval(s: &str) -> Option<u32> {
     parse_u64(s)
@@ -460,44 +615,12 @@ pub fn format_features<W: fmt::Write>(cfg: &TableConfig<'_>, out: &mut W) -> fmt
         return Ok(());
     }
     write!(out, " {n}")?;
-    if cfg.ratio != Ratio::default() {
-        write!(out, " ratio {}", cfg.ratio)?;
-    }
-    if cfg.policy != PolicyKind::default() {
-        write!(out, " policy {}", cfg.policy)?;
-    }
-    if cfg.cache_mib != CACHE_MIB_DEFAULT {
-        write!(out, " cache {}", cfg.cache_mib)?;
-    }
-    if cfg.cache_eviction != Eviction::Liveness {
-        write!(out, " cache_eviction {}", cfg.cache_eviction.name())?;
-    }
-    if cfg.paused {
-        out.write_str(" paused")?;
-    }
-    if !cfg.anticipation {
-        out.write_str(" no_anticipation")?;
-    }
-    if let Some(off) = cfg.source_offset {
-        write!(out, " source_offset {off}")?;
-    }
-    if let Some(disk) = cfg.disk {
-        write!(out, " disk {disk}")?;
-    }
-    if let Some(block) = cfg.block_sectors {
-        write!(out, " block {block}")?;
-    }
-    if !cfg.read_at_head {
-        out.write_str(" no_read_at_head")?;
-    }
-    if cfg.depth != DEPTH_DEFAULT {
-        write!(out, " depth {}", cfg.depth)?;
-    }
-    if cfg.queue_aware {
-        out.write_str(" queue_aware")?;
-    }
-    if cfg.flush_interval_ms != FLUSH_INTERVAL_MS_DEFAULT {
-        write!(out, " flush_interval {}", cfg.flush_interval_ms)?;
+    for f in FEATURES.iter().filter(|f| (f.is_set)(cfg)) {
+        write!(out, " {}", f.name)?;
+        if f.takes_value {
+            out.write_char(' ')?;
+            (f.write_value)(cfg, out)?;
+        }
     }
     Ok(())
 }
@@ -513,37 +636,6 @@ pub fn format_table<W: fmt::Write>(
 ) -> fmt::Result {
     write!(out, "{source} {dest} {}", cfg.chunk_sectors)?;
     format_features(cfg, out)
-}
-
-/// The state word of the status line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateWord {
-    /// Chunks are being copied.
-    Copying,
-    /// The migration is paused (`pause` message or `paused` feature).
-    Paused,
-    /// Every chunk is migrated; writes are mirrored.
-    Synced,
-    /// A copy failed for good; the target keeps serving from the source.
-    Error,
-}
-
-impl StateWord {
-    /// The word as printed.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            StateWord::Copying => "copying",
-            StateWord::Paused => "paused",
-            StateWord::Synced => "synced",
-            StateWord::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for StateWord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -681,11 +773,5 @@ mod tests {
             ParseError::ChunkNotPowerOfTwo.message(),
             "Chunk size is not a power of 2"
         );
-    }
-
-    #[test]
-    fn state_words() {
-        assert_eq!(std::format!("{}", StateWord::Copying), "copying");
-        assert_eq!(StateWord::Synced.as_str(), "synced");
     }
 }

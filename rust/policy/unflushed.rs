@@ -51,7 +51,7 @@ impl SetLayout {
 }
 
 /// The blocks written to the destination and not yet covered by a completed
-/// flush, over caller storage `S` (as [`crate::policy::map::ChunkMap`]).
+/// flush, over caller storage `S` (as [`crate::policy::map::BlockMap`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Unflushed<S> {
     words: S,
@@ -141,6 +141,18 @@ impl<S: Deref<Target = [u64]> + DerefMut> Unflushed<S> {
             }
             None => u64::MAX,
         }
+    }
+
+    /// Whether `block` was written to the destination and no completed
+    /// flush covers it yet.
+    pub fn contains(&self, block: u64) -> bool {
+        if block >= self.layout.nr_blocks {
+            return false;
+        }
+        let (Ok(w), bit) = (usize::try_from(block / 64), 1u64 << (block % 64)) else {
+            return false;
+        };
+        (0..2).any(|set| self.word(self.base(set).saturating_add(w)) & bit != 0)
     }
 
     /// Records a completed destination write of the blocks of `run`.
@@ -330,8 +342,10 @@ mod tests {
         assert_eq!(u.len(), 4);
         let e = u.flush_issued();
         u.mark(run(9000, 2));
+        assert!(u.contains(6) && u.contains(6000) && u.contains(9001));
         u.flush_done(e);
         assert_eq!(u.len(), 2);
+        assert!(!u.contains(6) && u.contains(9000) && !u.contains(99_999));
         assert_eq!(lost(&mut u), vec![9000, 9001]);
         assert!(u.is_empty());
     }

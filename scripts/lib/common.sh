@@ -8,17 +8,9 @@
 IOFOLLOW_CACHE=${IOFOLLOW_CACHE:-/opt/iofollow}
 IOFOLLOW_TOOLS=$IOFOLLOW_CACHE/tools
 
-# Versions the kernel Rust toolchain depends on (see ../shared/TOOLCHAIN.md).
-RUST_DEB_VERSION=1.85.0+dfsg3-1~deb12u3
-KERNEL_DEB=linux-source-6.12
-KERNEL_DEB_VERSION=6.12.117-1~deb12u1
-LLVM_MAJOR=19
-BINDGEN_VERSION=0.69.5
-VNG_VERSION=1.42
-
-KERNEL_RUSTC=/usr/bin/rustc
-KERNEL_RUSTDOC=/usr/bin/rustdoc
-KERNEL_RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
+# The pinned toolchain (the Makefile reads the same file).
+# shellcheck source=toolchain.env
+. "$(dirname "${BASH_SOURCE[0]}")/toolchain.env"
 KERNEL_BINDGEN=$IOFOLLOW_TOOLS/bindgen-$BINDGEN_VERSION/bin/bindgen
 VNG=$IOFOLLOW_TOOLS/vng-$VNG_VERSION/bin/vng
 # The test guest, for run-in-guest and ktest-guest alike: root, 2 vCPUs,

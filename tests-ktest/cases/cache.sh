@@ -14,10 +14,10 @@ reads_of() { # <blockdev>: reads completed (field 1 of its stat)
 	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
 	echo "${f[0]}"
 }
-hits_of() { status_field "$1" 6; }
-misses_of() { status_field "$1" 7; }
-cached_bytes() { local p; p=$(status_field "$1" 8); echo "${p%/*}"; }
-capacity_bytes() { local p; p=$(status_field "$1" 8); echo "${p#*/}"; }
+hits_of() { status_field "$1" cache_hits; }
+misses_of() { status_field "$1" cache_misses; }
+cached_bytes() { status_field "$1" cache_bytes; }
+capacity_bytes() { status_field "$1" cache_capacity_bytes; }
 
 # --- hits are real, writes invalidate ---
 migration_pair ch 16 0 0
@@ -169,10 +169,10 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 	dm_create "$name" "0 $len iofollow $slow $dst 1024 7 cache $mib cache_eviction $eviction ratio 8:1 paused"
 	dmsetup message "$name" 0 depth 1
 	(while :; do
-		b=$(status_field "$name" 8)
+		b=$(cached_bytes "$name")
 		s=$(dmsetup message "$name" 0 stats)
 		s=${s#*cache_buffers_in_module }
-		echo "${b%/*} ${s%% *}"
+		echo "$b ${s%% *}"
 		sleep 0.05
 	done) >"$SCRATCH/bytes" &
 	local sampler=$!
@@ -188,7 +188,7 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 		messenger=$!
 	fi
 	local t0=$SECONDS
-	(while [ "$(status_field "$name" 4)" -lt 200 ]; do sleep 0.05; done
+	(while [ "$(status_field "$name" vm_ios)" -lt 200 ]; do sleep 0.05; done
 		dmsetup message "$name" 0 resume) &
 	verified_load "$name" "$mib" 50 1M || { kill $sampler; fail "fio verify failed on $name during the copy"; }
 	[ "$(state_of "$name")" = copying ] || fail "$name: the copy ended before the load did ($((SECONDS - t0)) s; $(grep -o 'run=[0-9]*' "$SCRATCH/fio.out")): test proves nothing"

@@ -15,10 +15,13 @@ for ((i = 0; i < 300; i++)); do
 	[ "$(migrated_of flt)" -ge 4 ] && break
 	sleep 0.1
 done
+# Paused while the fault is set up, however long a slow guest takes.
+dmsetup message flt 0 pause
 [ "$(migrated_of flt)" -lt "$(total_of flt)" ] || fail "copy complete before the fault: test proves nothing"
 
 # The destination fails every IO from now on.
 dm_reload flt-dst "0 $len error"
+dmsetup message flt 0 resume
 # A VM flush (one clone goes to the destination) still succeeds.
 sync /dev/mapper/flt || fail "VM flush failed because of the broken destination"
 wait_state flt error 60

@@ -14,7 +14,10 @@ load_module
 load_kmod dm_flakey
 
 mib=64
-migration_pair drs $mib 10 0
+# 50 ms source reads: the whole copy takes 13 s at least (256 reads, one at
+# a time while the VM is idle), so that a phase of a few blocks cannot
+# overshoot to the end on a slow guest.
+migration_pair drs $mib 50 0
 src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create drs-dst "0 $len linear $dst 0"
 # Sequential, so that the first blocks are the migrated ones; each phase
@@ -48,6 +51,7 @@ lost_from=$(migrated_of drs)
 pattern "$SCRATCH/w" 1 dest-reset-write
 write_range /dev/mapper/drs 0 "$SCRATCH/w"
 copy_blocks 32
+[ "$(migrated_of drs)" -lt "$(total_of drs)" ] || fail "copy complete before the fault: test proves nothing"
 # Then the destination fails the next write: the target sees the reset.
 dm_reload drs-dst "0 $len flakey $dst 0 0 1 1 error_writes"
 dmsetup message drs 0 resume

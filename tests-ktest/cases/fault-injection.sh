@@ -17,11 +17,14 @@ debugfs_mounted
 MiB=$((1024 * 1024))
 
 # 64 MiB behind a 4 ms read delay, 16 KiB chunks (4096); at ratio 8:1 and
-# paused between phases the copy lasts through all of them.
+# paused between phases the copy lasts through all of them. Reads of
+# migrated blocks go to the destination (and back to the source when it
+# fails them); the cache, which would serve them first, is off but for
+# the allocation phases.
 migration_pair fi 64 4 0
 src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create fi-dst "0 $len linear $dst 0"
-dm_create fi "0 $len iofollow $slow /dev/mapper/fi-dst 32 3 ratio 8:1 paused"
+dm_create fi "0 $len iofollow $slow /dev/mapper/fi-dst 32 7 ratio 8:1 paused reads destination cache 0"
 vm=/dev/mapper/fi
 
 # vm_load <seed> <phase>: 2 MiB of random 4 KiB reads and writes over the device,
@@ -50,9 +53,9 @@ phase() {
 	local load=$! v0 i
 	# The copy resumes once the VM's IO flows (fio starts slowly here; a
 	# copy alone would finish meanwhile).
-	v0=$(status_field fi 4)
+	v0=$(status_field fi vm_ios)
 	for ((i = 0; i < 200; i++)); do
-		[ "$(status_field fi 4)" -le $((v0 + 8)) ] || break
+		[ "$(status_field fi vm_ios)" -le $((v0 + 8)) ] || break
 		sleep 0.05
 	done
 	dmsetup message fi 0 resume
@@ -171,6 +174,25 @@ dmsetup message fi 0 policy follow
 sleep 0.2
 copied=0 copied2=16384
 same_data_at "$src" "$dst" 0 32768 || fail "chunks 0 and 1 not copied after sequential copying"
+# Durable on the destination (the periodic flush), so reads of them are routed.
+for ((i = 0; i < 100; i++)); do
+	[ "$(stat_of fi unflushed_blocks)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(stat_of fi unflushed_blocks)" = 0 ] || fail "copied blocks not flushed: $(dmsetup message fi 0 stats)"
+# A routed read that the destination fails is read again from the source:
+# the VM gets the data and no error, the target stays out of error.
+d0=$(status_field fi dest_reads)
+own_error "$dst" ok if=$vm of="$SCRATCH/r" bs=4k count=1 skip=$((copied2 / 4096)) iflag=direct
+cmp "$SCRATCH/r" <(direct_read_at "$src" "$copied2" 4096) || fail "a routed read the destination failed returned wrong data"
+[ "$(state_of fi)" = paused ] || fail "a failed destination read put the target in $(state_of fi)"
+# Then the destination serves them again.
+for ((i = 0; i < 4; i++)); do
+	dd if=$vm of=/dev/null bs=4k count=1 skip=$((copied / 4096)) iflag=direct status=none
+done
+[ "$(status_field fi dest_reads)" -gt "$d0" ] || fail "no read of a copied chunk went to the destination"
+# From here the VM's reads go to the source, whose failures they must see.
+dmsetup message fi 0 reads source
 uncopied=
 for ((c = len / 32 - 1; c > len / 64; c--)); do
 	if cmp -s <(direct_read_at "$dst" $((c * 16384)) 16384) <(head -c 16384 /dev/zero); then

@@ -41,7 +41,7 @@ run() { # <policy>
 	sleep 0.5
 	local chunks
 	chunks=$(copied_chunks "$dst" 64 | tr '\n' ' ')
-	note "$policy: head $(status_field "$name" 3), copied chunks: $chunks"
+	note "$policy: head $(status_field "$name" head_sector), copied chunks: $chunks"
 	[ -n "$chunks" ] || fail "$policy copied nothing"
 	echo "$chunks" >"$SCRATCH/chunks-$policy"
 	dm_remove "$name"

@@ -43,7 +43,7 @@ for round in 1 2 3; do
 	dd if="/dev/mapper/hj$round-3" of=/dev/null bs=4k skip=1 count=1 iflag=direct status=none
 	want=$((3 * slice + 16))
 	for i in $(seq 0 7); do
-		head=$(status_field "hj$round-$i" 3)
+		head=$(status_field "hj$round-$i" head_sector)
 		[ "$head" = "$want" ] || fail "round $round: hj$round-$i reports head $head, not $want: it has a head model of its own"
 	done
 done

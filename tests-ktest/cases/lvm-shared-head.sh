@@ -27,9 +27,9 @@ sum_a=$(md5sum </dev/sharevg/a) sum_b=$(md5sum </dev/sharevg/b)
 loop_a=$(make_loop 32) loop_b=$(make_loop 32)
 dst_a=$(slow_dev dsta "$loop_a" 0 250)
 dst_b=$(slow_dev dstb "$loop_b" 0 250)
-"$MIGRATE" --json --raw-destination --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
+"$MIGRATE" --json migrate --raw-destination --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
 mig_a=$!
-"$MIGRATE" --json --raw-destination --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
+"$MIGRATE" --json migrate --raw-destination --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
 mig_b=$!
 # The tool takes a few seconds per volume (LVM, udev): wait for its table,
 # or for its failure.
@@ -57,7 +57,7 @@ for lv in a b; do
 done
 sleep 1
 dd if=/dev/sharevg/b of=/dev/null bs=64k skip=100 count=1 iflag=direct status=none
-head_a=$(status_field sharevg-a 3) head_b=$(status_field sharevg-b 3)
+head_a=$(status_field sharevg-a head_sector) head_b=$(status_field sharevg-b head_sector)
 want=$((b_on_disk + 101 * 128))
 [ "$head_b" = "$want" ] || fail "LV b's head is $head_b, not $want (the end of its read in disk sectors)"
 [ "$head_a" = "$head_b" ] || fail "the LVs do not share a head: a at $head_a, b at $head_b"

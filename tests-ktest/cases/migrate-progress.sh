@@ -15,11 +15,11 @@ sleep 1
 [ "$(migrated_of prog)" = 0 ] || fail "copied while paused"
 
 dmsetup message prog 0 ratio 3:1
-[ "$(status_field prog 10)" = 3:1 ] || fail "ratio message not applied"
+[ "$(status_field prog ratio)" = 3:1 ] || fail "ratio message not applied"
 dmsetup message prog 0 policy sequential
-[ "$(status_field prog 9)" = sequential ] || fail "policy message not applied"
+[ "$(status_field prog policy)" = sequential ] || fail "policy message not applied"
 dmsetup message prog 0 POLICY Follow
-[ "$(status_field prog 9)" = follow ] || fail "case-insensitive policy message not applied"
+[ "$(status_field prog policy)" = follow ] || fail "case-insensitive policy message not applied"
 for bad in "frobnicate" "ratio 0:1" "ratio" "policy random" "pause now"; do
 	kmsg_mark
 	# shellcheck disable=SC2086

@@ -45,40 +45,47 @@ make_lv toolvg split 8
 make_lv toolvg spacer 8
 lvextend -q -L +8M toolvg/split >/dev/null || fail "cannot extend toolvg/split"
 [ "$(dmsetup table toolvg-split | wc -l)" -eq 2 ] || fail "toolvg/split is not two segments"
-refused "is too small: 32768 sectors, toolvg-vm has" --raw-destination toolvg/vm "$(make_loop 16)"
-refused "no device-mapper device named 'nosuch'" nosuch "$dst"
-refused "is not a device-mapper device" "$disk" "$dst"
-refused "holds the source" --raw-destination toolvg/vm "$disk"
-refused "is not a block device" --raw-destination toolvg/vm /etc/hostname
-refused "No such file or directory" --raw-destination toolvg/vm /dev/nonexistent
-refused "is in use" --raw-destination toolvg/vm "$held"
-refused "has 2 segments" --raw-destination toolvg/split "$dst"
-refused "is toolvg-vm itself" --raw-destination toolvg/vm /dev/toolvg/vm
-refused "is not V:M" --ratio 0:1 --raw-destination toolvg/vm "$dst"
-refused "is not follow or sequential" --policy random --raw-destination toolvg/vm "$dst"
-refused "Cache size larger than 65536 MiB" --cache 70000 --raw-destination toolvg/vm "$dst"
-refused "the chunk size must be a power of 2" --chunk 12 --raw-destination toolvg/vm "$dst"
+refused "is too small: 32768 sectors, toolvg-vm has" migrate --raw-destination toolvg/vm "$(make_loop 16)"
+refused "no device-mapper device named 'nosuch'" migrate nosuch "$dst"
+refused "is not a device-mapper device" migrate "$disk" "$dst"
+refused "holds the source" migrate --raw-destination toolvg/vm "$disk"
+refused "is not a block device" migrate --raw-destination toolvg/vm /etc/hostname
+refused "No such file or directory" migrate --raw-destination toolvg/vm /dev/nonexistent
+refused "is in use" migrate --raw-destination toolvg/vm "$held"
+refused "has 2 segments" migrate --raw-destination toolvg/split "$dst"
+refused "is toolvg-vm itself" migrate --raw-destination toolvg/vm /dev/toolvg/vm
+refused "is not V:M" migrate --ratio 0:1 --raw-destination toolvg/vm "$dst"
+refused "[possible values: follow, sequential]" migrate --policy random --raw-destination toolvg/vm "$dst"
+refused "Cache size larger than 65536 MiB" migrate --cache 70000 --raw-destination toolvg/vm "$dst"
+refused "the chunk size must be a power of 2" migrate --chunk 12 --raw-destination toolvg/vm "$dst"
 # Issue 22, finding 12: an LV to a raw destination needs the operator's word
 # (LVM's metadata would still name the old disk), and nothing that holds
 # data is overwritten without --force.
-refused "is an LVM logical volume" toolvg/vm "$dst"
+refused "is an LVM logical volume" migrate toolvg/vm "$dst"
 sig_fs=$(make_loop 32)
 mkfs.ext4 -q "$sig_fs" || fail "mkfs.ext4 failed"
-refused "holds a file system (ext4)" --raw-destination toolvg/vm "$sig_fs"
+refused "holds a file system (ext4)" migrate --raw-destination toolvg/vm "$sig_fs"
 sig_pv=$(make_loop 32)
 pvcreate -q "$sig_pv" >/dev/null || fail "pvcreate failed"
-refused "holds an LVM physical volume" --raw-destination toolvg/vm "$sig_pv"
+refused "holds an LVM physical volume" migrate --raw-destination toolvg/vm "$sig_pv"
 sig_pt=$(make_loop 32)
 echo 'label: dos' | sfdisk -q "$sig_pt" >/dev/null || fail "sfdisk failed"
-refused "holds a dos partition table" --raw-destination toolvg/vm "$sig_pt"
-"$MIGRATE" --dry-run --force --raw-destination toolvg/vm "$sig_fs" >/dev/null ||
+refused "holds a dos partition table" migrate --raw-destination toolvg/vm "$sig_pt"
+"$MIGRATE" migrate --dry-run --force --raw-destination toolvg/vm "$sig_fs" >/dev/null ||
 	fail "--force does not let the ext4 destination through"
 cmp -s -n 4096 <(dd if="$sig_fs" bs=4096 count=1 iflag=direct status=none) /dev/zero &&
 	fail "a refusal or --dry-run wrote to the destination"
 blkid -p "$sig_fs" | grep -q 'TYPE="ext4"' || fail "the ext4 destination lost its file system"
+# Bad usage exits 2 (a value clap refuses, and one the plan refuses).
+for args in "--policy random" "--chunk 12"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$MIGRATE" migrate $args --raw-destination toolvg/vm "$dst" >/dev/null 2>&1 || rc=$?
+	[ $rc -eq 2 ] || fail "iofollow-migrate migrate $args exited $rc, not 2"
+done
 refused "is not being migrated" abort toolvg/vm
 refused "is not being migrated by iofollow" status toolvg/vm
-"$MIGRATE" --dry-run --raw-destination toolvg/vm "$dst" >"$SCRATCH/dry" || fail "--dry-run failed"
+"$MIGRATE" migrate --dry-run --raw-destination toolvg/vm "$dst" >"$SCRATCH/dry" || fail "--dry-run failed"
 grep -q "load toolvg-vm: 0 .* iofollow /dev/mapper/iofollow-src-toolvg-vm .* disk 7:" "$SCRATCH/dry" ||
 	fail "--dry-run shows no iofollow table: $(cat "$SCRATCH/dry")"
 unchanged "--dry-run"
@@ -90,14 +97,14 @@ note "$refusals refusals, each with its message; the volume unchanged; --dry-run
 set_slow tooldst "$dst_loop" 0 100
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
 	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=7)
-"$MIGRATE" --raw-destination --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
+"$MIGRATE" migrate --raw-destination --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
 tool=$!
 until [ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ]; do
 	kill -0 $tool 2>/dev/null || fail "the migration ended early: $(cat "$SCRATCH/int.out")"
 	sleep 0.1
 done
 "$MIGRATE" status toolvg/vm | grep -q "toolvg-vm: copying" || fail "status does not say copying"
-out=$("$MIGRATE" --raw-destination toolvg/vm "$(make_loop 32)" 2>&1) && fail "a second migration of toolvg/vm started"
+out=$("$MIGRATE" migrate --raw-destination toolvg/vm "$(make_loop 32)" 2>&1) && fail "a second migration of toolvg/vm started"
 grep -q "already being migrated by iofollow" <<<"$out" || fail "second migration: said '$out'"
 fio "${fio_job[@]}" --output="$SCRATCH/fio1" &
 writer=$!
@@ -120,7 +127,7 @@ fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k -
 	--io_size=3M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=11)
 fio "${fio_job[@]}" --output="$SCRATCH/fio2" &
 writer=$!
-"$MIGRATE" --raw-destination --chunk 16 --verify toolvg/vm "$dst" >"$SCRATCH/run.out" 2>&1 &
+"$MIGRATE" migrate --raw-destination --chunk 16 --verify toolvg/vm "$dst" >"$SCRATCH/run.out" 2>&1 &
 tool=$!
 until [ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ]; do
 	kill -0 $tool 2>/dev/null || fail "the migration ended early: $(tail -n 5 "$SCRATCH/run.out")"

@@ -24,7 +24,7 @@ dmsetup targets | grep -q '^iofollow ' && fail "target still registered after rm
 # iofollow-migrate says what is missing (modprobe cannot find the module:
 # it is not installed in this guest) and changes nothing.
 dm_create mod-lin "0 $(sectors "$src") linear $src 0"
-if out=$("$MIGRATE" mod-lin "$dst" 2>&1); then
+if out=$("$MIGRATE" migrate mod-lin "$dst" 2>&1); then
 	fail "iofollow-migrate started without the module"
 fi
 grep -q "the iofollow target is not loaded" <<<"$out" || fail "iofollow-migrate without the module said: $out"

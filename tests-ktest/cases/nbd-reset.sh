@@ -19,48 +19,15 @@ ip link set lo up
 migration_pair nbr 32 4 0
 src=$SRC len=$LEN slow=$SLOW
 export_file=$SCRATCH/export.img
-truncate -s 32M "$export_file"
-cat >"$SCRATCH/nbd.conf" <<CONF
-[generic]
-	user = root
-	group = root
-	listenaddr = 127.0.0.1
-	port = 10810
-	allowlist = true
-[dest]
-	exportname = $export_file
-	flush = true
-	fua = true
-CONF
-
-server=
-start_server() {
-	nbd-server -C "$SCRATCH/nbd.conf" -d >"$SCRATCH/nbd-server.log" 2>&1 &
-	server=$!
-	for _ in $(seq 50); do
-		nbd-client -l 127.0.0.1 10810 >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "nbd-server did not start: $(cat "$SCRATCH/nbd-server.log")"
-}
-attach() { # <nbd device>
-	nbd-client -N dest -t 5 127.0.0.1 10810 "$1" -b 4096 >/dev/null 2>&1 || fail "nbd-client cannot attach $1"
-	for _ in $(seq 50); do
-		[ "$(sectors "$1" 2>/dev/null || echo 0)" -ge "$len" ] && return 0
-		sleep 0.1
-	done
-	fail "$1 did not come up with the export's size"
-}
+nbd_export 32 10810
 case_cleanup() {
 	dmsetup remove nbrmig 2>/dev/null
 	dmsetup remove nbrdst 2>/dev/null
-	nbd-client -d /dev/nbd2 >/dev/null 2>&1
-	nbd-client -d /dev/nbd3 >/dev/null 2>&1
-	[ -z "$server" ] || kill "$server" 2>/dev/null
+	nbd_cleanup /dev/nbd2 /dev/nbd3
 }
 
-start_server
-attach /dev/nbd2
+nbd_start_server
+nbd_attach /dev/nbd2 "$len"
 dm_create nbrdst "0 $len linear /dev/nbd2 0"
 dm_create nbrmig "0 $len iofollow $slow /dev/mapper/nbrdst 128 4 ratio 4:1 flush_interval 0"
 
@@ -74,17 +41,18 @@ for _ in $(seq 600); do
 done
 [ "$(migrated_of nbrmig)" -ge 64 ] || fail "the copy to NBD did not start: $(dmsetup status nbrmig)"
 
-kill -9 "$server"
-wait "$server" 2>/dev/null || true
-server=
+# Nothing flushed the destination so far: everything on it is volatile.
+[ "$(stat_of nbrmig dest_flushes)" = 0 ] ||
+	fail "the destination was flushed before the outage: test proves nothing: $(dmsetup message nbrmig 0 stats)"
+nbd_kill_server
 wait_state nbrmig error 120
 # What the server held in its lost cache: every write.
 truncate -s 0 "$export_file"
 truncate -s 32M "$export_file"
-note "server killed at $(migrated_of nbrmig) of $(total_of nbrmig) blocks: $(dmsetup message nbrmig 0 stats | grep -o 'lost_blocks [0-9]*')"
+note "server killed at $(migrated_of nbrmig) of $(total_of nbrmig) blocks: lost_blocks $(stat_of nbrmig lost_blocks), dest_flushes $(stat_of nbrmig dest_flushes)"
 
-start_server
-attach /dev/nbd3
+nbd_start_server
+nbd_attach /dev/nbd3 "$len"
 cmp -s -n $((1024 * 1024)) <(direct_read /dev/nbd3 $((1024 * 1024))) /dev/zero ||
 	fail "the restarted export is not empty: test proves nothing"
 dm_reload nbrdst "0 $len linear /dev/nbd3 0"

@@ -18,7 +18,7 @@ note "seeds: ${seeds[*]} (rerun with ORDER_SEEDS=\"${seeds[*]}\")"
 MiB=$((1024 * 1024))
 
 run() { # <seed>
-	local seed=$1 name=os$1 src dst len ratio stop=$SCRATCH/stop.$1 fio_rc=0 writes stats
+	local seed=$1 name=os$1 src dst len ratio cache stop=$SCRATCH/stop.$1 fio_rc=0 writes stats
 	local ratios=(1:1 2:1 4:1 8:1)
 	RANDOM=$seed
 	src=$(make_loop 64)
@@ -31,7 +31,10 @@ run() { # <seed>
 	slow_dev "$name-src" "$src" 3 20 >/dev/null
 	slow_dev "$name-dst" "$dst" 1 5 >/dev/null
 	ratio=${ratios[seed % ${#ratios[@]}]}
-	dm_create "$name" "0 $len iofollow /dev/mapper/$name-src /dev/mapper/$name-dst 128 2 ratio $ratio"
+	# Reads of migrated blocks from the destination; the cache, which
+	# serves them first, on for odd seeds.
+	cache=$(((seed % 2) * 64))
+	dm_create "$name" "0 $len iofollow /dev/mapper/$name-src /dev/mapper/$name-dst 128 6 ratio $ratio reads destination cache $cache"
 	local dm_dev=/dev/mapper/$name
 	[ "$(cat "/sys/block/$(sysfs_name "$dm_dev")/queue/discard_max_bytes")" -gt 0 ] ||
 		fail "$name does not advertise discard"
@@ -103,8 +106,8 @@ run() { # <seed>
 	dmsetup resume "$name"
 	kill "$tail_pid" 2>/dev/null
 	wait "$tail_pid" 2>/dev/null || true
-	note "seed $seed (ratio $ratio): identical; fio writes $writes, vm ios $(status_field "$name" 4)," \
-		"migration ios $(status_field "$name" 5)"
+	note "seed $seed (ratio $ratio, cache $cache MiB): identical; fio writes $writes, vm ios $(status_field "$name" vm_ios)," \
+		"migration ios $(status_field "$name" migration_ios), reads source/destination $(status_field "$name" source_reads)/$(status_field "$name" dest_reads)"
 	if stats=$(dmsetup message "$name" 0 stats 2>/dev/null) && [ -n "$stats" ]; then
 		note "stats: $stats"
 	else

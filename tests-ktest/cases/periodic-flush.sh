@@ -15,8 +15,12 @@ run() {
 	local name=$1 features=$2 f0 n before
 	migration_pair "$name" 64 50 0
 	write_back "$DST"
-	f0=$(flush_count "$DST")
+	# Created paused: the copy (13 s at least: 256 reads of 50 ms, one at a
+	# time while the VM is idle) starts when the counting does, however
+	# long a slow guest takes to create the device.
 	dm_create "$name" "0 $LEN iofollow $SLOW $DST 512 $features"
+	f0=$(flush_count "$DST")
+	dmsetup message "$name" 0 resume
 	# Flushes counted while the state still said copying (the last one may
 	# be the end-of-copy flush whose completion the target has not seen yet).
 	before=0
@@ -35,12 +39,12 @@ run() {
 }
 
 start=$SECONDS
-run pfl-on ""
+run pfl-on "1 paused"
 read -r during total <"$SCRATCH/pfl-on"
 note "flush_interval 1000 (default): $during destination flushes while copying, $total in all"
 [ "$during" -ge 3 ] || fail "only $during destination flushes during the copy with the default interval"
 start=$SECONDS
-run pfl-off "2 flush_interval 0"
+run pfl-off "3 flush_interval 0 paused"
 read -r during total <"$SCRATCH/pfl-off"
 note "flush_interval 0: $during destination flushes while copying, $total in all"
 # At most the end-of-copy flush, seen a moment before the state said synced.

@@ -3,7 +3,8 @@
 # A piggybacked VM read (64 KiB blocks, VM idle, sequential copy far behind)
 # into a block with 8 bad source sectors ELSEWHERE in it: the whole-block read
 # fails, but the VM's own 4 KiB read is of good sectors and must succeed with
-# the source's data, as it would without the target.
+# the source's data, as it would without the target (`islands allow`: the
+# read is in the middle of pending space).
 . "$(dirname "$0")/../lib.sh"
 load_module
 
@@ -18,7 +19,7 @@ dm_create pbs-src "0 $bad linear $src 0
 $bad 8 error
 $((bad + 8)) $((len - bad - 8)) linear $src $((bad + 8))"
 slow=$(slow_dev pbs-slow /dev/mapper/pbs-src 100 0)
-dm_create pbs "0 $len iofollow $slow $dst 512 2 policy sequential"
+dm_create pbs "0 $len iofollow $slow $dst 512 4 policy sequential islands allow"
 
 # Without the target, the VM's read works.
 offset=$((60 * 1024 * 1024 + 12288))

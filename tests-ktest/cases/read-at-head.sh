@@ -59,7 +59,7 @@ run() { # <read_at_head on|off>
 	read_range "/dev/mapper/$name" $((at + 4096)) 4096 "$SCRATCH/vm"
 	read_range "$src" $((at + 4096)) 4096 "$SCRATCH/want"
 	cmp "$SCRATCH/vm" "$SCRATCH/want" || fail "$mode: VM read returned wrong data"
-	note "$mode: head at $(status_field "$name" 3) (sector $(((at + 8192) / 512)) expected)"
+	note "$mode: head at $(status_field "$name" head_sector) (sector $(((at + 8192) / 512)) expected)"
 	copy_a_little "$name"
 	note "$mode: $(dmsetup status "$name")"
 	if [ "$mode" = on ]; then

@@ -117,7 +117,7 @@ round() { # <seed>
 	done
 	# No IO anywhere now: the one head model of the disk is where its last
 	# IO left it, and all four report it.
-	heads=$(for i in 1 2 3 4; do status_field "st$i" 3; done | sort -u | wc -l)
+	heads=$(for i in 1 2 3 4; do status_field "st$i" head_sector; done | sort -u | wc -l)
 	[ "$heads" = 1 ] || fail "seed $seed: four devices on one disk report $heads heads: $(dmsetup status)"
 	for i in 1 2 3 4; do
 		compare_devices "${disk}p$i" "/dev/mapper/st-d$i" $((PART_MIB * MiB))

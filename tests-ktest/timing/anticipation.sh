@@ -27,7 +27,7 @@ dm_create ant "0 $len iofollow $slow $dst 128 3 paused depth 8"
 # The old depth (two copies) for the phases before the depth phase.
 dmsetup message ant 0 depth 2
 
-vm_ios() { status_field ant 4; }
+vm_ios() { status_field ant vm_ios; }
 # stat <name>: a counter of the stats message.
 stat() { dmsetup message ant 0 stats | tr ' ' '\n' | awk -v k="$1" 'p { print; exit } $0 == k { p = 1 }'; }
 # Chunk reads the copier chose: the ratio governs these (a VM read served

@@ -14,7 +14,7 @@
 mod support;
 
 use iofollow_policy::copyrun::{CopyRun, RunShape};
-use iofollow_policy::map::ChunkState;
+use iofollow_policy::map::BlockState;
 use iofollow_policy::ordering::{CopyRefused, Ordering, WriteRoute, WriteTicket, PARKED_MAX};
 use iofollow_policy::select::{Follow, FollowParams, Selector};
 use proptest::prelude::*;
@@ -53,10 +53,12 @@ struct World {
 }
 
 impl World {
-    fn new(n: u64, chunk_blocks: u32, read_at_head: bool) -> Self {
+    fn new(n: u64, chunk_blocks: u32, read_at_head: bool, avoid_islands: bool) -> Self {
         Self {
             o: ordering(n),
-            shape: RunShape::new(8, 8 * u64::from(chunk_blocks), read_at_head).unwrap(),
+            shape: RunShape::new(8, 8 * u64::from(chunk_blocks), read_at_head)
+                .unwrap()
+                .with_island_guard(avoid_islands),
             sel: Follow::new(FollowParams::default()),
             runs: Vec::new(),
             writes: Vec::new(),
@@ -74,6 +76,20 @@ impl World {
                 return false;
             };
             let plan = self.shape.plan(self.o.map(), b);
+            if self.shape.read_at_head && self.shape.avoid_islands {
+                // At the head only before half a chunk of pending blocks;
+                // else from the chunk's first pending block.
+                let pending = |x: u64| self.o.map().state(x).is_some_and(|s| s.is_pending());
+                let half = u64::from((self.shape.chunk_blocks / 2).max(1));
+                let chunk_start = b - b % u64::from(self.shape.chunk_blocks);
+                let ahead = (b..b + half).take_while(|&x| pending(x)).count() as u64;
+                if ahead >= half {
+                    assert_eq!(plan.first, b);
+                } else {
+                    assert!(plan.first >= chunk_start && plan.first <= b);
+                    assert!((chunk_start..plan.first).all(|x| !pending(x)));
+                }
+            }
             match self.o.start_copy_run(plan) {
                 Ok(run) => {
                     assert_eq!(run.first, plan.first);
@@ -90,7 +106,7 @@ impl World {
                             "block {blk} is being written"
                         );
                         assert!(!self.runs.iter().any(|r| r.iter().any(|x| x == blk)));
-                        assert_eq!(self.o.map().state(blk), Some(ChunkState::InFlight));
+                        assert_eq!(self.o.map().state(blk), Some(BlockState::InFlight));
                     }
                     self.runs.push(run);
                     return true;
@@ -127,7 +143,7 @@ impl World {
 
     fn write_done(&mut self, i: usize, ok: bool) {
         let t = self.writes.remove(i);
-        for b in t.first..t.first + u64::from(t.chunks) {
+        for b in t.first..t.first + u64::from(t.blocks) {
             self.writing[b as usize] -= 1;
         }
         // A failed source write dirties its own blocks only (a destination
@@ -146,9 +162,10 @@ proptest! {
         n in 1u64..300,
         chunk_log in 0u32..5,
         read_at_head in any::<bool>(),
+        avoid_islands in any::<bool>(),
         ops in prop::collection::vec(op(), 0..300),
     ) {
-        let mut w = World::new(n, 1 << chunk_log, read_at_head);
+        let mut w = World::new(n, 1 << chunk_log, read_at_head, avoid_islands);
         for op in ops {
             match op {
                 Op::Copy(h) => {

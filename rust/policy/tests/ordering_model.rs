@@ -49,7 +49,7 @@
 mod support;
 
 use iofollow_policy::copyrun::CopyRun;
-use iofollow_policy::map::{ChunkMap, ChunkState};
+use iofollow_policy::map::{BlockMap, BlockState};
 use iofollow_policy::ordering::{FlushTicket, Ordering, WriteRoute, WriteTicket};
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -74,7 +74,7 @@ trait Protocol: Clone + Hash + Eq {
     fn flush_issued(&mut self, bg: bool) -> FlushTicket;
     fn flush_done(&mut self, t: FlushTicket, ok: bool);
     fn clear_error(&mut self);
-    fn state(&self, b: u64) -> ChunkState;
+    fn state(&self, b: u64) -> BlockState;
     fn is_synced(&self) -> bool;
     fn in_error(&self) -> bool;
     /// VM flushes and mirrors skip the destination.
@@ -82,6 +82,10 @@ trait Protocol: Clone + Hash + Eq {
     /// Whether postsuspend may skip its flush.
     fn dest_durable(&self) -> bool;
     fn writes_in_flight(&self, b: u64) -> bool;
+    /// Whether a VM read of `run` may be served by the destination.
+    fn dest_readable(&self, _run: CopyRun) -> bool {
+        false
+    }
 }
 
 impl Protocol for Ordering<Vec<u64>> {
@@ -125,7 +129,7 @@ impl Protocol for Ordering<Vec<u64>> {
     fn clear_error(&mut self) {
         Ordering::clear_error(self);
     }
-    fn state(&self, c: u64) -> ChunkState {
+    fn state(&self, c: u64) -> BlockState {
         self.map().state(c).unwrap()
     }
     fn is_synced(&self) -> bool {
@@ -143,9 +147,12 @@ impl Protocol for Ordering<Vec<u64>> {
     fn writes_in_flight(&self, b: u64) -> bool {
         Ordering::writes_in_flight(self, b)
     }
+    fn dest_readable(&self, run: CopyRun) -> bool {
+        Ordering::dest_readable(self, run)
+    }
 }
 
-type Map = ChunkMap<Vec<u64>>;
+type Map = BlockMap<Vec<u64>>;
 
 /// The ordering protocol as it was before issue 22 (rust/policy/ordering.rs
 /// at c8e4659), reduced to what decides data: a failed copy or mirrored
@@ -182,7 +189,7 @@ impl Protocol for UnflushedIgnored {
             && !self.error
             && run
                 .iter()
-                .all(|b| self.map.state(b) == Some(ChunkState::Migrated));
+                .all(|b| self.map.state(b) == Some(BlockState::Migrated));
         for b in run.iter() {
             self.writes[b as usize] += 1;
             if !mirror {
@@ -194,7 +201,7 @@ impl Protocol for UnflushedIgnored {
         }
         let t = WriteTicket {
             first,
-            chunks: n,
+            blocks: n,
             mirrored: mirror,
             to_dest: false,
         };
@@ -268,7 +275,7 @@ impl Protocol for UnflushedIgnored {
     fn clear_error(&mut self) {
         self.error = false;
     }
-    fn state(&self, c: u64) -> ChunkState {
+    fn state(&self, c: u64) -> BlockState {
         self.map.state(c).unwrap()
     }
     fn is_synced(&self) -> bool {
@@ -310,7 +317,7 @@ impl<const DISCARD_ALL: bool> OldLogic<DISCARD_ALL> {
     fn source_only_write_done(&mut self, c: u64) {
         if matches!(
             self.map.state(c),
-            Some(ChunkState::Migrated | ChunkState::InFlight)
+            Some(BlockState::Migrated | BlockState::InFlight)
         ) {
             let _ = self.map.mark_dirty(c);
         }
@@ -328,15 +335,15 @@ impl<const DISCARD_ALL: bool> Protocol for OldLogic<DISCARD_ALL> {
     fn map_write(&mut self, first: u64, n: u32, discard: bool) -> (bool, WriteTicket) {
         let mut t = WriteTicket {
             first,
-            chunks: 1,
+            blocks: 1,
             mirrored: true,
             to_dest: false,
         };
-        if !discard && self.map.state(first) == Some(ChunkState::Migrated) && !self.error {
+        if !discard && self.map.state(first) == Some(BlockState::Migrated) && !self.error {
             return (true, t);
         }
         t.mirrored = false;
-        t.chunks = if DISCARD_ALL { n } else { 1 };
+        t.blocks = if DISCARD_ALL { n } else { 1 };
         for c in t.blocks().iter() {
             self.source_only_write_done(c);
         }
@@ -398,7 +405,7 @@ impl<const DISCARD_ALL: bool> Protocol for OldLogic<DISCARD_ALL> {
     fn clear_error(&mut self) {
         self.error = false;
     }
-    fn state(&self, c: u64) -> ChunkState {
+    fn state(&self, c: u64) -> BlockState {
         self.map.state(c).unwrap()
     }
     fn is_synced(&self) -> bool {
@@ -448,6 +455,8 @@ struct VmWrite {
 struct VmRead {
     block: usize,
     min: u8,
+    /// Routed to the destination (the gate allowed it when it was mapped).
+    from_dest: bool,
 }
 
 #[derive(Clone, Hash, PartialEq, Eq, Debug)]
@@ -508,6 +517,8 @@ struct Config {
     src_failures: u8,
     /// Destination resets (volatile cache lost).
     resets: u8,
+    /// VM reads may be routed to the destination.
+    dest_reads: bool,
     suspends: u8,
     /// The target's periodic flush.
     periodic: bool,
@@ -699,10 +710,26 @@ impl<P: Protocol> World<P> {
                     let read = VmRead {
                         block: b,
                         min: self.committed[b],
+                        from_dest: false,
                     };
                     let mut plain = w.clone();
                     plain.reads.push(read.clone());
                     out.push((format!("vm read block {b}"), plain));
+                    let one = CopyRun {
+                        first: b as u64,
+                        blocks: 1,
+                    };
+                    if cfg.dest_reads && w.p.dest_readable(one) {
+                        let mut routed = w.clone();
+                        routed.reads.push(VmRead {
+                            from_dest: true,
+                            ..read.clone()
+                        });
+                        out.push((
+                            format!("vm read block {b} routed to the destination"),
+                            routed,
+                        ));
+                    }
                     // Piggybacked, as the engine's reserve_piggyback: the
                     // block pending, quiet, and copying allowed.
                     let run = CopyRun {
@@ -813,10 +840,23 @@ impl<P: Protocol> World<P> {
         }
         for (r, rd) in self.reads.iter().enumerate() {
             let mut w = self.clone();
-            let v = w.src[rd.block];
             w.reads.remove(r);
-            w.check_read(rd, v);
-            out.push((format!("vm read {r} reads the source"), w));
+            if rd.from_dest {
+                let v = w.visible(rd.block);
+                w.check_read(rd, v);
+                out.push((format!("vm read {r} reads the destination"), w));
+                if self.failures_left > 0 {
+                    // A failed destination read is read again from the source.
+                    let mut w = self.clone();
+                    w.failures_left -= 1;
+                    w.reads[r].from_dest = false;
+                    out.push((format!("vm read {r} fails on the destination"), w));
+                }
+            } else {
+                let v = w.src[rd.block];
+                w.check_read(rd, v);
+                out.push((format!("vm read {r} reads the source"), w));
+            }
         }
         // --- the worker: any pending block may start a copy (every policy's choice) ---
         {
@@ -1019,7 +1059,7 @@ impl<P: Protocol> World<P> {
         for b in 0..cfg.blocks as usize {
             if seen
                 && !self.undefined[b]
-                && self.p.state(b as u64) == ChunkState::Migrated
+                && self.p.state(b as u64) == BlockState::Migrated
                 && !self.block_busy(b)
                 && self.visible(b) != self.src[b]
             {
@@ -1134,6 +1174,7 @@ const SMALL: Config = Config {
     failures: 0,
     src_failures: 0,
     resets: 0,
+    dest_reads: false,
     suspends: 0,
     periodic: false,
     max_copies: 2,
@@ -1240,6 +1281,34 @@ fn holds_with_reads_and_source_failures() {
             writes: 1,
             reads: 2,
             src_failures: 1,
+            ..SMALL
+        },
+    );
+}
+
+/// Issue 24: reads routed to the destination, across writes, a reset and
+/// failures: never older than a write completed before them.
+#[test]
+fn holds_with_reads_routed_to_the_destination() {
+    holds(
+        "destination reads",
+        Config {
+            writes: 1,
+            reads: 1,
+            dest_reads: true,
+            resets: 1,
+            periodic: true,
+            ..SMALL
+        },
+    );
+    holds(
+        "destination reads, failures",
+        Config {
+            writes: 1,
+            reads: 1,
+            dest_reads: true,
+            failures: 1,
+            periodic: true,
             ..SMALL
         },
     );
@@ -1352,7 +1421,7 @@ mod random_walks {
             let cfg = Config {
                 blocks, chunk, stripes: 1 << stripes_log, writes, wide_writes: true,
                 overlapping: true, discards, reads, vm_flushes, failures, src_failures,
-                resets, suspends, periodic: true, max_copies, ..SMALL
+                resets, dest_reads: true, suspends, periodic: true, max_copies, ..SMALL
             };
             let mut w = World::<Ordering<Vec<u64>>>::new(cfg);
             let mut path = Vec::new();

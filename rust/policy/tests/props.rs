@@ -11,7 +11,7 @@
 )]
 
 use iofollow_policy::liveness::{LiveEntry, LivenessIndex, LivenessParams};
-use iofollow_policy::map::{ChunkMap, ChunkState};
+use iofollow_policy::map::{BlockMap, BlockState};
 use iofollow_policy::message::{parse_message, Message};
 use iofollow_policy::ratio::{Ratio, RatioScheduler};
 use iofollow_policy::select::{AnySelector, Follow, FollowParams, PolicyKind, Selector};
@@ -19,9 +19,9 @@ use iofollow_policy::table::{format_table, parse_table};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
-fn new_map(n: u64) -> ChunkMap<Vec<u64>> {
-    let w = ChunkMap::<Vec<u64>>::words_needed(n).unwrap();
-    ChunkMap::new(vec![0; w], n).unwrap()
+fn new_map(n: u64) -> BlockMap<Vec<u64>> {
+    let w = BlockMap::<Vec<u64>>::words_needed(n).unwrap();
+    BlockMap::new(vec![0; w], n).unwrap()
 }
 
 fn brute_next(p: &[bool], from: u64) -> Option<u64> {
@@ -90,7 +90,7 @@ proptest! {
         let mut needed = vec![1u64; n as usize];
         let mut in_flight: Vec<u64> = Vec::new();
         let mut head = 0u64;
-        let mut step = |m: &mut ChunkMap<Vec<u64>>, op: u8, r: u64,
+        let mut step = |m: &mut BlockMap<Vec<u64>>, op: u8, r: u64,
                         in_flight: &mut Vec<u64>, copies: &mut Vec<u64>, needed: &mut Vec<u64>| {
             match op {
                 0 | 1 => {
@@ -112,7 +112,7 @@ proptest! {
                             needed[c as usize] += 1;
                             assert!(st.is_pending());
                         } else {
-                            assert_eq!(st, ChunkState::Migrated);
+                            assert_eq!(st, BlockState::Migrated);
                         }
                     }
                 }
@@ -125,8 +125,8 @@ proptest! {
                     let c = r % n;
                     let before = m.state(c).unwrap();
                     let after = m.mark_dirty(c).unwrap();
-                    if before == ChunkState::Migrated {
-                        assert_eq!(after, ChunkState::Dirty);
+                    if before == BlockState::Migrated {
+                        assert_eq!(after, BlockState::Dirty);
                         needed[c as usize] += 1;
                     } else {
                         assert_eq!(after, before);
@@ -140,10 +140,10 @@ proptest! {
             let (mut un, mut fl, mut mi, mut di) = (0, 0, 0, 0);
             for c in 0..n {
                 match m.state(c).unwrap() {
-                    ChunkState::Unmigrated => un += 1,
-                    ChunkState::InFlight => fl += 1,
-                    ChunkState::Migrated => mi += 1,
-                    ChunkState::Dirty => di += 1,
+                    BlockState::Unmigrated => un += 1,
+                    BlockState::InFlight => fl += 1,
+                    BlockState::Migrated => mi += 1,
+                    BlockState::Dirty => di += 1,
                 }
             }
             prop_assert_eq!((un, fl, mi, di),
@@ -363,5 +363,112 @@ proptest! {
         }
         prop_assert_eq!(a.window_ns(), 0);
         prop_assert!(!a.vm_busy(t, 0));
+    }
+}
+
+mod status_line {
+    use iofollow_policy::ordering::Fault;
+    use iofollow_policy::ratio::Ratio;
+    use iofollow_policy::select::PolicyKind;
+    use iofollow_policy::status::{StateWord, StatusLine, FIELDS};
+    use proptest::prelude::*;
+
+    fn status_line() -> impl Strategy<Value = StatusLine> {
+        (
+            (
+                0usize..4,
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+            ),
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<bool>(),
+                1u32..=64,
+                1u32..=64,
+                0usize..3,
+            ),
+            (any::<u64>(), any::<u64>()),
+        )
+            .prop_map(
+                |(
+                    (s, a, b, dirty, head),
+                    (vm, mig, hits, misses),
+                    (c1, c2, seq, v, m, f),
+                    (source_reads, dest_reads),
+                )| {
+                    StatusLine {
+                        state: StateWord::ALL[s],
+                        migrated_blocks: a.min(b),
+                        total_blocks: a.max(b),
+                        dirty_blocks: dirty,
+                        head_sector: head,
+                        vm_ios: vm,
+                        migration_ios: mig,
+                        cache_hits: hits,
+                        cache_misses: misses,
+                        cache_bytes: c1,
+                        cache_capacity_bytes: c2,
+                        policy: if seq {
+                            PolicyKind::Sequential
+                        } else {
+                            PolicyKind::Follow
+                        },
+                        ratio: Ratio::new(v, m).unwrap(),
+                        fault: [None, Some(Fault::Source), Some(Fault::Destination)][f],
+                        source_reads,
+                        dest_reads,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// What the kernel prints, the tool reads back to the same value, and
+        /// every field has a name.
+        #[test]
+        fn status_line_round_trips(line in status_line()) {
+            let text = line.to_string();
+            prop_assert_eq!(text.split(' ').count(), FIELDS.len() - 3);
+            prop_assert_eq!(StatusLine::parse(&text), Ok(line));
+            for name in FIELDS {
+                prop_assert!(line.field(name).is_some());
+            }
+        }
+
+        /// Any text: no panic.
+        #[test]
+        fn status_parser_is_total(text in ".{0,120}") {
+            let _ = StatusLine::parse(&text);
+        }
+    }
+}
+
+mod io_tags {
+    use iofollow_policy::copyrun::CopyRun;
+    use iofollow_policy::iotag::{IssuedIo, MAX_BLOCKS, MAX_MIRROR_BLOCKS};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every tag the engine can make comes back as itself; any raw
+        /// value decodes to something or nothing, never a panic.
+        #[test]
+        fn tags_round_trip(kind in 0u8..5, slot in 0usize..9, first in 0..MAX_BLOCKS,
+                           blocks in 1..=MAX_MIRROR_BLOCKS, to_dest in any::<bool>(), raw in any::<u64>()) {
+            let tag = match kind {
+                0 => IssuedIo::CopyRead(slot),
+                1 => IssuedIo::CopyWrite(slot),
+                2 => IssuedIo::Mirror { blocks: CopyRun { first, blocks }, to_dest },
+                3 => IssuedIo::Reread,
+                _ => IssuedIo::DestFlush,
+            };
+            prop_assert_eq!(IssuedIo::from_raw(tag.into_raw()), Some(tag));
+            if let Some(t) = IssuedIo::from_raw(raw) {
+                prop_assert_eq!(IssuedIo::from_raw(t.into_raw()), Some(t));
+            }
+        }
     }
 }

@@ -3,12 +3,12 @@
 //! What the host tests share: the ordering protocol over `Vec` storage.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use iofollow_policy::map::ChunkMap;
+use iofollow_policy::map::BlockMap;
 use iofollow_policy::ordering::{Ordering, Unflushed};
 
 /// The protocol over `n` fresh blocks with `stripes` write counts (a power of two).
 pub(crate) fn ordering_with(n: u64, stripes: usize) -> Ordering<Vec<u64>> {
-    let map = ChunkMap::new(vec![0; ChunkMap::<Vec<u64>>::words_needed(n).unwrap()], n).unwrap();
+    let map = BlockMap::new(vec![0; BlockMap::<Vec<u64>>::words_needed(n).unwrap()], n).unwrap();
     let unflushed =
         Unflushed::new(vec![0; Unflushed::<Vec<u64>>::words_needed(n).unwrap()], n).unwrap();
     Ordering::new(map, unflushed, vec![0; stripes]).unwrap()
@@ -20,6 +20,6 @@ pub(crate) fn ordering(n: u64) -> Ordering<Vec<u64>> {
 }
 
 /// A fresh map of `n` blocks.
-pub(crate) fn new_map(n: u64) -> ChunkMap<Vec<u64>> {
-    ChunkMap::new(vec![0; ChunkMap::<Vec<u64>>::words_needed(n).unwrap()], n).unwrap()
+pub(crate) fn new_map(n: u64) -> BlockMap<Vec<u64>> {
+    BlockMap::new(vec![0; BlockMap::<Vec<u64>>::words_needed(n).unwrap()], n).unwrap()
 }

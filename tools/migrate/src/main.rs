@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! iofollow-migrate: moves a live device-mapper device (an LVM volume, or
+//! any one-segment linear device under a running VM) to another block
+//! device with dm-iofollow, then switches it over. See
+//! Documentation/iofollow-migrate.rst.
+
+mod blockdev;
+mod control;
+mod dm;
+mod error;
+mod plan;
+mod status;
+mod table;
+#[cfg(test)]
+mod tests;
+mod ui;
+mod verify;
+
+use crate::control::{Observer, Outcome, RunOptions};
+use crate::dm::{Dm, SystemDm};
+use crate::error::{Error, Result};
+use crate::table::CopyOptions;
+use clap::{Args, Parser, Subcommand};
+use iofollow_policy::ratio::Ratio;
+use iofollow_policy::select::PolicyKind;
+use iofollow_policy::table::parse_cache_mib;
+use nix::sys::signal::{SigSet, Signal};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Move a live device-mapper device to another disk with dm-iofollow, and
+/// switch it over once the copy is complete and durable.
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    after_help = "Examples:
+  iofollow-migrate migrate --raw-destination --verify vg0/vm7 /dev/sdc
+  iofollow-migrate --json status vg0/vm7
+  iofollow-migrate abort vg0/vm7
+
+Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (original table back).
+See Documentation/iofollow-migrate.rst."
+)]
+struct Cli {
+    /// JSON lines on stdout (progress, events) instead of words.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Copy a live device to the destination and switch it over.
+    Migrate(MigrateArgs),
+    /// Print the migration's progress.
+    Status {
+        /// The device being migrated (dm name or path).
+        device: String,
+    },
+    /// Stop a migration and put the device's original table back.
+    Abort {
+        /// The device being migrated (dm name or path).
+        device: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct MigrateArgs {
+    /// The live device: a dm name, VG/LV, /dev/VG/LV, /dev/mapper/NAME or /dev/dm-N.
+    device: String,
+    /// The destination block device (at least as large; its data is overwritten).
+    destination: String,
+    /// Longest copy IO in KiB: a power of 2 from 4 to 8192.
+    #[arg(long, default_value_t = 1024, value_name = "KiB")]
+    chunk: u64,
+    /// VM to copy requests while the VM is busy, V:M with V and M from 1 to 64 (default 2:1).
+    #[arg(long, value_parser = parse_ratio, value_name = "V:M")]
+    ratio: Option<Ratio>,
+    /// Chunk selection (default follow).
+    #[arg(long, ignore_case = true, value_parser = policy_values())]
+    policy: Option<PolicyKind>,
+    /// Migration-aware read cache in MiB (0 = off; default 64).
+    #[arg(long, value_parser = parse_cache, value_name = "MiB")]
+    cache: Option<u32>,
+    /// Compare source and destination while suspended, before switching
+    /// (the VM's IO waits for the whole comparison).
+    #[arg(long)]
+    verify: bool,
+    /// Check everything and print the tables; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Retries after the copy stops on an IO error, before giving up.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Move an LVM volume to a device that is not a physical volume of its
+    /// group: LVM's metadata will still name the old one.
+    #[arg(long)]
+    raw_destination: bool,
+    /// Overwrite a destination that holds a file system, a partition table,
+    /// or a RAID, LVM or LUKS signature.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `--policy`'s values, from the policy core's names (shown by `--help`).
+fn policy_values() -> impl clap::builder::TypedValueParser<Value = PolicyKind> {
+    use clap::builder::TypedValueParser;
+    let names = PolicyKind::ALL.map(PolicyKind::name);
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| PolicyKind::from_name(&name).unwrap_or_default())
+}
+
+fn parse_ratio(s: &str) -> std::result::Result<Ratio, String> {
+    Ratio::parse(s).ok_or_else(|| format!("'{s}' is not V:M with V and M from 1 to 64"))
+}
+
+fn parse_cache(s: &str) -> std::result::Result<u32, String> {
+    parse_cache_mib(s).map_err(|e| e.message().to_string())
+}
+
+/// The dm name of `device`: a path to a dm device, `VG/LV`, or a dm name.
+fn resolve_live(dm: &impl Dm, device: &str) -> Result<String> {
+    if device.contains('/') {
+        let path = if device.starts_with('/') {
+            device.to_string()
+        } else {
+            format!("/dev/{device}")
+        };
+        if !Path::new(&path).exists() {
+            let what = if device.starts_with('/') {
+                format!("{device} does not exist")
+            } else {
+                format!("no logical volume {device} ({path} does not exist; see 'lvs')")
+            };
+            return Err(Error::new(what));
+        }
+        let dev = blockdev::device_number(Path::new(&path))?;
+        return dm
+            .name_of(dev)?
+            .ok_or_else(|| Error::new(format!("{device} is not a device-mapper device")));
+    }
+    Ok(device.to_string())
+}
+
+/// Loads dm-iofollow if the kernel does not have the target yet.
+fn ensure_module(dm: &impl Dm) -> Result<()> {
+    if !dm.target_types()?.iter().any(|t| t == "iofollow") {
+        // A missing module is reported by the plan, with what to do.
+        let _ = std::process::Command::new("modprobe")
+            .args(["-q", "dm-iofollow"])
+            .status();
+    }
+    Ok(())
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP (the terminal went away) ask the copy loop to
+/// stop; the loop puts the original table back. They are blocked in every thread and taken by one that only
+/// waits for them: a signal handler would interrupt the suspend ioctl (dm
+/// waits for IO interruptibly, and fails it with EINTR) or the udev
+/// semaphore, in the middle of a table swap.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    set.thread_block()
+        .map_err(|e| Error::new(format!("cannot block SIGINT, SIGTERM and SIGHUP: {e}")))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    std::thread::spawn(move || loop {
+        if let Ok(sig) = set.wait() {
+            if flag.swap(true, Ordering::Relaxed) {
+                eprintln!("iofollow-migrate: {sig} again: still putting the original table back");
+            }
+        }
+    });
+    Ok(stop)
+}
+
+fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
+    let (device, dest_path) = (&args.device, &args.destination);
+    let dm = SystemDm::open()?;
+    let live = resolve_live(&dm, device)?;
+    let dest = blockdev::device_number(Path::new(dest_path))?;
+    ensure_module(&dm)?;
+    let chunk_sectors = args.chunk.saturating_mul(2);
+    let copy = CopyOptions {
+        chunk_sectors,
+        ratio: args.ratio,
+        policy: args.policy,
+        cache_mib: args.cache,
+    };
+    let allow = plan::Allow {
+        raw_destination: args.raw_destination,
+    };
+    let plan = plan::plan(&dm, &blockdev::Sysfs, &live, dest, dest_path, copy, allow)?;
+    blockdev::ensure_unused(Path::new(dest_path))?;
+    if !args.force {
+        let sig = blockdev::probe_signatures(Path::new(dest_path))?;
+        if !sig.found.is_empty() {
+            return Err(Error::new(format!(
+                "{dest_path} holds {}: refusing to overwrite it (wipe it with wipefs, or pass --force)",
+                sig.found.join(" and ")
+            )));
+        }
+    }
+    if plan.lvm_raw {
+        eprintln!(
+            "iofollow-migrate: warning: {} is an LVM volume moved to {dest_path}: {}",
+            plan.live,
+            plan::LVM_RAW_WARNING
+        );
+    }
+
+    if args.dry_run {
+        let helper_path = format!("/dev/mapper/{}", plan.helper);
+        let t = plan.iofollow_table(&helper_path)?;
+        let s = plan.switch_table();
+        let o = &plan.original;
+        println!(
+            "{}: {} sectors, on disk {} from sector {}",
+            plan.live, plan.len, plan.place.disk, plan.place.offset
+        );
+        println!(
+            "create {}: {} {} {} {}",
+            plan.helper, o.start, o.len, o.target, o.params
+        );
+        println!(
+            "load {}: {} {} {} {}",
+            plan.live, t.start, t.len, t.target, t.params
+        );
+        println!(
+            "when synced, load {}: {} {} {} {}",
+            plan.live, s.start, s.len, s.target, s.params
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let stop = stop_on_signals()?;
+    let helper_path = format!("/dev/mapper/{}", plan.helper);
+    let verify =
+        |p: &plan::Plan| verify::compare(Path::new(&helper_path), Path::new(&p.dest_path), p.len);
+    let opts = RunOptions {
+        retries: args.retries,
+        retry_ticks: 20,
+        verify: if args.verify { Some(&verify) } else { None },
+    };
+    let mut ui = ui::Ui::new(&plan.live, plan.block_bytes(), json);
+    match control::run(&dm, &plan, &mut ui, &stop, &opts)? {
+        Outcome::Switched => {
+            let how = if args.verify {
+                "verified and switched"
+            } else {
+                "switched"
+            };
+            ui.done(
+                "switched",
+                &format!("{how}: {} now maps {}", plan.live, plan.dest_path),
+            );
+            if plan.lvm_raw {
+                eprintln!(
+                    "iofollow-migrate: warning: {} now maps {}, but {}",
+                    plan.live,
+                    plan.dest_path,
+                    plan::LVM_RAW_WARNING
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Restored => {
+            ui.done(
+                "restored",
+                &format!("interrupted: {} has its original table again", plan.live),
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+fn show_status(device: &str, json: bool) -> Result<()> {
+    let dm = SystemDm::open()?;
+    let live = resolve_live(&dm, device)?;
+    let (st, block_bytes) = control::status_and_block(&dm, &live)?;
+    if json {
+        println!("{}", status::json_line(&live, &st, block_bytes, None));
+    } else {
+        let pct = st
+            .migrated_blocks
+            .saturating_mul(100)
+            .checked_div(st.total_blocks)
+            .unwrap_or(100);
+        println!(
+            "{live}: {} {}/{} blocks ({pct}%), {} dirty, head at sector {}, policy {} ratio {}",
+            st.state,
+            st.migrated_blocks,
+            st.total_blocks,
+            st.dirty_blocks,
+            st.head_sector,
+            st.policy,
+            st.ratio
+        );
+    }
+    Ok(())
+}
+
+struct Notes;
+
+impl Observer for Notes {
+    fn progress(&mut self, _: &status::Status) {}
+    fn note(&mut self, what: &str) {
+        eprintln!("{what}");
+    }
+    fn tick(&mut self) {}
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let device = match &cli.command {
+        Command::Migrate(m) => &m.device,
+        Command::Status { device } | Command::Abort { device } => device,
+    };
+    let result = match &cli.command {
+        Command::Status { device } => show_status(device, cli.json).map(|()| ExitCode::SUCCESS),
+        Command::Abort { device } => SystemDm::open().and_then(|dm| {
+            let live = resolve_live(&dm, device)?;
+            control::abort(&dm, &live, &mut Notes)?;
+            eprintln!("{live} has its original table again");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Migrate(args) => migrate(args, cli.json),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("iofollow-migrate: {e}");
+        if cli.json {
+            // A caller reading the events sees the end too.
+            println!(
+                "{}",
+                status::json_event(device, "failed", Some(&e.to_string()))
+            );
+        }
+        if e.is_usage() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("iofollow-migrate").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn migrate_args(args: &[&str]) -> MigrateArgs {
+        match parse(args).unwrap().command {
+            Command::Migrate(m) => m,
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn migrate_is_a_subcommand_with_defaults() {
+        let m = migrate_args(&["migrate", "vg0/vm7", "/dev/sdc"]);
+        assert_eq!(
+            (m.device.as_str(), m.destination.as_str()),
+            ("vg0/vm7", "/dev/sdc")
+        );
+        assert_eq!(
+            (
+                m.chunk,
+                m.retries,
+                m.verify,
+                m.dry_run,
+                m.raw_destination,
+                m.force
+            ),
+            (1024, 3, false, false, false, false)
+        );
+        assert_eq!((m.ratio, m.policy, m.cache), (None, None, None));
+        // No subcommand: a device named "vg0/vm7" is not guessed at.
+        assert!(parse(&["vg0/vm7", "/dev/sdc"]).is_err());
+    }
+
+    #[test]
+    fn options_go_through_the_policy_core_parsers() {
+        let m = migrate_args(&[
+            "migrate",
+            "--ratio",
+            "4:1",
+            "--policy",
+            "Sequential",
+            "--cache",
+            "0",
+            "--verify",
+            "a",
+            "b",
+        ]);
+        assert_eq!(m.ratio, Ratio::new(4, 1));
+        assert_eq!(m.policy, Some(PolicyKind::Sequential));
+        assert_eq!(m.cache, Some(0));
+        assert!(m.verify);
+        for (args, want) in [
+            (
+                &["migrate", "--ratio", "0:1", "a", "b"][..],
+                "is not V:M with V and M from 1 to 64",
+            ),
+            (&["migrate", "--ratio", "65:1", "a", "b"][..], "is not V:M"),
+            (
+                &["migrate", "--policy", "lru", "a", "b"][..],
+                "[possible values: follow, sequential]",
+            ),
+            (
+                &["migrate", "--cache=-1", "a", "b"][..],
+                "Cache size is negative",
+            ),
+            (&["migrate", "--chunk", "x", "a", "b"][..], "invalid digit"),
+            (&["migrate", "a"][..], "required"),
+            (&[][..], "Usage"),
+        ] {
+            let e = parse(args).err().unwrap_or_default();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn json_is_global_and_status_and_abort_are_subcommands() {
+        for args in [
+            &["--json", "status", "vg0/vm7"][..],
+            &["status", "--json", "vg0/vm7"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(cli.json, "{args:?}");
+            match cli.command {
+                Command::Status { device } => assert_eq!(device, "vg0/vm7"),
+                other => unreachable!("{other:?}"),
+            }
+        }
+        match parse(&["abort", "vg0-vm7"]).unwrap().command {
+            Command::Abort { device } => assert_eq!(device, "vg0-vm7"),
+            other => unreachable!("{other:?}"),
+        }
+        assert!(parse(&["abort"]).is_err());
+        assert!(parse(&["--json", "migrate", "a", "b"]).unwrap().json);
+    }
+
+    #[test]
+    fn help_lists_the_policies_and_examples() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = cmd.render_long_help().to_string();
+        assert!(
+            help.contains("iofollow-migrate migrate --raw-destination"),
+            "{help}"
+        );
+        let migrate = cmd
+            .find_subcommand_mut("migrate")
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default();
+        assert!(
+            migrate.contains("follow") && migrate.contains("sequential"),
+            "{migrate}"
+        );
+    }
+}

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What a migration will do, worked out and checked before anything changes.
+//!
+//! The live device keeps its name and number throughout, so the VM never
+//! notices. Its linear table moves to a helper device (`iofollow-src-<live>`,
+//! the original mapping of the source), and the live device gets an iofollow
+//! table from the helper to the destination. The switch-over gives it a
+//! linear table on the destination; an abort gives it its original table.
+
+use crate::blockdev::Blocks;
+use crate::dm::Dm;
+use crate::error::{Error, Result};
+use crate::table::{iofollow_params, single_linear, CopyOptions, DiskPlace, Linear, Segment};
+use iofollow_policy::table::{DiskId, TableConfig, CHUNK_SECTORS_MAX, CHUNK_SECTORS_MIN};
+
+/// Prefix of the helper device's name and uuid.
+const HELPER_PREFIX: &str = "iofollow-src-";
+
+/// How deep a stack of dm devices is followed down to the physical disk.
+const MAX_STACK: usize = 16;
+
+/// The helper device of live device `live`.
+pub fn helper_name(live: &str) -> String {
+    format!("{HELPER_PREFIX}{live}")
+}
+
+/// A checked migration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The live device's dm name.
+    pub live: String,
+    /// Its length in sectors.
+    pub len: u64,
+    /// Its table now: one linear segment.
+    pub original: Segment,
+    /// The helper device that takes over the original mapping.
+    pub helper: String,
+    /// The destination.
+    pub dest: DiskId,
+    /// The destination as the operator named it.
+    pub dest_path: String,
+    /// Where the source is on its physical disk (shares the disk's head model).
+    pub place: DiskPlace,
+    /// Copy settings.
+    pub copy: CopyOptions,
+    /// The live device is an LVM volume moved to a raw destination: LVM's
+    /// metadata will still name its old physical volume.
+    pub lvm_raw: bool,
+}
+
+impl Plan {
+    /// The helper's uuid.
+    pub fn helper_uuid(&self) -> String {
+        format!("IOFOLLOW-SRC-{}", self.live)
+    }
+
+    /// The table loaded under the live device, copying from the helper.
+    /// `helper` names it: `major:minor`, or a path for `--dry-run`.
+    pub fn iofollow_table(&self, helper: &str) -> Result<Segment> {
+        let params = iofollow_params(helper, &self.dest.to_string(), &self.copy, Some(self.place))?;
+        Ok(Segment::new(0, self.len, "iofollow", params))
+    }
+
+    /// The table after the switch-over.
+    pub fn switch_table(&self) -> Segment {
+        Segment::linear(self.len, self.dest, 0)
+    }
+
+    /// Bytes per migration block (the status line counts blocks), as the
+    /// table this plan loads sets it.
+    pub fn block_bytes(&self) -> u64 {
+        TableConfig::new("", "", self.copy.chunk_sectors)
+            .block_sectors()
+            .saturating_mul(512)
+    }
+}
+
+/// Follows `lin` down through linear dm devices and partitions to the
+/// physical disk. A dm device of another type (crypt, raid) counts as the
+/// disk: its own head model.
+pub fn place_on_disk(
+    dm: &impl Dm,
+    blocks: &impl Blocks,
+    lin: Linear,
+    len: u64,
+) -> Result<DiskPlace> {
+    let (mut dev, mut offset) = (lin.dev, lin.offset);
+    for _ in 0..MAX_STACK {
+        if let Some(name) = dm.name_of(dev)? {
+            let table = dm.table(&name)?;
+            let end = offset.saturating_add(len);
+            let below = table
+                .iter()
+                .find(|s| {
+                    s.start <= offset
+                        && end <= s.start.saturating_add(s.len)
+                        && s.target == "linear"
+                })
+                .and_then(|s| Some((s.start, Linear::parse(&s.params)?)));
+            match below {
+                Some((start, l)) => {
+                    offset = l.offset.saturating_add(offset - start);
+                    dev = l.dev;
+                    continue;
+                }
+                None => return Ok(DiskPlace { disk: dev, offset }),
+            }
+        }
+        return Ok(match blocks.partition(dev)? {
+            Some((disk, start)) => DiskPlace {
+                disk,
+                offset: offset.saturating_add(start),
+            },
+            None => DiskPlace { disk: dev, offset },
+        });
+    }
+    Err(Error::new(format!(
+        "{dev}: device stack deeper than {MAX_STACK}"
+    )))
+}
+
+/// What the operator allowed beyond the safe default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Move an LVM volume to a device LVM knows nothing of (`--raw-destination`).
+    pub raw_destination: bool,
+}
+
+/// Why an LVM volume is not moved to a raw destination by default.
+pub const LVM_RAW_WARNING: &str = "LVM's metadata will still name its old physical volume: \
+anything that activates it from the metadata (a reboot, 'vgchange -ay', 'lvchange --refresh') \
+maps the old disk again, and every write since the switch-over is lost there";
+
+/// Everything checked before the first change.
+pub fn plan(
+    dm: &impl Dm,
+    blocks: &impl Blocks,
+    live: &str,
+    dest: DiskId,
+    dest_path: &str,
+    copy: CopyOptions,
+    allow: Allow,
+) -> Result<Plan> {
+    let info = dm.info(live)?.ok_or_else(|| {
+        Error::new(format!(
+            "no device-mapper device named '{live}' (see 'dmsetup ls')"
+        ))
+    })?;
+    if info.suspended {
+        return Err(Error::new(format!(
+            "{live} is suspended: another tool is changing it; try again when it is resumed"
+        )));
+    }
+    if info.inactive_table {
+        return Err(Error::new(format!(
+            "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
+        )));
+    }
+    if info.lvm && !allow.raw_destination {
+        return Err(Error::new(format!(
+            "{live} is an LVM logical volume, and {dest_path} is not a physical volume LVM \
+             would allocate it on: after the switch-over {LVM_RAW_WARNING}. Use pvmove, or pass \
+             --raw-destination to move it anyway and update the metadata yourself"
+        )));
+    }
+    let table = dm.table(live)?;
+    let (len, lin) = single_linear(live, &table)?;
+    let helper = helper_name(live);
+    if dm.info(&helper)?.is_some() {
+        return Err(Error::new(format!(
+            "{helper} exists: an earlier migration of {live} did not finish; run 'iofollow-migrate abort {live}'"
+        )));
+    }
+    if !dm.target_types()?.iter().any(|t| t == "iofollow") {
+        return Err(Error::new("the iofollow target is not loaded: load the module (modprobe dm-iofollow, or insmod dm-iofollow.ko)"));
+    }
+    let place = place_on_disk(dm, blocks, lin, len)?;
+
+    if dest == info.dev {
+        return Err(Error::new(format!(
+            "the destination {dest_path} is {live} itself"
+        )));
+    }
+    let dest_len = blocks.sectors(dest)?;
+    if dest_len < len {
+        return Err(Error::new(format!(
+            "the destination {dest_path} is too small: {dest_len} sectors, {live} has {len}"
+        )));
+    }
+    let dest_place = place_on_disk(
+        dm,
+        blocks,
+        Linear {
+            dev: dest,
+            offset: 0,
+        },
+        dest_len,
+    )?;
+    let overlaps = dest_place.disk == place.disk
+        && dest_place.offset < place.offset.saturating_add(len)
+        && place.offset < dest_place.offset.saturating_add(dest_len);
+    if overlaps {
+        return Err(Error::new(format!(
+            "the destination {dest_path} holds the source: both are on {} around sector {}",
+            place.disk, place.offset
+        )));
+    }
+    let chunk = copy.chunk_sectors;
+    if !(CHUNK_SECTORS_MIN..=CHUNK_SECTORS_MAX).contains(&chunk) || !chunk.is_power_of_two() {
+        return Err(Error::usage(format!(
+            "--chunk: the chunk size must be a power of 2 from {} to {} KiB",
+            CHUNK_SECTORS_MIN / 2,
+            CHUNK_SECTORS_MAX / 2
+        )));
+    }
+    Ok(Plan {
+        live: live.to_string(),
+        len,
+        original: Segment::linear(len, lin.dev, lin.offset),
+        helper,
+        dest,
+        dest_path: dest_path.to_string(),
+        place,
+        copy,
+        lvm_raw: info.lvm,
+    })
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the operator sees: an indicatif progress bar on stderr (one line per
+//! second when stderr is not a terminal, so logs keep it), and with `--json`
+//! JSON lines on stdout for a program as well.
+
+use crate::control::Observer;
+use crate::status::{json_event, json_line, State, Status};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often the status is read.
+pub const POLL: Duration = Duration::from_millis(250);
+/// How often a log (stderr not a terminal, or `--json`) gets a progress line.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// A terminal that is a log: every draw is a line of its own.
+#[derive(Debug)]
+struct LogLines;
+
+impl TermLike for LogLines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        // Clearing a line draws blanks: a log wants none of them.
+        if s.trim().is_empty() {
+            return Ok(());
+        }
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.write_line(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Progress as a bar on stderr, and as JSON lines on stdout with `--json`.
+pub struct Ui {
+    device: String,
+    block_bytes: u64,
+    bar: Option<ProgressBar>,
+    json: bool,
+    started: Instant,
+    first_migrated: Option<u64>,
+    /// Whether each sample is drawn (a terminal), or one a second (a log).
+    terminal: bool,
+    /// When a log last got a line, and the state it showed.
+    last_line: Option<(Instant, State)>,
+}
+
+impl Ui {
+    /// A UI for migrating `device`, whose status counts `block_bytes` blocks.
+    pub fn new(device: &str, block_bytes: u64, json: bool) -> Self {
+        Self {
+            device: device.to_string(),
+            block_bytes,
+            bar: None,
+            json,
+            started: Instant::now(),
+            first_migrated: None,
+            terminal: std::io::stderr().is_terminal(),
+            last_line: None,
+        }
+    }
+
+    fn bar(&mut self, total: u64) -> &ProgressBar {
+        self.bar.get_or_insert_with(|| {
+            let target = if self.terminal {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::term_like(Box::new(LogLines))
+            };
+            let bar = ProgressBar::with_draw_target(Some(total), target);
+            let style = ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        })
+    }
+
+    /// Bytes per second since the first sample, when any moved.
+    fn rate(&mut self, migrated: u64) -> Option<u64> {
+        let first = *self.first_migrated.get_or_insert(migrated);
+        let secs = self.started.elapsed().as_secs();
+        (secs > 0).then(|| {
+            migrated
+                .saturating_sub(first)
+                .saturating_mul(self.block_bytes)
+                / secs
+        })
+    }
+
+    /// The final line: `event` for scripts, `what` in words.
+    pub fn done(&mut self, event: &str, what: &str) {
+        if self.json {
+            println!("{}", json_event(&self.device, event, Some(what)));
+        }
+        if let Some(bar) = &self.bar {
+            bar.finish_with_message(what.to_string());
+        } else {
+            eprintln!("{what}");
+        }
+    }
+}
+
+impl Observer for Ui {
+    fn progress(&mut self, st: &Status) {
+        let rate = self.rate(st.migrated_blocks);
+        if !self.terminal {
+            // A log gets a line a second, and one at every change of state.
+            let due = self
+                .last_line
+                .is_none_or(|(at, state)| at.elapsed() >= LOG_EVERY || state != st.state);
+            if !due {
+                return;
+            }
+            self.last_line = Some((Instant::now(), st.state));
+        }
+        if self.json {
+            println!("{}", json_line(&self.device, st, self.block_bytes, rate));
+        }
+        let (total, done) = (
+            st.total_blocks.saturating_mul(self.block_bytes),
+            st.migrated_blocks.saturating_mul(self.block_bytes),
+        );
+        let msg = format!("{} head {}", st.state, st.head_sector);
+        let bar = self.bar(total);
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(msg);
+    }
+
+    fn synced(&mut self, st: &Status) {
+        if self.json {
+            // The sample as read while suspended, with its own event name.
+            let line = json_line(&self.device, st, self.block_bytes, None);
+            println!("{{\"event\":\"synced\",{}", line.trim_start_matches('{'));
+        }
+    }
+
+    fn note(&mut self, what: &str) {
+        if self.json {
+            println!("{}", json_event(&self.device, "note", Some(what)));
+        }
+        if let Some(bar) = &self.bar {
+            bar.println(what);
+        } else {
+            eprintln!("{what}");
+        }
+    }
+
+    fn tick(&mut self) {
+        std::thread::sleep(POLL);
+    }
+}
