@@ -16,7 +16,9 @@ load_module
 load_kmod nbd
 ip link set lo up
 
-migration_pair nbr 32 4 0
+# 20 ms source reads, and the copy resumed only once fio's IO flows: on
+# the debug kernel fio started after a 4 ms copy had ended.
+migration_pair nbr 32 20 0
 src=$SRC len=$LEN slow=$SLOW
 export_file=$SCRATCH/export.img
 nbd_export 32 10810
@@ -29,12 +31,17 @@ case_cleanup() {
 nbd_start_server
 nbd_attach /dev/nbd2 "$len"
 dm_create nbrdst "0 $len linear /dev/nbd2 0"
-dm_create nbrmig "0 $len iofollow $slow /dev/mapper/nbrdst 128 4 ratio 4:1 flush_interval 0"
+dm_create nbrmig "0 $len iofollow $slow /dev/mapper/nbrdst 128 5 ratio 4:1 flush_interval 0 paused"
 
 fio --name=vm --filename=/dev/mapper/nbrmig --direct=1 --rw=randrw --bs=4k --size=32M \
 	--io_size=1M --verify=crc32c --verify_backlog=32 --verify_state_save=0 --randseed=7 \
 	--output="$SCRATCH/fio" &
 writer=$!
+for _ in $(seq 600); do
+	[ "$(status_field nbrmig vm_ios)" -ge 20 ] && break
+	sleep 0.1
+done
+dmsetup message nbrmig 0 resume
 for _ in $(seq 600); do
 	[ "$(migrated_of nbrmig)" -ge 64 ] && break
 	sleep 0.3

@@ -20,7 +20,9 @@ load_kmod dm_flakey
 
 
 mib=64
-migration_pair rr $mib 20 0
+# 200 ms source reads for step 1, so that the copy cannot pass 32 MiB while
+# a slow guest polls for the first 4 MiB; 20 ms from step 2 on.
+migration_pair rr $mib 200 0
 src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create rr-dst "0 $len linear $dst 0"
 dm_create rr "0 $len iofollow $slow /dev/mapper/rr-dst 512 9 policy sequential reads destination flush_interval 100 cache 0 paused"
@@ -52,6 +54,7 @@ cmp "$SCRATCH/m" <(dd if="$src" bs=1M skip=1 count=1 iflag=direct status=none) |
 cmp "$SCRATCH/u" <(dd if="$src" bs=1M skip=32 count=1 iflag=direct status=none) || fail "source read returned wrong data"
 
 # 2. A verifying workload through pause/resume, a reload and a failing destination.
+set_slow rr-slow "$src" 20 0
 fio --name=vm --filename=/dev/mapper/rr --direct=1 --ioengine=libaio --iodepth=4 --rw=randrw \
 	--rwmixread=70 --bs=4k --size=${mib}M --io_size=6M --verify=crc32c --verify_backlog=16 \
 	--verify_state_save=0 --randseed=24 --output="$SCRATCH/fio" &
@@ -109,7 +112,9 @@ run_auto() {
 	dm_remove "$name-d"
 	dm_remove "$name-s"
 }
-fast_dest=$(run_auto rra 20 0)
+# 50 ms either way: on the debug kernel a loop device's read costs several
+# ms itself, and 20 ms against that left auto at 142 of 200.
+fast_dest=$(run_auto rra 50 0)
 slow_dest=$(run_auto rrb 0 50)
 note "auto: $fast_dest of 200 reads from a fast destination (slow source), $slow_dest from a slow one"
 [ "$fast_dest" -ge 150 ] || fail "auto sent only $fast_dest of 200 reads to the faster destination"

@@ -61,10 +61,10 @@ note "table: $table"
 grep -qF "reads destination idle_run 128 islands allow" <<<"$table" ||
 	fail "table lost the copy features: $table"
 dmsetup message tbl-copy 0 reads source
-dmsetup message tbl-copy 0 idle_run 0
+dmsetup message tbl-copy 0 idle_run 256
 dmsetup message tbl-copy 0 islands avoid
 table=$(dmsetup table tbl-copy)
-grep -qF "reads source idle_run 0" <<<"$table" || fail "messages not reflected in the table: $table"
+grep -qF "reads source idle_run 256" <<<"$table" || fail "messages not reflected in the table: $table"
 grep -qF islands <<<"$table" && fail "islands avoid is the default, yet printed: $table"
 dm_create tbl-copy-again "${table}"
 [ "$(dmsetup table tbl-copy-again)" = "$table" ] || fail "copy features do not round-trip"
