@@ -155,6 +155,19 @@ state_of() { status_field "$1" state; }
 migrated_of() { status_field "$1" migrated_blocks; }
 total_of() { status_field "$1" total_blocks; }
 
+# wait_migrated <name> <blocks> [seconds]: polls until at least <blocks>
+# blocks are migrated; false after [seconds] (default 60), for the caller to
+# judge (most pause the copy first, then check).
+wait_migrated() {
+	local end=$((SECONDS + ${3:-60})) m
+	while :; do
+		m=$(migrated_of "$1")
+		[ "${m:-0}" -ge "$2" ] && return 0
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # wait_state <name> <state> [seconds]: polls twice a second. A status costs
 # a process or two, about 0.2 s of the guest's CPU under TCG, which cases
 # running side by side share.

@@ -134,6 +134,7 @@ pub(super) fn construct(
     state.set_queue_aware(cfg.queue_aware);
     state.idle_run_sectors = cfg.idle_run_sectors;
     state.set_avoid_islands(cfg.avoid_islands);
+    state.set_deadline(super::now_ns(), cfg.deadline_s);
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,

@@ -63,6 +63,8 @@ pub(super) fn handle(
                     fault: st.ordering.fault(),
                     source_read_us: st.router.latency_ns(Leg::Source) / 1000,
                     dest_read_us: st.router.latency_ns(Leg::Destination) / 1000,
+                    deadline_s_left: st.pacer.seconds_left(super::now_ns()).unwrap_or(0),
+                    deadline_steps: st.pacer.steps(),
                 };
                 drop(st);
                 let stats = StatsReply {
@@ -73,7 +75,8 @@ pub(super) fn handle(
                 let _ = write!(reply, "{stats}");
                 return Ok(Reply::Text);
             }
-            Message::Ratio(ratio) => st.ratio.set_ratio(ratio),
+            Message::Ratio(ratio) => st.set_ratio(ratio),
+            Message::Deadline(seconds) => st.set_deadline(super::now_ns(), seconds),
             Message::Policy(kind) => {
                 if st.selector.kind() != kind {
                     st.selector = AnySelector::new(kind);

@@ -13,6 +13,7 @@ use crate::policy::anticipation::{Anticipation, AnticipationParams};
 use crate::policy::readroute::{ReadRouter, ReadsMode};
 use crate::policy::{
     copyrun::CopyRun,
+    deadline::DeadlinePacer,
     iotag::IssuedIo,
     ordering::Ordering,
     piggyback::{extends_a_run, PiggybackRule},
@@ -113,6 +114,9 @@ pub(super) struct EngineState {
     pub(super) ordering: Ordering<KVVec<u64>>,
     pub(super) selector: AnySelector,
     pub(super) ratio: RatioScheduler,
+    /// The configured ratio and how far a deadline raised it: the ratio in
+    /// force is `pacer.ratio()`, which `ratio` runs on.
+    pub(super) pacer: DeadlinePacer,
     /// `pause` message or `paused` feature.
     pub(super) paused: bool,
     /// Between presuspend and resume: no new copies.
@@ -178,6 +182,7 @@ impl EngineState {
             ordering,
             selector,
             ratio,
+            pacer: DeadlinePacer::new(ratio.ratio()),
             paused,
             suspended: false,
             announcer: Announcer::new(),
@@ -382,6 +387,35 @@ impl EngineState {
         match self.anticipation.window_end_ns() {
             Some(end) => Kick::After(end.saturating_sub(now_ns)),
             None => Kick::Now,
+        }
+    }
+
+    /// A new configured ratio (`ratio` message): a deadline's raise stays.
+    pub(super) fn set_ratio(&mut self, ratio: crate::policy::ratio::Ratio) {
+        self.pacer.set_base(ratio);
+        self.ratio.set_ratio(self.pacer.ratio());
+    }
+
+    /// A deadline `seconds` from now, or none (`0`): table feature, message.
+    pub(super) fn set_deadline(&mut self, now_ns: u64, seconds: u32) {
+        self.pacer.set_deadline(now_ns, seconds);
+        self.ratio.set_ratio(self.pacer.ratio());
+    }
+
+    /// Looks at the pace the deadline needs (at most once a
+    /// `CONTROL_INTERVAL_NS`) and wakes the worker for the next look while
+    /// the copy runs.
+    pub(super) fn pace_to_deadline(&mut self, now_ns: u64) {
+        let map = self.ordering.map();
+        let (migrated, total) = (map.nr_migrated(), map.nr_blocks());
+        let copying = self.copying_allowed();
+        if let Some(ratio) = self.pacer.poll(now_ns, migrated, total, copying) {
+            self.ratio.set_ratio(ratio);
+        }
+        if copying && migrated < total {
+            if let Some(at) = self.pacer.next_poll_ns(now_ns) {
+                self.wake_at(at);
+            }
         }
     }
 

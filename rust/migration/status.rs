@@ -40,7 +40,10 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
     let mut cfg = TableConfig::new("", "", t.geometry.chunk_sectors);
     {
         let st = t.state.lock();
-        cfg.ratio = st.ratio.ratio();
+        // The configured ratio; the one in force shows in the status line.
+        cfg.ratio = st.pacer.base();
+        // The seconds left: a reload from this line keeps the deadline.
+        cfg.deadline_s = st.pacer.seconds_left(super::now_ns()).unwrap_or(0);
         cfg.policy = st.selector.kind();
         cfg.paused = st.paused;
         cfg.anticipation = st.anticipation.params().enabled;

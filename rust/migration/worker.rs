@@ -328,6 +328,7 @@ impl IoFollow {
     /// write a finished read out, or start reading the chunk the policy
     /// selects, if the ratio allows.
     fn next_copy_step(&self, st: &mut EngineState, now: u64) -> Option<Job> {
+        st.pace_to_deadline(now);
         // A VM read waits on a piggyback slot: issue it whatever the state.
         if let Some((slot, run)) = st.find_slot(|s| match s {
             SlotState::Piggyback(r) => Some(r),

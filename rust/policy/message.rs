@@ -17,6 +17,7 @@
 //! | `cache_eviction liveness\|lru` | which cached block goes first |
 //! | `reads source\|destination\|auto` | which device serves VM reads of migrated blocks |
 //! | `flush_interval <ms>` | flush the destination once a write has waited this long (0 = at the end only) |
+//! | `deadline <seconds>` | finish the copy within this many seconds from now (0 = no deadline) |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -60,6 +61,8 @@ pub enum Message {
     IdleRun(u32),
     /// Avoid islands (`avoid`) or not (`allow`).
     Islands(bool),
+    /// Finish the copy within this many seconds from now (0: no deadline).
+    Deadline(u32),
 }
 
 /// One message verb: its name, whether a value follows it, and how the
@@ -74,7 +77,7 @@ pub struct Verb {
 }
 
 /// Every message, in the order the documentation lists them.
-pub const MESSAGES: [Verb; 15] = [
+pub const MESSAGES: [Verb; 16] = [
     Verb {
         name: "pause",
         takes_value: false,
@@ -178,6 +181,15 @@ pub const MESSAGES: [Verb; 15] = [
                 .ok_or(ParseError::Islands)
         },
     },
+    Verb {
+        name: "deadline",
+        takes_value: true,
+        parse: |v| {
+            crate::policy::deadline::parse_deadline(v)
+                .map(Message::Deadline)
+                .ok_or(ParseError::Deadline)
+        },
+    },
 ];
 
 /// Parse the words of a message.
@@ -234,6 +246,7 @@ impl fmt::Display for Message {
             Message::Reads(m) => write!(f, "reads {}", m.name()),
             Message::IdleRun(s) => write!(f, "idle_run {s}"),
             Message::Islands(a) => write!(f, "islands {}", crate::policy::table::islands_name(*a)),
+            Message::Deadline(s) => write!(f, "deadline {s}"),
         }
     }
 }
@@ -288,6 +301,16 @@ mod tests {
             Err(ParseError::OnOff)
         );
         assert_eq!(parse_message(&["depth", "4"]), Ok(Message::Depth(4)));
+        assert_eq!(
+            parse_message(&["DEADLINE", "600"]),
+            Ok(Message::Deadline(600))
+        );
+        assert_eq!(parse_message(&["deadline", "0"]), Ok(Message::Deadline(0)));
+        assert_eq!(
+            parse_message(&["deadline", "10m"]),
+            Err(ParseError::Deadline)
+        );
+        assert_eq!(std::format!("{}", Message::Deadline(60)), "deadline 60");
         assert_eq!(parse_message(&["depth", "0"]), Err(ParseError::Depth));
         assert_eq!(std::format!("{}", Message::Depth(3)), "depth 3");
         assert_eq!(

@@ -20,6 +20,7 @@ pub mod announce;
 pub mod anticipation;
 pub mod cache;
 pub mod copyrun;
+pub mod deadline;
 pub mod head;
 pub mod iotag;
 pub mod liveness;

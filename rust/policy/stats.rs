@@ -45,11 +45,15 @@ pub struct StatsReply {
     pub source_read_us: u64,
     /// The read routing's latency estimate of the destination, in µs.
     pub dest_read_us: u64,
+    /// Seconds to the deadline (0: none; 1 once it has passed).
+    pub deadline_s_left: u32,
+    /// Steps the deadline raised the ratio by (0: the configured one).
+    pub deadline_steps: u32,
 }
 
 impl StatsReply {
     /// The numeric pairs, in reply order (the fault comes last, as a word).
-    pub fn pairs(&self) -> [(&'static str, u64); 20] {
+    pub fn pairs(&self) -> [(&'static str, u64); 22] {
         let o = &self.ordering;
         let e = &self.engine;
         [
@@ -73,6 +77,8 @@ impl StatsReply {
             ("flush_interval", u64::from(self.flush_interval_ms)),
             ("source_read_us", self.source_read_us),
             ("dest_read_us", self.dest_read_us),
+            ("deadline_s_left", u64::from(self.deadline_s_left)),
+            ("deadline_steps", u64::from(self.deadline_steps)),
         ]
     }
 }

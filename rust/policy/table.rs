@@ -21,11 +21,13 @@
 //! | `queue_aware` | 1 | off | piggyback VM reads while other VM IO is in flight, within a bound on the extra transfer all of it pays (see `piggyback.rs`) |
 //! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
 //! | `reads source\|destination\|auto` | 2 | `auto` | which device serves VM reads of migrated blocks (see `readroute.rs`) |
+//! | `deadline <seconds>` | 2 | none | finish the copy within this many seconds of the table load: raise the copy's share above the ratio as far as the remaining blocks need (see `deadline.rs`) |
 //! | `flush_interval <ms>` | 2 | 1000 | flush the destination once a write to it has waited this long (0..=3600000; 0 = only when the copy is complete); bounds what an outage costs (see `unflushed.rs`) |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
 //! Feature names and the policy name are ASCII case-insensitive.
 
+use crate::policy::deadline::parse_deadline;
 use crate::policy::liveness::Eviction;
 use crate::policy::ratio::Ratio;
 use crate::policy::readroute::ReadsMode;
@@ -96,6 +98,8 @@ pub enum ParseError {
     IdleRun,
     /// An islands mode that is neither `avoid` nor `allow`.
     Islands,
+    /// A deadline that is not a number of seconds up to a year.
+    Deadline,
     /// A message verb that is not known.
     UnknownMessage,
     /// A message with the wrong number of words.
@@ -129,6 +133,7 @@ impl ParseError {
             ParseError::Reads => c"Unknown reads mode: source, destination or auto",
             ParseError::IdleRun => c"Invalid idle run: 0 to 16384 sectors",
             ParseError::Islands => c"Unknown islands mode: avoid or allow",
+            ParseError::Deadline => c"Invalid deadline: 0 to 31622400 seconds",
             ParseError::UnknownMessage => c"Unknown message",
             ParseError::OnOff => c"Expected on or off",
             ParseError::MessageArgs => c"Invalid number of message arguments",
@@ -208,6 +213,8 @@ pub struct TableConfig<'a> {
     pub idle_run_sectors: u32,
     /// Keep reads at the head and piggybacking from leaving islands.
     pub avoid_islands: bool,
+    /// Finish the copy within this many seconds (0: no deadline).
+    pub deadline_s: u32,
 }
 
 impl<'a> TableConfig<'a> {
@@ -233,6 +240,7 @@ impl<'a> TableConfig<'a> {
             reads: ReadsMode::Auto,
             idle_run_sectors: IDLE_RUN_SECTORS_DEFAULT,
             avoid_islands: true,
+            deadline_s: 0,
         }
     }
 
@@ -279,7 +287,7 @@ fn no_value(_: &TableConfig<'_>, _: &mut dyn fmt::Write) -> fmt::Result {
 }
 
 /// Every table feature, in the order [`format_table`] prints them.
-pub const FEATURES: [Feature; 16] = [
+pub const FEATURES: [Feature; 17] = [
     Feature {
         name: "ratio",
         takes_value: true,
@@ -446,6 +454,16 @@ pub const FEATURES: [Feature; 16] = [
         },
         is_set: |c| !c.avoid_islands,
         write_value: |c, out| out.write_str(islands_name(c.avoid_islands)),
+    },
+    Feature {
+        name: "deadline",
+        takes_value: true,
+        apply: |c, v| {
+            c.deadline_s = parse_deadline(v).ok_or(ParseError::Deadline)?;
+            Ok(())
+        },
+        is_set: |c| c.deadline_s != 0,
+        write_value: |c, out| write!(out, "{}", c.deadline_s),
     },
 ];
 
@@ -718,6 +736,20 @@ mod tests {
     }
 
     #[test]
+    fn deadline_round_trips() {
+        let c = p("a b 2048 2 deadline 3600").unwrap();
+        assert_eq!(c.deadline_s, 3600);
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 2 deadline 3600");
+        // 0 is no deadline: the default, not printed.
+        assert_eq!(
+            p("a b 2048 2 deadline 0").unwrap(),
+            TableConfig::new("a", "b", 2048)
+        );
+    }
+
+    #[test]
     fn errors() {
         let cases = [
             ("", ParseError::ArgCount),
@@ -768,6 +800,9 @@ mod tests {
             ("a b 8 2 disk 8:1048576", ParseError::Disk),
             ("a b 8 2 disk -8:0", ParseError::Disk),
             ("a b 8 4 disk 8:0 DISK 8:0", ParseError::DuplicateFeature),
+            ("a b 8 2 deadline -1", ParseError::Deadline),
+            ("a b 8 2 deadline 31622401", ParseError::Deadline),
+            ("a b 8 2 deadline 1h", ParseError::Deadline),
         ];
         for (line, want) in cases {
             assert_eq!(p(line), Err(want), "{line}");

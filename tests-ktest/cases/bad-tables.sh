@@ -93,6 +93,8 @@ $src $dst 1024 2 depth 9 | Invalid depth: 1 to 8
 $src $dst 1024 2 depth 4294967297 | Invalid depth: 1 to 8
 $src $dst 1024 2 source_offset x | Invalid source offset
 $src $dst 1024 2 source_offset 18446744073709551616 | Invalid source offset
+$src $dst 1024 2 deadline 31622401 | Invalid deadline: 0 to 31622400 seconds
+$src $dst 1024 2 deadline 1h | Invalid deadline: 0 to 31622400 seconds
 TABLES
 
 # A table naming the iofollow device itself: device-mapper refuses the device.
@@ -118,6 +120,7 @@ done <<'MESSAGES'
 frobnicate | Unknown message
 pause now | Invalid number of message arguments
 ratio | Invalid number of message arguments
+deadline -5 | Invalid deadline: 0 to 31622400 seconds
 ratio 2:1 3:1 | Invalid number of message arguments
 ratio 0:0 | Invalid ratio
 ratio 1:65 | Invalid ratio

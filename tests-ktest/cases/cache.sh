@@ -83,40 +83,54 @@ compare_devices "$src" "$dst" $((16 * MiB))
 dmsetup resume ch
 
 # --- a write while the block's copy is on its way to the destination ---
-# Destination writes take 3 s. A VM read at 4 MiB puts the head there, so the
-# first run starts at block 65; the VM then writes into block 66 while that
-# run waits on the destination, which leaves it dirty. Its old bytes must not
-# be cached when the run completes (the VM's write moved the head to it, so it
-# is copied again at once, but that copy takes 3 s too): reading it right
-# after the run returns the write. (3 s, not less: on the sanitizer kernel
-# the few commands between resume and the write take over a second.)
+# The copy goes in order from block 0, one run at a time, and the
+# destination holds every write (60 s) until the case lets it go: nothing
+# here races a time, so a slow guest cannot let the copy outrun the write
+# (a 3 s delay once did). The VM writes into block 2 while the first run's
+# write is held, which leaves the block dirty. Released, the run completes
+# and must not cache block 2's old bytes (a run with a dirty block caches
+# none); its copy again is held at the destination, so a read of it now
+# misses and comes from the source, or hits a stale entry if the bug is back.
 migration_pair cw 16 0 0
 src=$SRC slow=$SLOW dst=$DST len=$LEN
-dslow=$(slow_dev cw-dslow "$dst" 0 3000)
-dm_create cw "0 $len iofollow $slow $dslow 2048 1 paused"
+dslow=$(slow_dev cw-dslow "$dst" 0 60000)
+dest_write_held() { # dm-delay's status: reads, writes and flushes it holds
+	local f
+	read -r -a f <<<"$(dmsetup status cw-dslow)"
+	[ "${f[4]}" -gt 0 ]
+}
+wait_dest_write_held() {
+	local end=$((SECONDS + 30))
+	until dest_write_held; do
+		[ $SECONDS -lt $end ] || fail "no copy reached the destination in 30 s: $(dmsetup status cw)"
+		sleep 0.1
+	done
+}
+# Paused until udev's probe is done: a probe read could piggyback a copy.
+dm_create cw "0 $len iofollow $slow $dslow 2048 5 policy sequential depth 1 paused"
+dmsetup message cw 0 resume
+wait_dest_write_held
+[ "$(migrated_of cw)" -eq 0 ] || fail "a copy completed while the destination held its write: $(dmsetup status cw)"
 pattern "$SCRATCH/w" 1 cw-new
 head -c 4096 "$SCRATCH/w" >"$SCRATCH/w4k"
-read_range /dev/mapper/cw $((4 * MiB)) 4096 "$SCRATCH/r4k"
-dmsetup message cw 0 resume
-sleep 0.3
-[ "$(migrated_of cw)" -eq 0 ] || fail "copies completed before the write: test proves nothing ($(dmsetup status cw))"
-at=$((4 * MiB + 2 * 65536 + 8192))
+at=$((2 * 65536 + 8192))
 write_range /dev/mapper/cw $at "$SCRATCH/w4k"
 dmsetup message cw 0 stats | grep -q "invalidated_copies 1 " ||
 	fail "the write did not meet its block's copy: test proves nothing ($(dmsetup message cw 0 stats))"
-for ((i = 0; i < 200; i++)); do
-	[ "$(migrated_of cw)" -ge 16 ] && break
-	sleep 0.05
-done
-dmsetup message cw 0 pause
-[ "$(migrated_of cw)" -ge 16 ] || fail "the first runs did not complete: $(dmsetup status cw)"
-[ "$(cached_bytes cw)" -gt 0 ] || fail "nothing cached after the first runs: $(dmsetup status cw)"
+# A reload of the delay device sends what it holds on (dm-delay's
+# presuspend) and holds the next writes again.
+set_slow cw-dslow "$dst" 0 60000
+wait_migrated cw 1 30 || true # judged below
+[ "$(migrated_of cw)" -gt 0 ] || fail "the released run did not complete: $(dmsetup status cw)"
+wait_dest_write_held
+hits=$(hits_of cw)
 read_range /dev/mapper/cw $at 4096 "$SCRATCH/r4k"
 cmp "$SCRATCH/r4k" "$SCRATCH/w4k" || fail "a read after a write during the block's copy returned the copy's old bytes"
+[ "$(hits_of cw)" -eq "$hits" ] || fail "block 2 was cached from the copy its write met: $(dmsetup status cw)"
 note "write during the copy: $(dmsetup status cw)"
 unslow cw-dslow "$dst" # the rest needs no crawling copy
-dmsetup message cw 0 resume
 wait_state cw synced 120
+compare_devices "$src" "$dst" $((16 * MiB))
 dm_remove cw
 dm_remove cw-dslow
 dm_remove cw-slow
@@ -146,29 +160,36 @@ dm_remove ch-slow
 
 # --- bounds, eviction and reclaim, with a verified random workload during the copy ---
 command -v fio >/dev/null || fail "fio missing"
-# verified_load <name> <seed> <read %> <io size>: fio randrw with crc32c verify backlog while
-# readers keep hitting what is cached, so that every write races the cached
-# reads of its blocks.
+# verified_load <name> <seed> <read %> <MiB>: fio randrw of <MiB> with crc32c
+# verify backlog while a reader keeps hitting what is cached, so that every
+# write races the cached reads of its blocks. Both jobs have a size, not a
+# time: the load is a fixed number of VM IOs (<MiB> * 256 by the verifier,
+# half as many by the reader).
 verified_load() {
-	local name=$1 seed=$2 mix=$3 size=$4
-	# One fio, two jobs; --exitall stops the readers when the verifier ends.
-	fio --exitall --filename="/dev/mapper/$name" --direct=1 --ioengine=libaio --size=32M \
-		--name=v --iodepth=8 --rw=randrw --rwmixread="$mix" --bs=4k --io_size="$size" --randseed="$seed" \
+	local name=$1 seed=$2 mix=$3 mib=$4
+	fio --filename="/dev/mapper/$name" --direct=1 --ioengine=libaio --size=32M \
+		--name=v --iodepth=8 --rw=randrw --rwmixread="$mix" --bs=4k --io_size="${mib}M" --randseed="$seed" \
 		--verify=crc32c --verify_backlog=32 --verify_state_save=0 --verify_fatal=1 \
-		--name=r --iodepth=4 --rw=randread --bs=16k --time_based --runtime=600 \
+		--name=r --iodepth=4 --rw=randread --bs=16k --io_size="$((2 * mib))M" \
 		--output="$SCRATCH/fio.out" 2>"$SCRATCH/fio.err" || { cat "$SCRATCH/fio.out" "$SCRATCH/fio.err"; return 1; }
 }
 
 run() { # <cache MiB> <eviction> [churn: resize and switch the order under the load]
 	local mib=$1 eviction=$2 churn=${3:-} name=cb-$1-$2${3:+-$3} max=0 b
-	# 20 ms per source IO, one copy at a time and 8 VM IOs per copy while the
-	# VM is busy, started once the load's IO is under way (fio starts slowly
-	# in the guest): the copy outlasts the first load. Then it speeds up.
+	# The copy must still run when the load ends, whatever the guest's
+	# speed. The ratio (8:1) is work-conserving: while no VM IO waits
+	# (cache hits, fio between IOs) the copy runs free, and once outran a
+	# fixed number of VM IOs, fio's start-up alone once outlasted it. So
+	# it is bounded by the devices, not by time: source IOs take 100 ms,
+	# one copy runs at a time and copies one block (64 KiB chunks), so
+	# the 512 blocks take 51 s at least, against a load of 384 VM IOs, 12
+	# in flight, of 100 ms (about 4 s). It is resumed once fio's reads
+	# reach the source, and the source is fast again after the load.
 	# VM reads stay on the source: reads the destination serves are not
-	# source load, and the copy then outran the load on the debug kernel.
-	migration_pair "$name" 32 20 20
+	# source load.
+	migration_pair "$name" 32 100 100
 	src=$SRC slow=$SLOW dst=$DST len=$LEN
-	dm_create "$name" "0 $len iofollow $slow $dst 1024 9 cache $mib cache_eviction $eviction ratio 8:1 paused reads source"
+	dm_create "$name" "0 $len iofollow $slow $dst 128 9 cache $mib cache_eviction $eviction ratio 8:1 paused reads source"
 	dmsetup message "$name" 0 depth 1
 	(while :; do
 		b=$(cached_bytes "$name")
@@ -189,22 +210,33 @@ run() { # <cache MiB> <eviction> [churn: resize and switch the order under the l
 		done) &
 		messenger=$!
 	fi
-	local t0=$SECONDS
-	(while [ "$(status_field "$name" vm_ios)" -lt 200 ]; do sleep 0.05; done
+	local t0=$SECONDS source_reads
+	source_reads=$(reads_of "$slow")
+	(while [ "$(reads_of "$slow")" -lt $((source_reads + 16)) ]; do sleep 0.02; done
 		dmsetup message "$name" 0 resume) &
-	verified_load "$name" "$mib" 50 1M || { kill $sampler; fail "fio verify failed on $name during the copy"; }
-	[ "$(state_of "$name")" = copying ] || fail "$name: the copy ended before the load did ($((SECONDS - t0)) s; $(grep -o 'run=[0-9]*' "$SCRATCH/fio.out")): test proves nothing"
-	note "$name: after the load during the copy: $(dmsetup status "$name")"
+	local resumer=$!
+	verified_load "$name" "$mib" 50 1 || fail "fio verify failed on $name during the copy"
+	local during
+	during=$(dmsetup status "$name")
+	# Gone already unless the load ended within its first 16 reads.
+	kill $resumer 2>/dev/null || true
+	wait $resumer 2>/dev/null || true
+	# shellcheck disable=SC2086 # its fields
+	set -- $during
+	[ "$4" = copying ] || fail "$name: the copy was not running when the load ended ($((SECONDS - t0)) s; $(grep -o 'run=[0-9]*' "$SCRATCH/fio.out" | tr '\n' ' ')): test proves nothing ($during)"
+	[ "${5%/*}" -gt 0 ] || fail "$name: nothing copied during the load: test proves nothing ($during)"
+	note "$name: after the load during the copy: $during"
+	unslow "$name-slow" "$src"
 	dmsetup message "$name" 0 depth 4
 	wait_state "$name" synced 300
 	if [ -n "$messenger" ]; then
-		kill "$messenger"
+		kill "$messenger" 2>/dev/null || true
 		wait "$messenger" 2>/dev/null || true
 	fi
 	# Synced: the cache holds what the last copies wrote and no write has
 	# dropped; mostly reads now, so that some of it stays for the checks below.
-	verified_load "$name" $((mib + 1000)) 90 2M || { kill $sampler; fail "fio verify failed on $name after sync"; }
-	kill $sampler
+	verified_load "$name" $((mib + 1000)) 90 2 || fail "fio verify failed on $name after sync"
+	kill $sampler 2>/dev/null || true
 	wait $sampler 2>/dev/null || true
 	max=$(cut -d' ' -f1 "$SCRATCH/bytes" | sort -n | tail -1)
 	[ "$max" -le $((mib * MiB)) ] || fail "$name: $max bytes cached, above the capacity"

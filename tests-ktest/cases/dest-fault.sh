@@ -11,10 +11,7 @@ migration_pair flt 64 50 0
 src=$SRC dst=$DST len=$LEN slow=$SLOW
 dm_create flt-dst "0 $len linear $dst 0"
 dm_create flt "0 $len iofollow $slow /dev/mapper/flt-dst 512"
-for ((i = 0; i < 300; i++)); do
-	[ "$(migrated_of flt)" -ge 4 ] && break
-	sleep 0.1
-done
+wait_migrated flt 4 60 || true # paused below either way
 # Paused while the fault is set up, however long a slow guest takes.
 dmsetup message flt 0 pause
 [ "$(migrated_of flt)" -lt "$(total_of flt)" ] || fail "copy complete before the fault: test proves nothing"

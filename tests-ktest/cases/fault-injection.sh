@@ -165,10 +165,7 @@ own_error() {
 dmsetup message fi 0 policy sequential
 m0=$(migrated_of fi)
 dmsetup message fi 0 resume
-for ((i = 0; i < 300; i++)); do
-	[ "$(migrated_of fi)" -ge $((m0 + 16)) ] && break
-	sleep 0.05
-done
+wait_migrated fi $((m0 + 16)) 60 || true # judged after the pause
 dmsetup message fi 0 pause
 dmsetup message fi 0 policy follow
 sleep 0.2

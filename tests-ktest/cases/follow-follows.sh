@@ -30,12 +30,8 @@ run() { # <policy>
 	local reader=$!
 	sleep 1
 	dmsetup message "$name" 0 resume
-	local i
-	for ((i = 0; i < 600; i++)); do
-		# Four chunks' worth: the status counts 64 KiB blocks.
-		[ "$(migrated_of "$name")" -ge 64 ] && break
-		sleep 0.1
-	done
+	# Four chunks' worth: the status counts 64 KiB blocks.
+	wait_migrated "$name" 64 120 || true # judged after the pause
 	dmsetup message "$name" 0 pause
 	kill $reader; wait $reader 2>/dev/null || true
 	sleep 0.5

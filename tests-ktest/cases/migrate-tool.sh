@@ -85,6 +85,7 @@ for args in "--policy random" "--chunk 12"; do
 done
 refused "is not being migrated" abort toolvg/vm
 refused "is not being migrated by iofollow" status toolvg/vm
+refused "is not being migrated by iofollow" set toolvg/vm --ratio 7:3
 "$MIGRATE" migrate --dry-run --raw-destination toolvg/vm "$dst" >"$SCRATCH/dry" || fail "--dry-run failed"
 grep -q "load toolvg-vm: 0 .* iofollow /dev/mapper/iofollow-src-toolvg-vm .* disk 7:" "$SCRATCH/dry" ||
 	fail "--dry-run shows no iofollow table: $(cat "$SCRATCH/dry")"
@@ -92,9 +93,10 @@ unchanged "--dry-run"
 note "$refusals refusals, each with its message; the volume unchanged; --dry-run changes nothing"
 
 # Ctrl-C mid-copy, under writes: the original table comes back, every
-# acknowledged write is on the source. The destination's writes take 100 ms
-# (about 13 s of copy) so that the interrupt lands mid-copy.
-set_slow tooldst "$dst_loop" 0 100
+# acknowledged write is on the source. The destination holds its writes
+# (60 s) while `set` is checked, then takes 100 ms for each (about 13 s of
+# copy from there) so that the interrupt lands mid-copy.
+set_slow tooldst "$dst_loop" 0 60000
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
 	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --randseed=7)
 "$MIGRATE" migrate --raw-destination --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
@@ -106,6 +108,20 @@ done
 "$MIGRATE" status toolvg/vm | grep -q "toolvg-vm: copying" || fail "status does not say copying"
 out=$("$MIGRATE" migrate --raw-destination toolvg/vm "$(make_loop 32)" 2>&1) && fail "a second migration of toolvg/vm started"
 grep -q "already being migrated by iofollow" <<<"$out" || fail "second migration: said '$out'"
+# A running migration takes a new ratio from another shell: the target's
+# status and table line show it.
+"$MIGRATE" set toolvg/vm --ratio 7:3 --deadline 0 >"$SCRATCH/set" 2>&1 || fail "set failed: $(cat "$SCRATCH/set")"
+[ "$(status_field toolvg-vm ratio)" = 7:3 ] || fail "set --ratio 7:3: the status says $(dmsetup status toolvg-vm)"
+dmsetup table toolvg-vm | grep -q " ratio 7:3" || fail "set --ratio 7:3: the table says $(dmsetup table toolvg-vm)"
+grep -q "toolvg-vm: copying" "$SCRATCH/set" || fail "set printed no status: $(cat "$SCRATCH/set")"
+# Every migration on the machine (parallel cases may have their own).
+"$MIGRATE" status | grep -q "^toolvg-vm: copying" || fail "status lists no toolvg-vm: $("$MIGRATE" status 2>&1)"
+"$MIGRATE" --json status | grep -q '"device":"toolvg-vm"' || fail "status --json lists no toolvg-vm: $("$MIGRATE" --json status 2>&1)"
+rc=0
+"$MIGRATE" set toolvg/vm >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "set with nothing to change exited $rc, not 2"
+# Sends the held writes on (dm-delay's presuspend), and slows the rest.
+set_slow tooldst "$dst_loop" 0 100
 fio "${fio_job[@]}" --output="$SCRATCH/fio1" &
 writer=$!
 sleep 1.5
@@ -118,7 +134,7 @@ grep -q "has its original table again" "$SCRATCH/int.out" || fail "no restore me
 ! dmsetup info iofollow-src-toolvg-vm >/dev/null 2>&1 || fail "helper left after Ctrl-C"
 wait $writer || fail "fio failed across the interrupt: $(tail -n 5 "$SCRATCH/fio1")"
 fio "${fio_job[@]}" --verify_only --output="$SCRATCH/fio1v" || fail "writes lost across the interrupt"
-note "Ctrl-C: exit 130, original table back, 1 MiB of verified writes read back from the source"
+note "set --ratio 7:3 in the status and table, status lists it; Ctrl-C: exit 130, original table back, 1 MiB of verified writes read back from the source"
 
 # A whole migration under a verifying workload (200 writes a second, from
 # before the copy starts), with --verify.

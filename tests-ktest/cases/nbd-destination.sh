@@ -33,11 +33,7 @@ fio --name=vm --filename=/dev/mapper/nbdmig --direct=1 --rw=randrw --bs=4k --siz
 	--io_size=1M --verify=crc32c --verify_backlog=32 --verify_state_save=0 --randseed=5 \
 	--output="$SCRATCH/fio" &
 writer=$!
-for _ in $(seq 600); do
-	[ "$(migrated_of nbdmig)" -ge 64 ] && break
-	sleep 0.3
-done
-[ "$(migrated_of nbdmig)" -ge 64 ] || fail "the copy to NBD did not start: $(dmsetup status nbdmig)"
+wait_migrated nbdmig 64 180 || fail "the copy to NBD did not start: $(dmsetup status nbdmig)"
 
 nbd_kill_server
 wait_state nbdmig error 120

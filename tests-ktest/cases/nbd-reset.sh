@@ -42,11 +42,7 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 dmsetup message nbrmig 0 resume
-for _ in $(seq 600); do
-	[ "$(migrated_of nbrmig)" -ge 64 ] && break
-	sleep 0.3
-done
-[ "$(migrated_of nbrmig)" -ge 64 ] || fail "the copy to NBD did not start: $(dmsetup status nbrmig)"
+wait_migrated nbrmig 64 180 || fail "the copy to NBD did not start: $(dmsetup status nbrmig)"
 
 # Nothing flushed the destination so far: everything on it is volatile.
 [ "$(stat_of nbrmig dest_flushes)" = 0 ] ||

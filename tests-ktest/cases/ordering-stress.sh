@@ -104,7 +104,7 @@ run() { # <seed>
 	same_data "$src" "$dst" $(($(sectors "$src") * 512)) ||
 		fail "seed $seed: source and destination differ after synced+suspend"
 	dmsetup resume "$name"
-	kill "$tail_pid" 2>/dev/null
+	kill "$tail_pid" 2>/dev/null || true
 	wait "$tail_pid" 2>/dev/null || true
 	note "seed $seed (ratio $ratio, cache $cache MiB): identical; fio writes $writes, vm ios $(status_field "$name" vm_ios)," \
 		"migration ios $(status_field "$name" migration_ios), reads source/destination $(status_field "$name" source_reads)/$(status_field "$name" dest_reads)"

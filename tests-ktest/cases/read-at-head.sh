@@ -12,17 +12,20 @@ block=65536
 at=$((40 * 1024 * 1024))
 head -c $block /dev/zero >"$SCRATCH/zero"
 
-# Copies until <name> has copied something, then pauses; prints the state.
+# copy_a_little <name> <source>: copies until <name> has copied something,
+# then pauses. One copy at a time, each reading the source for 500 ms: the
+# copy reaches the block behind the head only after wrapping round the
+# device (over 30 s), however late the pause comes. (At 20 ms and depth 4 it
+# once copied all 1024 blocks before the pause took effect.)
 copy_a_little() {
-	local name=$1 i
+	local name=$1 src=$2
+	dmsetup message "$name" 0 depth 1
+	set_slow "$name-slow" "$src" 500 0
 	dmsetup message "$name" 0 resume
-	for ((i = 0; i < 300; i++)); do
-		[ "$(migrated_of "$name")" -ge 1 ] && break
-		sleep 0.02
-	done
+	wait_migrated "$name" 1 30 || true # judged below, after the pause
 	dmsetup message "$name" 0 pause
-	sleep 1 # copies in flight end
 	[ "$(migrated_of "$name")" -ge 1 ] || fail "$name copied nothing: $(dmsetup status "$name")"
+	[ "$(migrated_of "$name")" -lt "$(total_of "$name")" ] || fail "$name copied everything before the pause: test proves nothing"
 }
 
 # is_copied <dst> <src> <offset>: the block at <offset> holds the source's data.
@@ -60,7 +63,7 @@ run() { # <read_at_head on|off>
 	read_range "$src" $((at + 4096)) 4096 "$SCRATCH/want"
 	cmp "$SCRATCH/vm" "$SCRATCH/want" || fail "$mode: VM read returned wrong data"
 	note "$mode: head at $(status_field "$name" head_sector) (sector $(((at + 8192) / 512)) expected)"
-	copy_a_little "$name"
+	copy_a_little "$name" "$src"
 	note "$mode: $(dmsetup status "$name")"
 	if [ "$mode" = on ]; then
 		is_untouched "$dst" $at || fail "read at head: the block behind the head was copied"
@@ -69,6 +72,7 @@ run() { # <read_at_head on|off>
 		is_copied "$dst" "$src" $at || fail "aligned: the copy did not start at the chunk boundary"
 	fi
 	unslow "$name-slow" "$src"
+	dmsetup message "$name" 0 depth 4
 	dmsetup message "$name" 0 resume
 	wait_state "$name" synced 300
 	dmsetup suspend "$name"

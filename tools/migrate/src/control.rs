@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::plan::{helper_name, Plan};
 use crate::status::{State, Status};
 use crate::table::{iofollow_source, single_linear, Segment};
+use iofollow_policy::message::Message;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What the operator sees while the copy runs, and the pacing of the polls.
@@ -82,6 +83,35 @@ pub fn status_and_block(dm: &impl Dm, live: &str) -> Result<(Status, u64)> {
         .map(|cfg| cfg.block_sectors() * 512)
         .map_err(|e| Error::new(format!("{live}: cannot read its iofollow table: {e}")))?;
     Ok((crate::status::parse(&line.params)?, block))
+}
+
+/// Every dm device with an iofollow table (by the tool or by hand), by name.
+pub fn migrations(dm: &impl Dm) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for name in dm.names()? {
+        // Gone since the listing: not a migration any more.
+        let Ok(table) = dm.table(&name) else {
+            continue;
+        };
+        if table.iter().any(|s| s.target == "iofollow") {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Changes the copy settings of a running migration of `live` with target
+/// messages, in order; they last until the switch-over, and its table line
+/// shows them. Fails before sending anything when `live` is not being
+/// migrated; a refused message stops the rest (the ones before it stay).
+pub fn set(dm: &impl Dm, live: &str, changes: &[Message]) -> Result<()> {
+    status_and_block(dm, live)?;
+    for m in changes {
+        dm.message(live, &m.to_string())
+            .map_err(|e| Error::new(format!("{live}: message '{m}' refused: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Steps 1 and 2. On failure nothing is left changed.

@@ -28,6 +28,8 @@ pub struct DevInfo {
 pub trait Dm {
     /// The device's info, `None` if no device has that name.
     fn info(&self, name: &str) -> Result<Option<DevInfo>>;
+    /// The names of every dm device.
+    fn names(&self) -> Result<Vec<String>>;
     /// The name of the dm device with this number, `None` if it is not one.
     fn name_of(&self, dev: DiskId) -> Result<Option<String>>;
     /// Its active table.
@@ -98,6 +100,24 @@ impl SystemDm {
         })
     }
 
+    /// Every dm device: its name and number.
+    fn devices(&self) -> Result<Vec<(String, DiskId)>> {
+        let list = self
+            .dm
+            .list_devices()
+            .map_err(|e| explain(e).context("listing device-mapper devices"))?;
+        Ok(list
+            .into_iter()
+            .map(|(n, d, _)| {
+                let dev = DiskId {
+                    major: d.major,
+                    minor: d.minor,
+                };
+                (n.to_string(), dev)
+            })
+            .collect())
+    }
+
     fn with<T>(
         &self,
         name: &str,
@@ -138,15 +158,16 @@ impl Dm for SystemDm {
         }
     }
 
+    fn names(&self) -> Result<Vec<String>> {
+        Ok(self.devices()?.into_iter().map(|(n, _)| n).collect())
+    }
+
     fn name_of(&self, dev: DiskId) -> Result<Option<String>> {
-        let list = self
-            .dm
-            .list_devices()
-            .map_err(|e| explain(e).context("listing device-mapper devices"))?;
-        Ok(list
+        Ok(self
+            .devices()?
             .into_iter()
-            .find(|(_, d, _)| d.major == dev.major && d.minor == dev.minor)
-            .map(|(n, _, _)| n.to_string()))
+            .find(|&(_, d)| d == dev)
+            .map(|(n, _)| n))
     }
 
     fn table(&self, name: &str) -> Result<Vec<Segment>> {

@@ -22,6 +22,7 @@ use crate::dm::{Dm, SystemDm};
 use crate::error::{Error, Result};
 use crate::table::CopyOptions;
 use clap::{Args, Parser, Subcommand};
+use iofollow_policy::message::Message;
 use iofollow_policy::ratio::Ratio;
 use iofollow_policy::select::PolicyKind;
 use iofollow_policy::table::parse_cache_mib;
@@ -39,6 +40,8 @@ use std::sync::Arc;
     after_help = "Examples:
   iofollow-migrate migrate --raw-destination --verify vg0/vm7 /dev/sdc
   iofollow-migrate --json status vg0/vm7
+  iofollow-migrate status
+  iofollow-migrate set vg0/vm7 --ratio 8:1
   iofollow-migrate abort vg0/vm7
 
 Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (original table back).
@@ -56,11 +59,13 @@ struct Cli {
 enum Command {
     /// Copy a live device to the destination and switch it over.
     Migrate(MigrateArgs),
-    /// Print the migration's progress.
+    /// Print a migration's progress; without a device, every migration's.
     Status {
         /// The device being migrated (dm name or path).
-        device: String,
+        device: Option<String>,
     },
+    /// Change the ratio, deadline or cache of a running migration.
+    Set(SetArgs),
     /// Stop a migration and put the device's original table back.
     Abort {
         /// The device being migrated (dm name or path).
@@ -86,6 +91,10 @@ struct MigrateArgs {
     /// Migration-aware read cache in MiB (0 = off; default 64).
     #[arg(long, value_parser = parse_cache, value_name = "MiB")]
     cache: Option<u32>,
+    /// Finish the copy within this many seconds: the copy's share rises
+    /// above the ratio only as far as the remaining data needs.
+    #[arg(long, value_parser = parse_deadline_s, value_name = "SECONDS")]
+    deadline: Option<u32>,
     /// Compare source and destination while suspended, before switching
     /// (the VM's IO waits for the whole comparison).
     #[arg(long)]
@@ -106,6 +115,32 @@ struct MigrateArgs {
     force: bool,
 }
 
+#[derive(Args, Debug)]
+struct SetArgs {
+    /// The device being migrated (dm name or path).
+    device: String,
+    /// VM to copy requests while the VM is busy, V:M with V and M from 1 to 64.
+    #[arg(long, value_parser = parse_ratio, value_name = "V:M")]
+    ratio: Option<Ratio>,
+    /// Finish the copy within this many seconds from now (0: no deadline).
+    #[arg(long, value_parser = parse_deadline_or_none, value_name = "SECONDS")]
+    deadline: Option<u32>,
+    /// Migration-aware read cache in MiB (0 = off; resizing empties it).
+    #[arg(long, value_parser = parse_cache, value_name = "MiB")]
+    cache: Option<u32>,
+}
+
+impl SetArgs {
+    /// The target messages that make the change, in a fixed order.
+    fn messages(&self) -> Vec<Message> {
+        let mut m = Vec::new();
+        m.extend(self.ratio.map(Message::Ratio));
+        m.extend(self.deadline.map(Message::Deadline));
+        m.extend(self.cache.map(Message::Cache));
+        m
+    }
+}
+
 /// `--policy`'s values, from the policy core's names (shown by `--help`).
 fn policy_values() -> impl clap::builder::TypedValueParser<Value = PolicyKind> {
     use clap::builder::TypedValueParser;
@@ -116,6 +151,18 @@ fn policy_values() -> impl clap::builder::TypedValueParser<Value = PolicyKind> {
 
 fn parse_ratio(s: &str) -> std::result::Result<Ratio, String> {
     Ratio::parse(s).ok_or_else(|| format!("'{s}' is not V:M with V and M from 1 to 64"))
+}
+
+/// A deadline for `set`: 0 takes the deadline away.
+fn parse_deadline_or_none(s: &str) -> std::result::Result<u32, String> {
+    iofollow_policy::deadline::parse_deadline(s)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds from 0 to 31622400"))
+}
+
+fn parse_deadline_s(s: &str) -> std::result::Result<u32, String> {
+    iofollow_policy::deadline::parse_deadline(s)
+        .filter(|&d| d > 0)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds from 1 to 31622400"))
 }
 
 fn parse_cache(s: &str) -> std::result::Result<u32, String> {
@@ -193,6 +240,7 @@ fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
         ratio: args.ratio,
         policy: args.policy,
         cache_mib: args.cache,
+        deadline_s: args.deadline,
     };
     let allow = plan::Allow {
         raw_destination: args.raw_destination,
@@ -281,12 +329,41 @@ fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
     }
 }
 
-fn show_status(device: &str, json: bool) -> Result<()> {
+/// `set`: the messages, then the status they left.
+fn set(args: &SetArgs, json: bool) -> Result<()> {
+    let changes = args.messages();
+    if changes.is_empty() {
+        return Err(Error::usage(
+            "set: nothing to change: give --ratio, --deadline or --cache",
+        ));
+    }
     let dm = SystemDm::open()?;
-    let live = resolve_live(&dm, device)?;
-    let (st, block_bytes) = control::status_and_block(&dm, &live)?;
+    let live = resolve_live(&dm, &args.device)?;
+    control::set(&dm, &live, &changes)?;
+    for m in &changes {
+        eprintln!("{live}: {m}");
+    }
+    show_status(&dm, &live, json)
+}
+
+/// `status` without a device: every migration on the machine, a line each.
+fn show_all(json: bool) -> Result<()> {
+    let dm = SystemDm::open()?;
+    let names = control::migrations(&dm)?;
+    if names.is_empty() && !json {
+        eprintln!("no iofollow migration on this machine");
+    }
+    for name in names {
+        show_status(&dm, &name, json)?;
+    }
+    Ok(())
+}
+
+/// One migration's progress, `live` a dm name.
+fn show_status(dm: &impl Dm, live: &str, json: bool) -> Result<()> {
+    let (st, block_bytes) = control::status_and_block(dm, live)?;
     if json {
-        println!("{}", status::json_line(&live, &st, block_bytes, None));
+        println!("{}", status::json_line(live, &st, block_bytes, None));
     } else {
         let pct = st
             .migrated_blocks
@@ -321,16 +398,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let device = match &cli.command {
         Command::Migrate(m) => &m.device,
-        Command::Status { device } | Command::Abort { device } => device,
+        Command::Status { device } => device.as_deref().unwrap_or(""),
+        Command::Abort { device } => device,
+        Command::Set(args) => &args.device,
     };
     let result = match &cli.command {
-        Command::Status { device } => show_status(device, cli.json).map(|()| ExitCode::SUCCESS),
+        Command::Status { device: Some(d) } => SystemDm::open().and_then(|dm| {
+            show_status(&dm, &resolve_live(&dm, d)?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Status { device: None } => show_all(cli.json).map(|()| ExitCode::SUCCESS),
         Command::Abort { device } => SystemDm::open().and_then(|dm| {
             let live = resolve_live(&dm, device)?;
             control::abort(&dm, &live, &mut Notes)?;
             eprintln!("{live} has its original table again");
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Set(args) => set(args, cli.json).map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => migrate(args, cli.json),
     };
     result.unwrap_or_else(|e| {
@@ -399,10 +483,13 @@ mod cli_tests {
             "Sequential",
             "--cache",
             "0",
+            "--deadline",
+            "3600",
             "--verify",
             "a",
             "b",
         ]);
+        assert_eq!(m.deadline, Some(3600));
         assert_eq!(m.ratio, Ratio::new(4, 1));
         assert_eq!(m.policy, Some(PolicyKind::Sequential));
         assert_eq!(m.cache, Some(0));
@@ -411,6 +498,10 @@ mod cli_tests {
             (
                 &["migrate", "--ratio", "0:1", "a", "b"][..],
                 "is not V:M with V and M from 1 to 64",
+            ),
+            (
+                &["migrate", "--deadline", "0", "a", "b"][..],
+                "is not a number of seconds from 1 to 31622400",
             ),
             (&["migrate", "--ratio", "65:1", "a", "b"][..], "is not V:M"),
             (
@@ -439,16 +530,41 @@ mod cli_tests {
             let cli = parse(args).unwrap();
             assert!(cli.json, "{args:?}");
             match cli.command {
-                Command::Status { device } => assert_eq!(device, "vg0/vm7"),
+                Command::Status { device } => assert_eq!(device.as_deref(), Some("vg0/vm7")),
                 other => unreachable!("{other:?}"),
             }
         }
+        assert!(matches!(
+            parse(&["status"]).unwrap().command,
+            Command::Status { device: None }
+        ));
         match parse(&["abort", "vg0-vm7"]).unwrap().command {
             Command::Abort { device } => assert_eq!(device, "vg0-vm7"),
             other => unreachable!("{other:?}"),
         }
         assert!(parse(&["abort"]).is_err());
         assert!(parse(&["--json", "migrate", "a", "b"]).unwrap().json);
+    }
+
+    #[test]
+    fn set_takes_what_a_running_migration_can_change() {
+        let Command::Set(a) = parse(&["set", "vg0/vm7", "--ratio", "4:1", "--deadline", "0"])
+            .unwrap()
+            .command
+        else {
+            unreachable!()
+        };
+        assert_eq!(a.device, "vg0/vm7");
+        assert_eq!(
+            a.messages(),
+            [
+                Message::Ratio(Ratio::new(4, 1).unwrap()),
+                Message::Deadline(0)
+            ]
+        );
+        assert!(parse(&["set", "vg0/vm7", "--ratio", "0:1"]).is_err());
+        assert!(parse(&["set", "vg0/vm7", "--cache", "x"]).is_err());
+        assert!(parse(&["set", "--ratio", "4:1"]).is_err());
     }
 
     #[test]

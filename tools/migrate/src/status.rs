@@ -64,6 +64,18 @@ pub fn json_event(device: &str, event: &str, detail: Option<&str>) -> String {
     s
 }
 
+/// A change of the target's state: `{"event":"state","device":"<dev>",
+/// "state":"<new>","previous":"<old>"|null,"fault":"source"|"destination"|"-"}`.
+pub fn json_state_event(device: &str, st: &Status, previous: Option<State>) -> String {
+    let previous = previous.map_or("null".to_string(), |p| format!("\"{p}\""));
+    format!(
+        "{{\"event\":\"state\",\"device\":\"{}\",\"state\":\"{}\",\"previous\":{previous},\"fault\":\"{}\"}}",
+        json_escape(device),
+        st.state,
+        st.fault.map_or("-", |f| f.name())
+    )
+}
+
 fn json_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -104,6 +116,11 @@ mod tests {
         );
         let s = parse("synced 512/512 0 9 0 0 0 0 0/0 sequential 4:1 - 0/0").unwrap();
         assert_eq!(s.state, State::Synced);
+        assert_eq!(
+            json_state_event("vg0-vm7", &s, Some(State::Copying)),
+            "{\"event\":\"state\",\"device\":\"vg0-vm7\",\"state\":\"synced\",\"previous\":\"copying\",\"fault\":\"-\"}"
+        );
+        assert!(json_state_event("a", &s, None).contains("\"previous\":null"));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct CopyOptions {
     pub policy: Option<PolicyKind>,
     /// Cache size in MiB, when not the default.
     pub cache_mib: Option<u32>,
+    /// Finish the copy within this many seconds (`deadline`), if given.
+    pub deadline_s: Option<u32>,
 }
 
 /// Where the source sits on its physical disk, for the shared head model.
@@ -119,6 +121,9 @@ pub fn iofollow_params(
     }
     if let Some(c) = opts.cache_mib {
         cfg.cache_mib = c;
+    }
+    if let Some(d) = opts.deadline_s {
+        cfg.deadline_s = d;
     }
     if let Some(p) = place {
         cfg.source_offset = Some(p.offset);
@@ -198,6 +203,7 @@ mod tests {
             ratio: Ratio::new(4, 1),
             policy: Some(PolicyKind::Sequential),
             cache_mib: Some(0),
+            deadline_s: Some(600),
         };
         let p = iofollow_params(
             "253:5",
@@ -211,7 +217,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p,
-            "253:5 8:16 2048 10 ratio 4:1 policy sequential cache 0 source_offset 4096 disk 7:0"
+            "253:5 8:16 2048 12 ratio 4:1 policy sequential cache 0 source_offset 4096 disk 7:0 deadline 600"
         );
         let words: Vec<&str> = p.split_whitespace().collect();
         let cfg = iofollow_policy::table::parse_table(&words).unwrap();
@@ -222,6 +228,7 @@ mod tests {
             ratio: None,
             policy: None,
             cache_mib: None,
+            deadline_s: None,
         };
         assert_eq!(
             iofollow_params("1:2", "3:4", &plain, None).unwrap(),

@@ -126,6 +126,9 @@ impl Dm for FakeDm {
             lvm: d.lvm,
         }))
     }
+    fn names(&self) -> Result<Vec<String>> {
+        Ok(self.st.borrow().devs.keys().cloned().collect())
+    }
     fn name_of(&self, dev: DiskId) -> Result<Option<String>> {
         Ok(self
             .st
@@ -288,6 +291,7 @@ fn copy() -> CopyOptions {
         ratio: None,
         policy: None,
         cache_mib: None,
+        deadline_s: None,
     }
 }
 
@@ -624,4 +628,51 @@ fn blkid_probe_output_names_what_would_be_overwritten() {
     let md = parse_blkid_export("TYPE=linux_raid_member\nUSAGE=raid\n");
     assert_eq!(md.found, ["an md RAID member"]);
     assert!(parse_blkid_export("").found.is_empty());
+}
+
+#[test]
+fn set_sends_its_messages_to_a_running_migration_only() {
+    use iofollow_policy::message::Message;
+    use iofollow_policy::ratio::Ratio;
+    let dm = FakeDm::new(&[COPYING]);
+    let changes = [
+        Message::Ratio(Ratio::new(8, 1).unwrap()),
+        Message::Deadline(0),
+        Message::Cache(16),
+    ];
+    // Not migrating yet: refused, nothing sent.
+    let e = control::set(&dm, "vg-lv", &changes)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not being migrated"), "{e}");
+    assert!(!dm.st.borrow().log.iter().any(|l| l.starts_with("message")));
+    let p = planned(&dm);
+    control::start(&dm, &p, &mut Quiet::default()).unwrap();
+    control::set(&dm, "vg-lv", &changes).unwrap();
+    let sent: Vec<String> = dm
+        .st
+        .borrow()
+        .log
+        .iter()
+        .filter(|l| l.starts_with("message"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "message vg-lv ratio 8:1",
+            "message vg-lv deadline 0",
+            "message vg-lv cache 16"
+        ]
+    );
+}
+
+#[test]
+fn migrations_lists_the_iofollow_devices_only() {
+    let dm = FakeDm::new(&[COPYING]);
+    assert!(control::migrations(&dm).unwrap().is_empty());
+    let p = planned(&dm);
+    control::start(&dm, &p, &mut Quiet::default()).unwrap();
+    // The helper keeps the original (linear) mapping: not a migration.
+    assert_eq!(control::migrations(&dm).unwrap(), ["vg-lv"]);
 }

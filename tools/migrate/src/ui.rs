@@ -5,7 +5,7 @@
 //! JSON lines on stdout for a program as well.
 
 use crate::control::Observer;
-use crate::status::{json_event, json_line, State, Status};
+use crate::status::{json_event, json_line, json_state_event, State, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -63,8 +63,10 @@ pub struct Ui {
     first_migrated: Option<u64>,
     /// Whether each sample is drawn (a terminal), or one a second (a log).
     terminal: bool,
-    /// When a log last got a line, and the state it showed.
-    last_line: Option<(Instant, State)>,
+    /// When a log last got a line.
+    last_line: Option<Instant>,
+    /// The state of the last sample: a change gets an event and a log line.
+    last_state: Option<State>,
 }
 
 impl Ui {
@@ -79,6 +81,7 @@ impl Ui {
             first_migrated: None,
             terminal: std::io::stderr().is_terminal(),
             last_line: None,
+            last_state: None,
         }
     }
 
@@ -111,6 +114,14 @@ impl Ui {
         })
     }
 
+    /// A line in words on stderr, above the bar when there is one.
+    fn say(&self, what: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(what),
+            None => eprintln!("{what}"),
+        }
+    }
+
     /// The final line: `event` for scripts, `what` in words.
     pub fn done(&mut self, event: &str, what: &str) {
         if self.json {
@@ -127,15 +138,24 @@ impl Ui {
 impl Observer for Ui {
     fn progress(&mut self, st: &Status) {
         let rate = self.rate(st.migrated_blocks);
+        let changed = self.last_state != Some(st.state);
+        if changed {
+            // Every change of state, for callers that act on one (and the log).
+            if self.json {
+                println!("{}", json_state_event(&self.device, st, self.last_state));
+            }
+            if let Some(before) = self.last_state {
+                self.say(&format!("{}: {before} -> {}", self.device, st.state));
+            }
+            self.last_state = Some(st.state);
+        }
         if !self.terminal {
             // A log gets a line a second, and one at every change of state.
-            let due = self
-                .last_line
-                .is_none_or(|(at, state)| at.elapsed() >= LOG_EVERY || state != st.state);
+            let due = changed || self.last_line.is_none_or(|at| at.elapsed() >= LOG_EVERY);
             if !due {
                 return;
             }
-            self.last_line = Some((Instant::now(), st.state));
+            self.last_line = Some(Instant::now());
         }
         if self.json {
             println!("{}", json_line(&self.device, st, self.block_bytes, rate));
@@ -163,11 +183,7 @@ impl Observer for Ui {
         if self.json {
             println!("{}", json_event(&self.device, "note", Some(what)));
         }
-        if let Some(bar) = &self.bar {
-            bar.println(what);
-        } else {
-            eprintln!("{what}");
-        }
+        self.say(what);
     }
 
     fn tick(&mut self) {
