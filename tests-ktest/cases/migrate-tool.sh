@@ -47,8 +47,10 @@ lvextend -q -L +8M toolvg/split >/dev/null || fail "cannot extend toolvg/split"
 [ "$(dmsetup table toolvg-split | wc -l)" -eq 2 ] || fail "toolvg/split is not two segments"
 refused "is too small: 32768 sectors, toolvg-vm has" migrate --raw-destination toolvg/vm "$(make_loop 16)"
 refused "no device-mapper device named 'nosuch'" migrate nosuch "$dst"
-refused "is not a device-mapper device" migrate "$disk" "$dst"
-refused "holds the source" migrate --raw-destination toolvg/vm "$disk"
+refused "is not a device-mapper device" migrate "$(make_loop 8)" "$dst"
+# A PV is a whole-PV move (every volume on it), to another PV of its group only.
+refused "is a physical volume of toolvg: its volumes move to another PV of toolvg" migrate "$disk" "$dst"
+refused "toolvg/vm is already on $disk" migrate --raw-destination toolvg/vm "$disk"
 refused "is not a block device" migrate --raw-destination toolvg/vm /etc/hostname
 refused "No such file or directory" migrate --raw-destination toolvg/vm /dev/nonexistent
 refused "is in use" migrate --raw-destination toolvg/vm "$held"
@@ -68,6 +70,12 @@ refused "holds a file system (ext4)" migrate --raw-destination toolvg/vm "$sig_f
 sig_pv=$(make_loop 32)
 pvcreate -q "$sig_pv" >/dev/null || fail "pvcreate failed"
 refused "holds an LVM physical volume" migrate --raw-destination toolvg/vm "$sig_pv"
+# A PV of another volume group is never a destination, --force or not.
+other_pv=$(make_loop 32)
+pvcreate -q "$other_pv" >/dev/null && vgcreate -q othervg "$other_pv" >/dev/null || fail "cannot make othervg"
+refused "is a physical volume of volume group othervg" migrate --force --raw-destination toolvg/vm "$other_pv"
+vgs othervg >/dev/null 2>&1 || fail "othervg is damaged after the refusal"
+vgchange -q -an othervg >/dev/null
 sig_pt=$(make_loop 32)
 echo 'label: dos' | sfdisk -q "$sig_pt" >/dev/null || fail "sfdisk failed"
 refused "holds a dos partition table" migrate --raw-destination toolvg/vm "$sig_pt"

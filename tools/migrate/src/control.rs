@@ -10,13 +10,18 @@
 //! 4. suspend; only a *suspended* device that says `synced` has a complete
 //!    and durable destination that no write can change; if it says
 //!    anything else, a write raced the switch: resume and wait again;
-//! 5. load the linear table on the destination, resume, remove the helper.
+//! 5. for an LVM volume moved within its group, commit LVM metadata that
+//!    names the destination (still suspended and synced: both legs hold
+//!    every write, so a crash on either side of the commit is safe);
+//! 6. load the linear table on the destination, resume, remove the helper.
 //!
-//! An interrupt or a failure before step 5 puts the original table back:
+//! An interrupt or a failure before step 6 puts the original table back
+//! (and the metadata that names the source):
 //! under every state the source holds every acknowledged write.
 
 use crate::dm::Dm;
 use crate::error::{Error, Result};
+use crate::lvm::Side;
 use crate::plan::{helper_name, Plan};
 use crate::status::{State, Status};
 use crate::table::{iofollow_source, single_linear, Segment};
@@ -48,6 +53,19 @@ pub enum Outcome {
 /// Compares source and destination of a plan; `Err` says where they differ.
 pub type Verify<'a> = &'a dyn Fn(&Plan) -> Result<()>;
 
+/// Makes LVM's metadata name the volume on one side (`Ok` when it does).
+pub type Commit<'a> = &'a dyn Fn(Side) -> Result<()>;
+
+/// Ends the process at a named step when `IOFOLLOW_MIGRATE_FAILPOINT` names
+/// it, as a kill at that moment would: the crash tests reach each step of
+/// the switch-over this way.
+pub fn failpoint(step: &str) {
+    if std::env::var("IOFOLLOW_MIGRATE_FAILPOINT").is_ok_and(|f| f == step) {
+        eprintln!("iofollow-migrate: failpoint {step}: exiting as if killed");
+        std::process::exit(137);
+    }
+}
+
 /// Policy of a run.
 pub struct RunOptions<'a> {
     /// `resume` messages sent after the target enters `error`, before giving up.
@@ -57,6 +75,8 @@ pub struct RunOptions<'a> {
     /// Compares source and destination while the device is suspended
     /// and synced; `Err` stops the switch-over.
     pub verify: Option<Verify<'a>>,
+    /// LVM's metadata, committed while suspended and synced (step 5).
+    pub commit: Option<Commit<'a>>,
 }
 
 /// The live device's iofollow status.
@@ -242,11 +262,36 @@ fn switch_over(
             ));
         }
     }
+    // Names the source again: under iofollow it is authoritative.
+    let uncommit = |e: Error| {
+        let Some(commit) = opts.commit else { return e };
+        match commit(Side::Source) {
+            Ok(()) => e.context("LVM's metadata names the source again"),
+            Err(u) => e.context(format!(
+                "naming the source in LVM's metadata again failed too ({u}); \
+                 'iofollow-migrate abort {}' retries it",
+                plan.live
+            )),
+        }
+    };
+    if let Some(commit) = opts.commit {
+        obs.note(&format!(
+            "suspended and synced ({cost}): committing LVM metadata that puts {} on {}",
+            plan.live, plan.dest_path
+        ));
+        if let Err(e) = commit(Side::Destination) {
+            let e = uncommit(e);
+            let _ = dm.resume(&plan.live);
+            return Err(e.context("still migrating with iofollow"));
+        }
+        failpoint("committed");
+    }
     obs.note(&format!(
         "suspended and synced ({cost}): switching {} to {}",
         plan.live, plan.dest_path
     ));
     if let Err(e) = dm.load(&plan.live, &[plan.switch_table()]) {
+        let e = uncommit(e);
         let _ = dm.resume(&plan.live);
         return Err(e.context("the switch-over table was refused; still migrating with iofollow"));
     }
@@ -256,6 +301,7 @@ fn switch_over(
             plan.live, plan.live
         ))
     })?;
+    failpoint("switched");
     if let Err(e) = dm.remove(&plan.helper) {
         obs.note(&format!(
             "could not remove {} ({e}); remove it with 'dmsetup remove {}'",

@@ -9,6 +9,8 @@ mod blockdev;
 mod control;
 mod dm;
 mod error;
+mod lvm;
+mod lvm_text;
 mod plan;
 mod status;
 mod table;
@@ -17,6 +19,7 @@ mod tests;
 mod ui;
 mod verify;
 
+use crate::blockdev::Blocks;
 use crate::control::{Observer, Outcome, RunOptions};
 use crate::dm::{Dm, SystemDm};
 use crate::error::{Error, Result};
@@ -38,7 +41,8 @@ use std::sync::Arc;
 #[command(
     version,
     after_help = "Examples:
-  iofollow-migrate migrate --raw-destination --verify vg0/vm7 /dev/sdc
+  iofollow-migrate migrate vg0/vm7 /dev/sdc      (a PV of vg0: LVM's metadata follows)
+  iofollow-migrate migrate --raw-destination --verify vg0/vm7 /dev/nbd0
   iofollow-migrate --json status vg0/vm7
   iofollow-migrate status
   iofollow-migrate set vg0/vm7 --ratio 8:1
@@ -77,7 +81,8 @@ enum Command {
 struct MigrateArgs {
     /// The live device: a dm name, VG/LV, /dev/VG/LV, /dev/mapper/NAME or /dev/dm-N.
     device: String,
-    /// The destination block device (at least as large; its data is overwritten).
+    /// The destination: a physical volume of the LVM volume's group, or a
+    /// block device (at least as large; its data is overwritten).
     destination: String,
     /// Longest copy IO in KiB: a power of 2 from 4 to 8192.
     #[arg(long, default_value_t = 1024, value_name = "KiB")]
@@ -105,8 +110,9 @@ struct MigrateArgs {
     /// Retries after the copy stops on an IO error, before giving up.
     #[arg(long, default_value_t = 3)]
     retries: u32,
-    /// Move an LVM volume to a device that is not a physical volume of its
-    /// group: LVM's metadata will still name the old one.
+    /// Move an LVM volume to a device that is not a physical volume: LVM's
+    /// metadata will still name the old one. (To a PV of its own group no
+    /// option is needed: the metadata follows.)
     #[arg(long)]
     raw_destination: bool,
     /// Overwrite a destination that holds a file system, a partition table,
@@ -228,11 +234,127 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// The LVM move a destination asks for: a PV of the live volume's own
+/// group. A PV of another group is never a destination.
+fn lvm_move(dm: &impl Dm, live: &str, dest_path: &str) -> Result<Option<lvm::Move>> {
+    let is_lvm = dm.info(live)?.is_some_and(|i| i.lvm);
+    let volume = if is_lvm {
+        lvm::volume_of_dm_name(live)
+    } else {
+        None
+    };
+    match (lvm::pv_of(Path::new(dest_path))?, volume) {
+        (lvm::PvOf::Group(g), Some(v)) if g == v.vg => Ok(Some(lvm::Move::new(v, dest_path)?)),
+        (lvm::PvOf::Group(g), _) => Err(Error::new(format!(
+            "{dest_path} is a physical volume of volume group {g}: it holds that group's \
+             metadata and volumes, and is never a destination of {live} \
+             (remove it from {g} with vgreduce and pvremove first)"
+        ))),
+        _ => Ok(None),
+    }
+}
+
 fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
-    let (device, dest_path) = (&args.device, &args.destination);
+    match lvm::volumes_on_pv(Path::new(&args.device))? {
+        Some(volumes) => migrate_pv(args, json, &volumes),
+        None => migrate_one(args, &args.device, json, None),
+    }
+}
+
+/// A whole physical volume, as `pvmove /dev/sdb /dev/sdc`: every volume on
+/// it moves at once, each with its own iofollow device and switch-over, all
+/// sharing the disk's head model (the `disk` feature), in one display.
+fn migrate_pv(args: &MigrateArgs, json: bool, volumes: &[lvm::Volume]) -> Result<ExitCode> {
+    let names: Vec<String> = volumes.iter().map(lvm::Volume::full_name).collect();
+    let vg = volumes.first().map(|v| v.vg.clone()).unwrap_or_default();
+    if lvm::pv_of(Path::new(&args.destination))? != lvm::PvOf::Group(vg.clone()) {
+        return Err(Error::new(format!(
+            "{} is a physical volume of {vg}: its volumes move to another PV of {vg} \
+             ('vgextend {vg} {}' first), not to a raw device",
+            args.device, args.destination
+        )));
+    }
+    eprintln!(
+        "iofollow-migrate: {} volumes on {}: {}",
+        names.len(),
+        args.device,
+        names.join(", ")
+    );
+    let group = ui::Group::new(names.len());
+    // Blocked here, so in every worker too; one flag stops them all.
+    let stop = if args.dry_run {
+        None
+    } else {
+        Some(stop_on_signals()?)
+    };
+    let results: Vec<(String, Result<ExitCode>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let (group, stop) = (Arc::clone(&group), stop.clone());
+                let worker = s.spawn(move || migrate_volume(args, name, json, Some(group), stop));
+                (name.clone(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|(name, w)| {
+                let r = w
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::new("the migration's thread failed")));
+                (name, r)
+            })
+            .collect()
+    });
+    let mut code = ExitCode::SUCCESS;
+    let mut failed = Vec::new();
+    for (name, r) in results {
+        match r {
+            Ok(c) if c == ExitCode::SUCCESS => {}
+            Ok(c) => code = c,
+            Err(e) => {
+                eprintln!("iofollow-migrate: {name}: {e}");
+                failed.push(name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(code)
+    } else {
+        Err(Error::new(format!(
+            "{} of {} volumes did not move: {}",
+            failed.len(),
+            names.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+fn migrate_one(
+    args: &MigrateArgs,
+    device: &str,
+    json: bool,
+    group: Option<Arc<ui::Group>>,
+) -> Result<ExitCode> {
+    let stop = if args.dry_run {
+        None
+    } else {
+        Some(stop_on_signals()?)
+    };
+    migrate_volume(args, device, json, group, stop)
+}
+
+fn migrate_volume(
+    args: &MigrateArgs,
+    device: &str,
+    json: bool,
+    group: Option<Arc<ui::Group>>,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<ExitCode> {
+    let dest_arg = &args.destination;
     let dm = SystemDm::open()?;
     let live = resolve_live(&dm, device)?;
-    let dest = blockdev::device_number(Path::new(dest_path))?;
+    blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
     let chunk_sectors = args.chunk.saturating_mul(2);
     let copy = CopyOptions {
@@ -242,13 +364,72 @@ fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
         cache_mib: args.cache,
         deadline_s: args.deadline,
     };
+    let mv = lvm_move(&dm, &live, dest_arg)?;
     let allow = plan::Allow {
         raw_destination: args.raw_destination,
+        lvm_twin: mv.is_some(),
     };
-    let plan = plan::plan(&dm, &blockdev::Sysfs, &live, dest, dest_path, copy, allow)?;
-    blockdev::ensure_unused(Path::new(dest_path))?;
-    if !args.force {
-        let sig = blockdev::probe_signatures(Path::new(dest_path))?;
+    if let (Some(mv), true) = (&mv, args.dry_run) {
+        let plan = plan::plan(
+            &dm,
+            &blockdev::Sysfs,
+            &live,
+            mv.dest_pv,
+            dest_arg,
+            copy,
+            allow,
+        )?;
+        println!(
+            "{}: {} sectors, on disk {} from sector {}",
+            plan.live, plan.len, plan.place.disk, plan.place.offset
+        );
+        println!(
+            "allocate {} ({} sectors, contiguous) on {dest_arg}, copy {} into it",
+            mv.twin().full_name(),
+            plan.len,
+            mv.volume.full_name()
+        );
+        println!(
+            "when synced and suspended, commit LVM metadata with {} on {dest_arg}, map it there, remove {}",
+            mv.volume.full_name(),
+            mv.twin().full_name()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // An LVM move copies into the twin LVM allocates on the destination PV.
+    let dest_path = match &mv {
+        Some(mv) => {
+            let sectors =
+                blockdev::Sysfs.sectors(dm.info(&live)?.map(|i| i.dev).ok_or_else(|| {
+                    Error::new(format!("no device-mapper device named '{live}'"))
+                })?)?;
+            let twin = mv.create_twin(sectors)?;
+            eprintln!(
+                "iofollow-migrate: allocated {} on {dest_arg}",
+                mv.twin().full_name()
+            );
+            control::failpoint("twin-created");
+            twin.to_string_lossy().into_owned()
+        }
+        None => dest_arg.clone(),
+    };
+    let drop_twin = |e: Error| match &mv {
+        Some(mv) => match mv.remove_twin() {
+            Ok(()) => e,
+            Err(r) => e.context(format!(
+                "removing {} failed too ({r})",
+                mv.twin().full_name()
+            )),
+        },
+        None => e,
+    };
+    let dest = blockdev::device_number(Path::new(&dest_path)).map_err(drop_twin)?;
+    let plan = plan::plan(&dm, &blockdev::Sysfs, &live, dest, &dest_path, copy, allow)
+        .map_err(drop_twin)?;
+    blockdev::ensure_unused(Path::new(&dest_path)).map_err(drop_twin)?;
+    // The twin is ours, allocated on a PV of the group: nothing to probe.
+    if !args.force && mv.is_none() {
+        let sig = blockdev::probe_signatures(Path::new(&dest_path))?;
         if !sig.found.is_empty() {
             return Err(Error::new(format!(
                 "{dest_path} holds {}: refusing to overwrite it (wipe it with wipefs, or pass --force)",
@@ -288,27 +469,43 @@ fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let stop = stop_on_signals()?;
+    let stop = stop.ok_or_else(|| Error::new("no stop flag for a real run"))?;
     let helper_path = format!("/dev/mapper/{}", plan.helper);
     let verify =
         |p: &plan::Plan| verify::compare(Path::new(&helper_path), Path::new(&p.dest_path), p.len);
+    let commit = |side: lvm::Side| match &mv {
+        Some(mv) => mv.commit(side),
+        None => Ok(()),
+    };
     let opts = RunOptions {
         retries: args.retries,
         retry_ticks: 20,
         verify: if args.verify { Some(&verify) } else { None },
+        commit: mv.as_ref().map(|_| &commit as control::Commit<'_>),
     };
-    let mut ui = ui::Ui::new(&plan.live, plan.block_bytes(), json);
-    match control::run(&dm, &plan, &mut ui, &stop, &opts)? {
+    let mut ui = match group {
+        Some(g) => ui::Ui::in_group(&plan.live, plan.block_bytes(), json, g),
+        None => ui::Ui::new(&plan.live, plan.block_bytes(), json),
+    };
+    let outcome = control::run(&dm, &plan, &mut ui, &stop, &opts);
+    if let Some(mv) = &mv {
+        finish_lvm_move(&dm, &plan, mv, &outcome);
+    }
+    match outcome? {
         Outcome::Switched => {
             let how = if args.verify {
                 "verified and switched"
             } else {
                 "switched"
             };
-            ui.done(
-                "switched",
-                &format!("{how}: {} now maps {}", plan.live, plan.dest_path),
-            );
+            let to = match &mv {
+                Some(mv) => format!(
+                    "{} on {dest_arg} (in LVM's metadata too)",
+                    mv.volume.full_name()
+                ),
+                None => plan.dest_path.clone(),
+            };
+            ui.done("switched", &format!("{how}: {} now maps {to}", plan.live));
             if plan.lvm_raw {
                 eprintln!(
                     "iofollow-migrate: warning: {} now maps {}, but {}",
@@ -327,6 +524,77 @@ fn migrate(args: &MigrateArgs, json: bool) -> Result<ExitCode> {
             Ok(ExitCode::from(130))
         }
     }
+}
+
+/// Removes the twin when the run ended with the device on one side and
+/// the metadata naming it there; otherwise leaves it to `abort`.
+fn finish_lvm_move(dm: &impl Dm, plan: &plan::Plan, mv: &lvm::Move, outcome: &Result<Outcome>) {
+    let live_table = dm.table(&plan.live).ok();
+    let maps = |seg: &table::Segment| live_table.as_deref() == Some(std::slice::from_ref(seg));
+    let settled = match outcome {
+        Ok(Outcome::Switched) => {
+            maps(&plan.switch) && mv.side().ok() == Some(lvm::Side::Destination)
+        }
+        _ => maps(&plan.original) && mv.side().ok() == Some(lvm::Side::Source),
+    };
+    let twin = mv.twin().full_name();
+    if !settled {
+        eprintln!(
+            "iofollow-migrate: leaving {twin}: run 'iofollow-migrate abort {}' to settle it",
+            plan.live
+        );
+        return;
+    }
+    match mv.remove_twin() {
+        Ok(()) => eprintln!("iofollow-migrate: removed {twin}"),
+        Err(e) => eprintln!(
+            "iofollow-migrate: could not remove {twin} ({e}); run 'iofollow-migrate abort {}'",
+            plan.live
+        ),
+    }
+}
+
+/// `abort`: the original table back, and for an LVM move, metadata that
+/// names the leg holding every write and no twin.
+fn abort(dm: &impl Dm, live: &str) -> Result<()> {
+    let volume = dm
+        .info(live)?
+        .filter(|i| i.lvm)
+        .and_then(|_| lvm::volume_of_dm_name(live));
+    let helper = plan::helper_name(live);
+    let table = dm.table(live)?;
+    let migrating = table.iter().any(|t| t.target == "iofollow") || dm.info(&helper)?.is_some();
+    if let Some(v) = volume.as_ref().filter(|v| lvm::has_twin(v).unwrap_or(true)) {
+        // The leg with every acknowledged write: the source under iofollow
+        // (the helper maps it), else what the live table maps.
+        let truth = match table.as_slice() {
+            [t] if t.target == "iofollow" => {
+                table::single_linear(&helper, &dm.table(&helper)?)?.1.dev
+            }
+            _ => table::single_linear(live, &table)?.1.dev,
+        };
+        // Before the table changes: under iofollow the source is
+        // authoritative, and the twin is still in use.
+        if lvm::name_on(v, truth)?.is_some() && !migrating {
+            lvm::settle(v, truth)?;
+            eprintln!(
+                "{}: LVM's metadata names the device at {truth}; removed {}",
+                v.full_name(),
+                v.twin().full_name()
+            );
+            return Ok(());
+        }
+    }
+    control::abort(dm, live, &mut Notes)?;
+    // The twin of a move aborted before the settle (it held the copy).
+    if let Some(v) = &volume {
+        let truth = table::single_linear(live, &dm.table(live)?)?.1.dev;
+        if lvm::settle(v, truth)? {
+            eprintln!("{}: removed {}", v.full_name(), v.twin().full_name());
+        }
+    }
+    eprintln!("{live} has its original table again");
+    Ok(())
 }
 
 /// `set`: the messages, then the status they left.
@@ -409,9 +677,7 @@ fn main() -> ExitCode {
         }),
         Command::Status { device: None } => show_all(cli.json).map(|()| ExitCode::SUCCESS),
         Command::Abort { device } => SystemDm::open().and_then(|dm| {
-            let live = resolve_live(&dm, device)?;
-            control::abort(&dm, &live, &mut Notes)?;
-            eprintln!("{live} has its original table again");
+            abort(&dm, &resolve_live(&dm, device)?)?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::Set(args) => set(args, cli.json).map(|()| ExitCode::SUCCESS),

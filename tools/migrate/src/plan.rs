@@ -47,6 +47,9 @@ pub struct Plan {
     /// The live device is an LVM volume moved to a raw destination: LVM's
     /// metadata will still name its old physical volume.
     pub lvm_raw: bool,
+    /// The table after the switch-over: linear on the destination, or on
+    /// what the destination (an LVM volume's twin) maps.
+    pub switch: Segment,
 }
 
 impl Plan {
@@ -64,7 +67,7 @@ impl Plan {
 
     /// The table after the switch-over.
     pub fn switch_table(&self) -> Segment {
-        Segment::linear(self.len, self.dest, 0)
+        self.switch.clone()
     }
 
     /// Bytes per migration block (the status line counts blocks), as the
@@ -125,6 +128,10 @@ pub fn place_on_disk(
 pub struct Allow {
     /// Move an LVM volume to a device LVM knows nothing of (`--raw-destination`).
     pub raw_destination: bool,
+    /// The destination is the twin the tool allocated for an LVM volume on
+    /// a physical volume of its group: LVM's metadata follows at the
+    /// switch-over, which maps what the twin maps.
+    pub lvm_twin: bool,
 }
 
 /// Why an LVM volume is not moved to a raw destination by default.
@@ -157,7 +164,7 @@ pub fn plan(
             "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
         )));
     }
-    if info.lvm && !allow.raw_destination {
+    if info.lvm && !allow.raw_destination && !allow.lvm_twin {
         return Err(Error::new(format!(
             "{live} is an LVM logical volume, and {dest_path} is not a physical volume LVM \
              would allocate it on: after the switch-over {LVM_RAW_WARNING}. Use pvmove, or pass \
@@ -214,6 +221,15 @@ pub fn plan(
             CHUNK_SECTORS_MAX / 2
         )));
     }
+    // The twin is an LVM volume (linear): the switch-over maps its extents
+    // directly, so that the twin can go.
+    let switch = match (allow.lvm_twin, dm.name_of(dest)?) {
+        (true, Some(twin)) => {
+            let (_, lin) = single_linear(&twin, &dm.table(&twin)?)?;
+            Segment::linear(len, lin.dev, lin.offset)
+        }
+        _ => Segment::linear(len, dest, 0),
+    };
     Ok(Plan {
         live: live.to_string(),
         len,
@@ -223,6 +239,7 @@ pub fn plan(
         dest_path: dest_path.to_string(),
         place,
         copy,
-        lvm_raw: info.lvm,
+        lvm_raw: info.lvm && !allow.lvm_twin,
+        switch,
     })
 }

@@ -316,6 +316,7 @@ fn opts() -> RunOptions<'static> {
         retries: 2,
         retry_ticks: 1,
         verify: None,
+        commit: None,
     }
 }
 
@@ -610,9 +611,19 @@ fn an_lvm_volume_needs_raw_destination() {
     assert!(dm.st.borrow().log.is_empty(), "a refusal changed something");
     let allow = Allow {
         raw_destination: true,
+        ..Allow::default()
     };
     let p = plan_for(&dm, &FakeBlocks, allow).unwrap();
     assert!(p.lvm_raw);
+    // The twin the tool allocated on a PV of the group: no warning, and
+    // the switch-over maps what the twin maps (a plain device: itself).
+    let twin = Allow {
+        lvm_twin: true,
+        ..Allow::default()
+    };
+    let p = plan_for(&dm, &FakeBlocks, twin).unwrap();
+    assert!(!p.lvm_raw);
+    assert_eq!(p.switch_table(), Segment::linear(LEN, DEST, 0));
     assert!(!planned(&FakeDm::new(&[])).lvm_raw);
 }
 
@@ -675,4 +686,117 @@ fn migrations_lists_the_iofollow_devices_only() {
     control::start(&dm, &p, &mut Quiet::default()).unwrap();
     // The helper keeps the original (linear) mapping: not a migration.
     assert_eq!(control::migrations(&dm).unwrap(), ["vg-lv"]);
+}
+
+/// A commit hook that logs each call, with whether the live device was
+/// suspended and which table it had then.
+fn logging_commit(
+    dm: &FakeDm,
+    fail_side: Option<crate::lvm::Side>,
+) -> impl Fn(crate::lvm::Side) -> Result<()> + '_ {
+    move |side| {
+        let lv = dm.dev("vg-lv");
+        let entry = format!(
+            "commit {side:?} suspended={} {}",
+            lv.suspended, lv.active[0].target
+        );
+        dm.st.borrow_mut().log.push(entry);
+        if fail_side == Some(side) {
+            return Err(Error::new("vgcfgrestore failed"));
+        }
+        Ok(())
+    }
+}
+
+fn commits(dm: &FakeDm) -> Vec<String> {
+    let st = dm.st.borrow();
+    st.log
+        .iter()
+        .filter(|l| l.starts_with("commit") || l.starts_with("load"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn lvm_metadata_is_committed_suspended_and_synced_before_the_switch_table() {
+    let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
+    let p = planned(&dm);
+    let commit = logging_commit(&dm, None);
+    let o = RunOptions {
+        commit: Some(&commit),
+        ..opts()
+    };
+    assert_eq!(
+        control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o).unwrap(),
+        Outcome::Switched
+    );
+    assert_eq!(
+        commits(&dm),
+        vec!["load", "commit Destination suspended=true iofollow", "load"]
+    );
+    assert_eq!(dm.dev("vg-lv").active, vec![p.switch_table()]);
+}
+
+#[test]
+fn a_refused_switch_table_names_the_source_in_lvm_again() {
+    let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
+    let p = planned(&dm);
+    let inner = logging_commit(&dm, None);
+    // The switch-over's load (the second) is refused.
+    let commit = |side| {
+        inner(side)?;
+        if side == crate::lvm::Side::Destination {
+            dm.st.borrow_mut().fail = Some("load");
+        }
+        Ok(())
+    };
+    let o = RunOptions {
+        commit: Some(&commit),
+        ..opts()
+    };
+    let e = control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("names the source again") && e.contains("still migrating"),
+        "{e}"
+    );
+    assert_eq!(
+        commits(&dm),
+        vec![
+            "load",
+            "commit Destination suspended=true iofollow",
+            "commit Source suspended=true iofollow"
+        ]
+    );
+    let lv = dm.dev("vg-lv");
+    assert!(!lv.suspended && lv.active[0].target == "iofollow");
+}
+
+#[test]
+fn a_failed_commit_keeps_migrating_on_the_source() {
+    let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
+    let p = planned(&dm);
+    let commit = logging_commit(&dm, Some(crate::lvm::Side::Destination));
+    let o = RunOptions {
+        commit: Some(&commit),
+        ..opts()
+    };
+    let e = control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("vgcfgrestore failed") && e.contains("still migrating"),
+        "{e}"
+    );
+    assert_eq!(
+        commits(&dm),
+        vec![
+            "load",
+            "commit Destination suspended=true iofollow",
+            "commit Source suspended=true iofollow"
+        ]
+    );
+    let lv = dm.dev("vg-lv");
+    assert!(!lv.suspended && lv.active[0].target == "iofollow");
 }

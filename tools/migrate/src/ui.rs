@@ -6,8 +6,10 @@
 
 use crate::control::Observer;
 use crate::status::{json_event, json_line, json_state_event, State, Status};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the status is read.
@@ -53,8 +55,92 @@ impl TermLike for LogLines {
     }
 }
 
+/// Several migrations at once (a whole PV): a row per volume and a total
+/// row with rate and ETA, in one display.
+pub struct Group {
+    multi: MultiProgress,
+    total: ProgressBar,
+    terminal: bool,
+    /// Bytes done and in all, by device.
+    sizes: Mutex<Sizes>,
+}
+
+#[derive(Default)]
+struct Sizes {
+    by_device: BTreeMap<String, (u64, u64)>,
+    /// When a log last got a total line.
+    last_line: Option<Instant>,
+}
+
+impl Group {
+    /// A display for `count` migrations.
+    pub fn new(count: usize) -> Arc<Self> {
+        let terminal = std::io::stderr().is_terminal();
+        let target = if terminal {
+            ProgressDrawTarget::stderr()
+        } else {
+            // A log gets its lines from each volume, and a total a second.
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let total = multi.add(ProgressBar::new(0));
+        let style = ProgressStyle::with_template(
+            "{prefix:>20} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        total.set_style(style);
+        total.set_prefix("total");
+        total.set_message(format!("{count} volumes"));
+        Arc::new(Self {
+            multi,
+            total,
+            terminal,
+            sizes: Mutex::new(Sizes::default()),
+        })
+    }
+
+    /// A row for one volume, above the total.
+    fn row(&self, total: u64) -> ProgressBar {
+        if self.terminal {
+            self.multi
+                .insert_before(&self.total, ProgressBar::new(total))
+        } else {
+            ProgressBar::with_draw_target(
+                Some(total),
+                ProgressDrawTarget::term_like(Box::new(LogLines)),
+            )
+        }
+    }
+
+    fn update(&self, device: &str, done: u64, total: u64) {
+        let Ok(mut sizes) = self.sizes.lock() else {
+            return;
+        };
+        sizes.by_device.insert(device.to_string(), (done, total));
+        let (done, total) = sizes
+            .by_device
+            .values()
+            .fold((0u64, 0u64), |(d, t), (dd, tt)| {
+                (d.saturating_add(*dd), t.saturating_add(*tt))
+            });
+        self.total.set_length(total);
+        self.total.set_position(done);
+        if !self.terminal && sizes.last_line.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+            sizes.last_line = Some(Instant::now());
+            eprintln!(
+                "total: {} of {} MiB in {} volumes",
+                done >> 20,
+                total >> 20,
+                sizes.by_device.len()
+            );
+        }
+    }
+}
+
 /// Progress as a bar on stderr, and as JSON lines on stdout with `--json`.
 pub struct Ui {
+    /// The display this migration is a row of, when it is one of several.
+    group: Option<Arc<Group>>,
     device: String,
     block_bytes: u64,
     bar: Option<ProgressBar>,
@@ -73,6 +159,7 @@ impl Ui {
     /// A UI for migrating `device`, whose status counts `block_bytes` blocks.
     pub fn new(device: &str, block_bytes: u64, json: bool) -> Self {
         Self {
+            group: None,
             device: device.to_string(),
             block_bytes,
             bar: None,
@@ -85,7 +172,25 @@ impl Ui {
         }
     }
 
+    /// A UI that is one row of `group`.
+    pub fn in_group(device: &str, block_bytes: u64, json: bool, group: Arc<Group>) -> Self {
+        Self {
+            group: Some(group),
+            ..Self::new(device, block_bytes, json)
+        }
+    }
+
     fn bar(&mut self, total: u64) -> &ProgressBar {
+        if let (None, Some(group)) = (&self.bar, &self.group) {
+            let bar = group.row(total);
+            let style = ProgressStyle::with_template(
+                "{prefix:>20} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(self.device.clone());
+            self.bar = Some(bar);
+        }
         self.bar.get_or_insert_with(|| {
             let target = if self.terminal {
                 ProgressDrawTarget::stderr()
@@ -169,6 +274,9 @@ impl Observer for Ui {
         bar.set_length(total);
         bar.set_position(done);
         bar.set_message(msg);
+        if let Some(group) = &self.group {
+            group.update(&self.device, done, total);
+        }
     }
 
     fn synced(&mut self, st: &Status) {

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# An LV moved by iofollow-migrate to another PV of its own volume group, as
+# 'pvmove -n vm A B' would: LVM's metadata follows the data. After the
+# switch-over, every way LVM loads the volume again (lvchange --refresh,
+# vgchange -an/-ay) maps the new PV and reads back every write made before,
+# during and after the copy; vgck is clean; the old PV leaves the group with
+# vgreduce and the volume is intact after it is wiped.
+# suite: parallel
+. "$(dirname "$0")/../lib.sh"
+load_module
+lvm_env
+pv_a=$(make_loop 64)
+dst_loop=$(make_loop 64)
+# The destination PV sits on dm-delay (200 ms writes: with 4 copies in
+# flight a copy of 15 s or so). LVM sees it there, never the loop device
+# under it (a duplicate PV otherwise).
+sed -i "s#\"a|^/dev/loop|\"#\"a|^/dev/mapper/mvdst\$|\", \"r|^$dst_loop\$|\", \"a|^/dev/loop|\"#" "$LVM_SYSTEM_DIR/lvm.conf"
+pv_b=$(slow_dev mvdst "$dst_loop" 0 0)
+pvcreate -q "$pv_a" "$pv_b" >/dev/null && vgcreate -q movevg "$pv_a" >/dev/null ||
+	fail "cannot make the volume group"
+case_cleanup() { vgchange -q -an movevg >/dev/null 2>&1; }
+MIB=16
+make_lv movevg vm $MIB
+echo movevg-vm_iofollow >>"$DM_LIST"
+fill /dev/movevg/vm $MIB lvm-move
+vgextend -q movevg "$pv_b" >/dev/null || fail "vgextend movevg $pv_b failed"
+set_slow mvdst "$dst_loop" 0 200
+uuid_before=$(lvs --noheadings -o lv_uuid movevg/vm | tr -d ' ')
+
+# The model: what the volume must read back. Each write is direct and
+# acknowledged before it enters the model.
+model=$SCRATCH/model
+direct_read /dev/movevg/vm $((MIB << 20)) >"$model"
+writes=0
+write_some() { # <count> <tag>
+	local i off
+	for ((i = 0; i < $1; i++)); do
+		off=$(((RANDOM * 32768 + RANDOM) % (MIB * 256) * 4096))
+		head -c 4096 /dev/urandom >"$SCRATCH/blk"
+		write_range /dev/movevg/vm "$off" "$SCRATCH/blk" || fail "$2: write at $off failed"
+		dd if="$SCRATCH/blk" of="$model" bs=4096 seek=$((off / 4096)) conv=notrunc status=none
+		writes=$((writes + 1))
+	done
+}
+holds_model() { # <when>
+	cmp <(direct_read /dev/movevg/vm $((MIB << 20))) "$model" >/dev/null ||
+		fail "$1: movevg/vm does not read back its $writes writes"
+}
+on_pv() { # <pv> <when>: LVM's metadata and the live table both say <pv>
+	local devs dev
+	devs=$(lvs --noheadings -o devices movevg/vm | tr -d ' ')
+	[[ "$devs" == "$1("* ]] || fail "$2: LVM has movevg/vm on $devs, not $1"
+	dev=$(dmsetup table movevg-vm | awk '{print $4}')
+	[ "$dev" = "$(lsblk -dno MAJ:MIN "$1" | tr -d ' ')" ] ||
+		fail "$2: movevg-vm maps $dev, not $1: $(dmsetup table movevg-vm)"
+}
+on_pv "$pv_a" "before"
+
+"$MIGRATE" --json migrate --chunk 64 movevg/vm "$pv_b" >"$SCRATCH/out.json" 2>"$SCRATCH/err" &
+mig=$!
+until [ "$(dmsetup table movevg-vm | awk '{print $3}')" = iofollow ]; do
+	kill -0 $mig 2>/dev/null || fail "the migration ended early: $(cat "$SCRATCH/err")"
+	sleep 0.2
+done
+# LVM warns of the mismatch between its metadata and the live table while
+# the copy runs (the log keeps it).
+lvs --noheadings -o lv_tags movevg/vm_iofollow 2>>"$SCRATCH/lvm.err" | grep -q iofollow_migrate ||
+	fail "no tagged twin on the destination: $(lvs movevg 2>&1)"
+# Writes mid-copy: the copy is held meanwhile, so that it cannot end first.
+dmsetup message movevg-vm 0 pause
+[ "$(state_of movevg-vm)" = paused ] || fail "the copy is not held mid-copy: $(dmsetup status movevg-vm)"
+write_some 24 "during the copy"
+note "$writes writes during the copy, at $(migrated_of movevg-vm) of $(total_of movevg-vm) blocks"
+dmsetup message movevg-vm 0 resume
+wait $mig || fail "the migration failed: $(cat "$SCRATCH/err")"
+tail -n 1 "$SCRATCH/out.json" | grep -q '"event":"switched' || fail "no switched event: $(tail -n 2 "$SCRATCH/out.json")"
+grep -q "committing LVM metadata" "$SCRATCH/err" || fail "no metadata commit in the log: $(cat "$SCRATCH/err")"
+
+on_pv "$pv_b" "after the switch-over"
+! lvs movevg/vm_iofollow >/dev/null 2>&1 || fail "the twin is left: $(lvs movevg)"
+! dmsetup info iofollow-src-movevg-vm >/dev/null 2>&1 || fail "the helper is left"
+[ "$(lvs --noheadings -o lv_uuid movevg/vm | tr -d ' ')" = "$uuid_before" ] || fail "the volume's UUID changed"
+holds_model "after the switch-over"
+write_some 8 "after the switch-over"
+holds_model "after writes on the destination"
+
+lvchange --refresh movevg/vm || fail "lvchange --refresh failed"
+on_pv "$pv_b" "after lvchange --refresh"
+holds_model "after lvchange --refresh"
+vgchange -q -an movevg >/dev/null || fail "vgchange -an failed"
+vgchange -q -ay movevg >/dev/null || fail "vgchange -ay failed"
+on_pv "$pv_b" "after vgchange -an/-ay"
+holds_model "after vgchange -an/-ay"
+vgck movevg || fail "vgck movevg reports a problem"
+vgreduce -q movevg "$pv_a" >/dev/null || fail "vgreduce movevg $pv_a failed: something still uses the old PV"
+dd if=/dev/zero of="$pv_a" bs=1M oflag=direct status=none 2>/dev/null || true
+vgchange -q -an movevg >/dev/null && vgchange -q -ay movevg >/dev/null || fail "reactivation without the old PV failed"
+holds_model "after the old PV was removed and wiped"
+note "movevg/vm on $pv_b in LVM and in its table; $writes writes read back after refresh, reactivation and vgreduce"

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Moving an LVM volume onto another physical volume of its own group, with
+//! LVM's metadata following the data (Documentation/iofollow-migrate.rst,
+//! "LVM volumes"):
+//!
+//! 1. `lvcreate` a temporary twin `<lv>_iofollow` (tag `iofollow_migrate`)
+//!    of the same size, contiguous, on the destination PV: LVM allocates
+//!    the extents, and the copy fills them through the twin;
+//! 2. at the switch-over, with the volume suspended and `synced`, commit
+//!    metadata in which the volume and its twin trade extents, under the
+//!    group's lock (`vgcfgbackup`, one edit, `vgcfgrestore`);
+//! 3. load the volume's linear table on its new extents and resume;
+//! 4. `lvremove` the twin, which now names the old extents: LVM frees them.
+//!
+//! While the iofollow table is live, the source is authoritative and the
+//! metadata names it; the metadata names the destination only from a
+//! moment when the suspended device is synced (both legs hold every
+//! acknowledged write). A crash between any two steps leaves metadata that
+//! names a leg holding every acknowledged write; `settle` finishes or
+//! undoes what a killed run left.
+
+use crate::blockdev::device_number;
+use crate::error::{Error, Result};
+use crate::lvm_text;
+use iofollow_policy::table::DiskId;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tag of the temporary volume: only a tagged twin is ever removed.
+pub const TEMP_TAG: &str = "iofollow_migrate";
+
+/// An LVM logical volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    /// Its volume group.
+    pub vg: String,
+    /// Its name in the group.
+    pub lv: String,
+}
+
+impl Volume {
+    /// `vg/lv`, as LVM's commands take it.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.vg, self.lv)
+    }
+
+    /// Its temporary twin on the destination.
+    pub fn twin(&self) -> Volume {
+        Volume {
+            vg: self.vg.clone(),
+            lv: format!("{}_iofollow", self.lv),
+        }
+    }
+
+    /// Its device node, `/dev/<vg>/<lv>`.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/{}/{}", self.vg, self.lv))
+    }
+}
+
+/// The volume behind an LVM device-mapper name: LVM joins group and volume
+/// with `-` and doubles every `-` inside them (lvm2's `dm_build_dm_name`).
+pub fn volume_of_dm_name(name: &str) -> Option<Volume> {
+    let mut parts = vec![String::new()];
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '-' {
+            if chars.peek() == Some(&'-') {
+                chars.next();
+                parts.last_mut()?.push('-');
+            } else {
+                parts.push(String::new());
+            }
+        } else {
+            parts.last_mut()?.push(c);
+        }
+    }
+    // A third part is a layer (`-real`, `-cow`, `-tpool`): not a plain volume.
+    match parts.as_slice() {
+        [vg, lv] if !vg.is_empty() && !lv.is_empty() => Some(Volume {
+            vg: vg.clone(),
+            lv: lv.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// What a destination is to LVM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PvOf {
+    /// Not a physical volume.
+    NotPv,
+    /// A physical volume in no group.
+    Orphan,
+    /// A physical volume of this group.
+    Group(String),
+}
+
+/// Runs an LVM command; its stdout, or an error with its stderr.
+fn lvm(args: &[&str]) -> Result<String> {
+    let out = Command::new("lvm")
+        .args(args)
+        // Our descriptors are not LVM's business.
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .map_err(|e| Error::new(format!("cannot run lvm {}: {e}", args.join(" "))))?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "'lvm {}' failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What `path` is to LVM.
+pub fn pv_of(path: &Path) -> Result<PvOf> {
+    let p = path.to_string_lossy();
+    let out = Command::new("lvm")
+        .args(["pvs", "--noheadings", "-o", "vg_name", &p])
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output();
+    let Ok(out) = out else {
+        // No LVM on the machine: nothing is a physical volume to it.
+        return Ok(PvOf::NotPv);
+    };
+    if !out.status.success() {
+        return Ok(PvOf::NotPv);
+    }
+    let vg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok(if vg.is_empty() {
+        PvOf::Orphan
+    } else {
+        PvOf::Group(vg)
+    })
+}
+
+/// The volumes with extents on the physical volume at `path`, when it is
+/// one of a group (`None`: not a PV of a group, not a whole-PV move).
+pub fn volumes_on_pv(path: &Path) -> Result<Option<Vec<Volume>>> {
+    let Ok(pv) = device_number(path) else {
+        return Ok(None);
+    };
+    let PvOf::Group(vg) = pv_of(path)? else {
+        return Ok(None);
+    };
+    let out = lvm(&[
+        "lvs",
+        "--noheadings",
+        "--separator",
+        ":",
+        "-o",
+        "lv_name,devices",
+        &vg,
+    ])?;
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let Some((lv, devices)) = line.trim().split_once(':') else {
+            continue;
+        };
+        // `/dev/sdb(0),/dev/sdc(12)`: any segment on this PV.
+        let on_pv = devices.split(',').any(|d| {
+            let p = d.split('(').next().unwrap_or("");
+            !p.is_empty() && device_number(Path::new(p)).is_ok_and(|d| d == pv)
+        });
+        let v = Volume {
+            vg: vg.clone(),
+            lv: lv.to_string(),
+        };
+        if on_pv && !found.contains(&v) {
+            found.push(v);
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::new(format!(
+            "{} is a physical volume of {vg} with no logical volume on it: nothing to move",
+            path.display()
+        )));
+    }
+    Ok(Some(found))
+}
+
+/// Where a volume lies: the device of its one segment's physical volume.
+fn placement(v: &Volume, nolocking: bool) -> Result<Option<DiskId>> {
+    let name = v.full_name();
+    let mut args = vec!["lvs", "--noheadings", "-o", "devices,lv_tags", &name];
+    if nolocking {
+        args.push("--nolocking");
+    }
+    let out = match lvm(&args) {
+        Ok(out) => out,
+        Err(e) if e.to_string().contains("Failed to find logical volume") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let line = out.trim();
+    let dev = line.split_whitespace().next().unwrap_or("");
+    // `/dev/loop1(12)`: the PV and its first extent.
+    let path = dev.split('(').next().unwrap_or("");
+    if path.is_empty() || dev.contains(',') {
+        return Err(Error::new(format!(
+            "{name} is not one linear segment on one physical volume (lvs says '{line}')"
+        )));
+    }
+    device_number(Path::new(path)).map(Some)
+}
+
+/// Whether `volume` has a twin left by a migration (tagged as ours).
+pub fn has_twin(volume: &Volume) -> Result<bool> {
+    is_our_twin(&volume.twin())
+}
+
+/// Whether the volume exists and carries the twin's tag.
+fn is_our_twin(v: &Volume) -> Result<bool> {
+    let name = v.full_name();
+    match lvm(&["lvs", "--noheadings", "-o", "lv_tags", &name]) {
+        Ok(out) => Ok(out.split(',').any(|t| t.trim() == TEMP_TAG)),
+        Err(e) if e.to_string().contains("Failed to find logical volume") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The move of a volume onto a physical volume of its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// The volume that moves.
+    pub volume: Volume,
+    /// The device of the PV it is on.
+    pub source_pv: DiskId,
+    /// The device of the PV it moves to.
+    pub dest_pv: DiskId,
+    /// The destination PV as the operator named it.
+    pub dest_path: String,
+}
+
+/// Which of the two physical volumes the metadata has the volume on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The PV it started on (the metadata as before the migration).
+    Source,
+    /// The destination PV (committed).
+    Destination,
+}
+
+impl Move {
+    /// Checks that `volume` (on one PV) can move to `dest_path`, a PV of its group.
+    pub fn new(volume: Volume, dest_path: &str) -> Result<Self> {
+        let dest_pv = device_number(Path::new(dest_path))?;
+        let source_pv = placement(&volume, false)?
+            .ok_or_else(|| Error::new(format!("no logical volume {}", volume.full_name())))?;
+        if source_pv == dest_pv {
+            return Err(Error::new(format!(
+                "{} is already on {dest_path}",
+                volume.full_name()
+            )));
+        }
+        Ok(Self {
+            volume,
+            source_pv,
+            dest_pv,
+            dest_path: dest_path.to_string(),
+        })
+    }
+
+    /// The temporary twin.
+    pub fn twin(&self) -> Volume {
+        self.volume.twin()
+    }
+
+    /// Step 1: allocates the twin of `sectors` on the destination; its path.
+    pub fn create_twin(&self, sectors: u64) -> Result<PathBuf> {
+        let twin = self.twin();
+        if is_our_twin(&twin)? {
+            return Err(Error::new(format!(
+                "{} exists: an earlier migration of {} did not finish; run 'iofollow-migrate abort {}'",
+                twin.full_name(),
+                self.volume.full_name(),
+                self.volume.full_name()
+            )));
+        }
+        let size = format!("{sectors}s");
+        lvm(&[
+            "lvcreate",
+            "-q",
+            "-y",
+            "--wipesignatures",
+            "n",
+            "--zero",
+            "n",
+            "--alloc",
+            "contiguous",
+            "--addtag",
+            TEMP_TAG,
+            "-L",
+            &size,
+            "-n",
+            &twin.lv,
+            &self.volume.vg,
+            &self.dest_path,
+        ])
+        .map_err(|e| {
+            e.context(format!(
+                "cannot allocate {} on {}",
+                twin.full_name(),
+                self.dest_path
+            ))
+        })?;
+        Ok(twin.path())
+    }
+
+    /// Removes the twin (after the switch-over it names the old extents, so
+    /// LVM frees them); only one that carries the tag.
+    pub fn remove_twin(&self) -> Result<()> {
+        let twin = self.twin();
+        if !is_our_twin(&twin)? {
+            return Ok(());
+        }
+        lvm(&["lvremove", "-q", "-y", &twin.full_name()]).map(|_| ())
+    }
+
+    /// Which PV the metadata has the volume on now.
+    pub fn side(&self) -> Result<Side> {
+        self.side_locked(false)
+    }
+
+    fn side_locked(&self, nolocking: bool) -> Result<Side> {
+        match placement(&self.volume, nolocking)? {
+            Some(d) if d == self.source_pv => Ok(Side::Source),
+            Some(d) if d == self.dest_pv => Ok(Side::Destination),
+            Some(d) => Err(Error::new(format!(
+                "{} is on {d}, neither its source nor {}: another tool moved it",
+                self.volume.full_name(),
+                self.dest_path
+            ))),
+            None => Err(Error::new(format!(
+                "{} is gone from the metadata",
+                self.volume.full_name()
+            ))),
+        }
+    }
+
+    /// Step 2 (and its undo): makes the metadata name the volume on
+    /// `want`, trading extents with the twin, under the group's lock. Does
+    /// nothing when it already does.
+    pub fn commit(&self, want: Side) -> Result<()> {
+        let _lock = VgLock::take(&self.volume.vg)?;
+        if self.side_locked(true)? == want {
+            return Ok(());
+        }
+        let dir = std::env::temp_dir();
+        let base = format!(
+            "iofollow-migrate-{}-{}-{}",
+            self.volume.vg,
+            self.volume.lv,
+            std::process::id()
+        );
+        let backup = dir.join(format!("{base}.vg"));
+        let edited = dir.join(format!("{base}.edited.vg"));
+        let result = (|| {
+            let b = backup.to_string_lossy();
+            lvm(&[
+                "vgcfgbackup",
+                "-q",
+                "--nolocking",
+                "-f",
+                &b,
+                &self.volume.vg,
+            ])?;
+            let text = fs::read_to_string(&backup)?;
+            let twin = self.twin();
+            let new = lvm_text::swap_extents(&text, &self.volume.lv, &twin.lv).map_err(|e| {
+                Error::new(format!(
+                    "cannot edit the metadata of {}: {e}",
+                    self.volume.vg
+                ))
+            })?;
+            fs::write(&edited, new)?;
+            let e = edited.to_string_lossy();
+            lvm(&[
+                "vgcfgrestore",
+                "-q",
+                "--nolocking",
+                "--yes",
+                "-f",
+                &e,
+                &self.volume.vg,
+            ])?;
+            let seq_before = lvm_text::seqno(&text).map_err(Error::new)?;
+            let now = lvm(&[
+                "vgs",
+                "--noheadings",
+                "--nolocking",
+                "-o",
+                "vg_seqno",
+                &self.volume.vg,
+            ])?;
+            if now.trim().parse::<u64>().ok() != seq_before.checked_add(1) {
+                return Err(Error::new(format!(
+                    "{}: metadata sequence number {} after the commit, not {}",
+                    self.volume.vg,
+                    now.trim(),
+                    seq_before.saturating_add(1)
+                )));
+            }
+            if self.side_locked(true)? != want {
+                return Err(Error::new(format!(
+                    "the metadata of {} did not change",
+                    self.volume.full_name()
+                )));
+            }
+            Ok(())
+        })();
+        let _ = fs::remove_file(&backup);
+        let _ = fs::remove_file(&edited);
+        result.map_err(|e| {
+            e.context(format!(
+                "committing {} to LVM's metadata",
+                self.volume.full_name()
+            ))
+        })
+    }
+}
+
+/// After a killed run: makes the metadata name `volume` on the physical
+/// volume `truth` (the one that holds every acknowledged write: the source
+/// while iofollow or the original table is live, the destination once the
+/// switch-over table is). `Ok(None)`: there is no twin, nothing to settle.
+pub fn name_on(volume: &Volume, truth: DiskId) -> Result<Option<Move>> {
+    let twin = volume.twin();
+    if !is_our_twin(&twin)? {
+        return Ok(None);
+    }
+    let on_volume = placement(volume, false)?;
+    let other = if on_volume == Some(truth) {
+        placement(&twin, false)?
+    } else {
+        on_volume
+    };
+    let other =
+        other.ok_or_else(|| Error::new(format!("no logical volume {}", volume.full_name())))?;
+    let mv = Move {
+        volume: volume.clone(),
+        source_pv: truth,
+        dest_pv: other,
+        dest_path: other.to_string(),
+    };
+    mv.commit(Side::Source)?;
+    Ok(Some(mv))
+}
+
+/// [`name_on`], then the twin removed (nothing may use it any more).
+pub fn settle(volume: &Volume, truth: DiskId) -> Result<bool> {
+    match name_on(volume, truth)? {
+        Some(mv) => mv.remove_twin().map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// LVM's own lock on a volume group (`<locking_dir>/V_<vg>`, flock, as
+/// lvm2's lib/locking/file_locking.c takes it): every LVM command on this
+/// host waits while it is held, so nothing changes the metadata between our
+/// read and our write. The commands run under it take `--nolocking`.
+struct VgLock {
+    _lock: Flock<fs::File>,
+}
+
+impl VgLock {
+    fn take(vg: &str) -> Result<Self> {
+        let dir = lvm(&["lvmconfig", "--typeconfig", "full", "global/locking_dir"])
+            .ok()
+            .and_then(|s| Some(s.split_once('=')?.1.trim().trim_matches('"').to_string()))
+            .unwrap_or_else(|| "/run/lock/lvm".to_string());
+        fs::create_dir_all(&dir)?;
+        let path = Path::new(&dir).join(format!("V_{vg}"));
+        // LVM may unlink the file when it unlocks: lock until the path
+        // names the file we hold, as LVM does.
+        for _ in 0..100 {
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+            let held = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| Error::new(format!("cannot lock {}: {e}", path.display())))?;
+            let same = match (fs::metadata(&path), held.metadata()) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                return Ok(Self { _lock: held });
+            }
+        }
+        Err(Error::new(format!(
+            "cannot lock {}: it keeps being replaced",
+            path.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dm_names_split_as_lvm_builds_them() {
+        let v = |vg: &str, lv: &str| {
+            Some(Volume {
+                vg: vg.into(),
+                lv: lv.into(),
+            })
+        };
+        assert_eq!(volume_of_dm_name("vg0-vm7"), v("vg0", "vm7"));
+        assert_eq!(volume_of_dm_name("my--vg-vm--7"), v("my-vg", "vm-7"));
+        assert_eq!(volume_of_dm_name("vg0-lv-real"), None);
+        assert_eq!(volume_of_dm_name("vmdisk"), None);
+        assert_eq!(volume_of_dm_name("vg0-"), None);
+        assert_eq!(
+            v("vg0", "vm7").unwrap().twin().full_name(),
+            "vg0/vm7_iofollow"
+        );
+    }
+}
