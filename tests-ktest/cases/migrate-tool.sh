@@ -116,6 +116,10 @@ done
 "$MIGRATE" status toolvg/vm | grep -q "toolvg-vm: copying" || fail "status does not say copying"
 out=$("$MIGRATE" migrate --raw-destination toolvg/vm "$(make_loop 32)" 2>&1) && fail "a second migration of toolvg/vm started"
 grep -q "already being migrated by iofollow" <<<"$out" || fail "second migration: said '$out'"
+# Nor does an abort act under a running migration (it would race the switch-over).
+out=$("$MIGRATE" abort toolvg/vm 2>&1) && fail "abort ran under a running migration"
+grep -q "already being migrated by iofollow-migrate" <<<"$out" || fail "abort under a run: said '$out'"
+[ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ] || fail "the refused abort changed the table"
 # A running migration takes a new ratio from another shell: the target's
 # status and table line show it.
 "$MIGRATE" set toolvg/vm --ratio 7:3 --deadline 0 >"$SCRATCH/set" 2>&1 || fail "set failed: $(cat "$SCRATCH/set")"

@@ -53,8 +53,22 @@ pub enum Outcome {
 /// Compares source and destination of a plan; `Err` says where they differ.
 pub type Verify<'a> = &'a dyn Fn(&Plan) -> Result<()>;
 
-/// Makes LVM's metadata name the volume on one side (`Ok` when it does).
-pub type Commit<'a> = &'a dyn Fn(Side) -> Result<()>;
+/// LVM's metadata of a volume moved within its group (step 5).
+pub trait Metadata {
+    /// Takes the group's lock. It is taken before the suspend and held
+    /// through the switch-over: no LVM command waits for it while holding
+    /// anything on the suspended device, and none changes the group
+    /// between the commit's read and its write.
+    fn lock(&self) -> Result<Box<dyn LockedMetadata + '_>>;
+}
+
+/// The metadata under the group's lock.
+pub trait LockedMetadata {
+    /// Makes it name the volume on `side` (`Ok` when it does).
+    fn commit(&self, side: Side) -> Result<()>;
+    /// Which side it names.
+    fn side(&self) -> Result<Side>;
+}
 
 /// Ends the process at a named step when `IOFOLLOW_MIGRATE_FAILPOINT` names
 /// it, as a kill at that moment would: the crash tests reach each step of
@@ -76,7 +90,7 @@ pub struct RunOptions<'a> {
     /// and synced; `Err` stops the switch-over.
     pub verify: Option<Verify<'a>>,
     /// LVM's metadata, committed while suspended and synced (step 5).
-    pub commit: Option<Commit<'a>>,
+    pub commit: Option<&'a dyn Metadata>,
 }
 
 /// The live device's iofollow status.
@@ -232,6 +246,10 @@ fn switch_over(
     obs: &mut impl Observer,
     opts: &RunOptions<'_>,
 ) -> Result<Switch> {
+    let locked = match opts.commit {
+        Some(m) => Some(m.lock()?),
+        None => None,
+    };
     dm.suspend(&plan.live)?;
     let st = match status(dm, &plan.live) {
         Ok(st) => st,
@@ -262,27 +280,34 @@ fn switch_over(
             ));
         }
     }
-    // Names the source again: under iofollow it is authoritative.
-    let uncommit = |e: Error| {
-        let Some(commit) = opts.commit else { return e };
-        match commit(Side::Source) {
-            Ok(()) => e.context("LVM's metadata names the source again"),
-            Err(u) => e.context(format!(
-                "naming the source in LVM's metadata again failed too ({u}); \
-                 'iofollow-migrate abort {}' retries it",
-                plan.live
-            )),
-        }
-    };
-    if let Some(commit) = opts.commit {
+    if let Some(l) = &locked {
         obs.note(&format!(
             "suspended and synced ({cost}): committing LVM metadata that puts {} on {}",
             plan.live, plan.dest_path
         ));
-        if let Err(e) = commit(Side::Destination) {
-            let e = uncommit(e);
-            let _ = dm.resume(&plan.live);
-            return Err(e.context("still migrating with iofollow"));
+        if let Err(e) = l.commit(Side::Destination) {
+            // Where the metadata is decides: the switch needs it on the
+            // destination, the original table on the source.
+            match l.side() {
+                Ok(Side::Destination) => obs.note(&format!(
+                    "the commit reported '{e}', but LVM has {} on the destination: switching",
+                    plan.live
+                )),
+                Ok(Side::Source) => {
+                    restore_suspended(dm, &plan.live, &plan.helper, &plan.original)?;
+                    return Ok(Switch::Refused(e.context(
+                        "LVM's metadata still names the source, and the original table is back",
+                    )));
+                }
+                Err(e2) => {
+                    let _ = dm.resume(&plan.live);
+                    return Err(e.context(format!(
+                        "and LVM's metadata cannot be read ({e2}); still migrating with iofollow: \
+                         run 'iofollow-migrate abort {}'",
+                        plan.live
+                    )));
+                }
+            }
         }
         failpoint("committed");
     }
@@ -291,9 +316,28 @@ fn switch_over(
         plan.live, plan.dest_path
     ));
     if let Err(e) = dm.load(&plan.live, &[plan.switch_table()]) {
-        let e = uncommit(e);
+        let e = e.context("the switch-over table was refused");
+        // The metadata names the source again before the source's table is back.
+        if let Some(l) = &locked {
+            return match l.commit(Side::Source) {
+                Ok(()) => {
+                    restore_suspended(dm, &plan.live, &plan.helper, &plan.original)?;
+                    Ok(Switch::Refused(e.context(
+                        "LVM's metadata names the source again, and the original table is back",
+                    )))
+                }
+                Err(u) => {
+                    let _ = dm.resume(&plan.live);
+                    Err(e.context(format!(
+                        "naming the source in LVM's metadata again failed too ({u}); still \
+                         migrating with iofollow: run 'iofollow-migrate abort {}'",
+                        plan.live
+                    )))
+                }
+            };
+        }
         let _ = dm.resume(&plan.live);
-        return Err(e.context("the switch-over table was refused; still migrating with iofollow"));
+        return Err(e.context("still migrating with iofollow"));
     }
     dm.resume(&plan.live).map_err(|e| {
         e.context(format!(

@@ -27,6 +27,7 @@ use iofollow_policy::table::DiskId;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,12 +101,17 @@ pub enum PvOf {
     Group(String),
 }
 
-/// Runs an LVM command; its stdout, or an error with its stderr.
+/// Runs an LVM command; its stdout, or an error with its stderr. It runs
+/// in a process group of its own: a Ctrl-C at the terminal asks the tool
+/// to stop (which it does between steps), and must not kill a
+/// vgcfgrestore half-way (with --nolocking, LVM does not block signals
+/// around its metadata write itself).
 fn lvm(args: &[&str]) -> Result<String> {
     let out = Command::new("lvm")
         .args(args)
         // Our descriptors are not LVM's business.
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .process_group(0)
         .output()
         .map_err(|e| Error::new(format!("cannot run lvm {}: {e}", args.join(" "))))?;
     if !out.status.success() {
@@ -155,14 +161,20 @@ pub fn volumes_on_pv(path: &Path) -> Result<Option<Vec<Volume>>> {
         "--separator",
         ":",
         "-o",
-        "lv_name,devices",
+        "lv_name,lv_tags,devices",
         &vg,
     ])?;
     let mut found = Vec::new();
     for line in out.lines() {
-        let Some((lv, devices)) = line.trim().split_once(':') else {
+        let mut fields = line.trim().splitn(3, ':');
+        let (Some(lv), Some(tags), Some(devices)) = (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
+        // A twin left by a killed run is not a volume to move: 'abort' settles it.
+        if tags.split(',').any(|t| t == TEMP_TAG) {
+            continue;
+        }
         // `/dev/sdb(0),/dev/sdc(12)`: any segment on this PV.
         let on_pv = devices.split(',').any(|d| {
             let p = d.split('(').next().unwrap_or("");
@@ -186,12 +198,12 @@ pub fn volumes_on_pv(path: &Path) -> Result<Option<Vec<Volume>>> {
 }
 
 /// Where a volume lies: the device of its one segment's physical volume.
-fn placement(v: &Volume, nolocking: bool) -> Result<Option<DiskId>> {
+/// `extra`: options of a command run under the group's lock.
+fn placement(v: &Volume, extra: &[&str]) -> Result<Option<DiskId>> {
     let name = v.full_name();
-    let mut args = vec!["lvs", "--noheadings", "-o", "devices,lv_tags", &name];
-    if nolocking {
-        args.push("--nolocking");
-    }
+    let mut args = vec!["lvs", "--noheadings", "-o", "devices"];
+    args.extend_from_slice(extra);
+    args.push(&name);
     let out = match lvm(&args) {
         Ok(out) => out,
         Err(e) if e.to_string().contains("Failed to find logical volume") => return Ok(None),
@@ -250,7 +262,7 @@ impl Move {
     /// Checks that `volume` (on one PV) can move to `dest_path`, a PV of its group.
     pub fn new(volume: Volume, dest_path: &str) -> Result<Self> {
         let dest_pv = device_number(Path::new(dest_path))?;
-        let source_pv = placement(&volume, false)?
+        let source_pv = placement(&volume, &[])?
             .ok_or_else(|| Error::new(format!("no logical volume {}", volume.full_name())))?;
         if source_pv == dest_pv {
             return Err(Error::new(format!(
@@ -322,13 +334,43 @@ impl Move {
         lvm(&["lvremove", "-q", "-y", &twin.full_name()]).map(|_| ())
     }
 
-    /// Which PV the metadata has the volume on now.
-    pub fn side(&self) -> Result<Side> {
-        self.side_locked(false)
+    /// Takes LVM's lock on the group for a commit, and finds the group's
+    /// PVs: every LVM command under the lock reads those devices only
+    /// (`--devices`), never a device stacked on the volume, which may be
+    /// suspended.
+    pub fn lock(&self) -> Result<LockedGroup<'_>> {
+        let lock = VgLock::take(&self.volume.vg)?;
+        let vg = &self.volume.vg;
+        let select = format!("vg_name={vg}");
+        let pvs = lvm(&[
+            "pvs",
+            "--noheadings",
+            "--nolocking",
+            "-o",
+            "pv_name",
+            "-S",
+            &select,
+        ])?;
+        let devices: Vec<&str> = pvs.split_whitespace().collect();
+        if devices.is_empty() {
+            return Err(Error::new(format!(
+                "{vg} has no physical volumes LVM can see"
+            )));
+        }
+        Ok(LockedGroup {
+            mv: self,
+            _lock: lock,
+            devices: devices.join(","),
+        })
     }
 
-    fn side_locked(&self, nolocking: bool) -> Result<Side> {
-        match placement(&self.volume, nolocking)? {
+    /// Which PV the metadata has the volume on now.
+    pub fn side(&self) -> Result<Side> {
+        self.lock()?.side()
+    }
+
+    fn side_of(&self, on: Option<DiskId>) -> Result<Side> {
+        match on {
             Some(d) if d == self.source_pv => Ok(Side::Source),
             Some(d) if d == self.dest_pv => Ok(Side::Destination),
             Some(d) => Err(Error::new(format!(
@@ -342,74 +384,99 @@ impl Move {
             ))),
         }
     }
+}
 
-    /// Step 2 (and its undo): makes the metadata name the volume on
-    /// `want`, trading extents with the twin, under the group's lock. Does
-    /// nothing when it already does.
+/// A move's group under LVM's lock (dropping it unlocks).
+pub struct LockedGroup<'a> {
+    mv: &'a Move,
+    _lock: VgLock,
+    /// The group's PVs, for `--devices`.
+    devices: String,
+}
+
+impl LockedGroup<'_> {
+    /// Options of every LVM command run under the lock.
+    fn locked_args(&self) -> [&str; 3] {
+        ["--nolocking", "--devices", &self.devices]
+    }
+
+    /// Which PV the metadata has the volume on.
+    pub fn side(&self) -> Result<Side> {
+        self.mv
+            .side_of(placement(&self.mv.volume, &self.locked_args())?)
+    }
+
+    /// Makes the metadata name the volume on `want`, trading extents with
+    /// the twin. Does nothing when it already does; refuses, before
+    /// writing, unless the twin is on the PV the volume is to be on.
     pub fn commit(&self, want: Side) -> Result<()> {
-        let _lock = VgLock::take(&self.volume.vg)?;
-        if self.side_locked(true)? == want {
+        let mv = self.mv;
+        if self.side()? == want {
             return Ok(());
+        }
+        let twin = mv.twin();
+        let twin_must_be = match want {
+            Side::Destination => mv.dest_pv,
+            Side::Source => mv.source_pv,
+        };
+        if placement(&twin, &self.locked_args())? != Some(twin_must_be) {
+            return Err(Error::new(format!(
+                "{} is not on {twin_must_be} in LVM's metadata: not trading extents with it",
+                twin.full_name()
+            )));
         }
         let dir = std::env::temp_dir();
         let base = format!(
             "iofollow-migrate-{}-{}-{}",
-            self.volume.vg,
-            self.volume.lv,
+            mv.volume.vg,
+            mv.volume.lv,
             std::process::id()
         );
         let backup = dir.join(format!("{base}.vg"));
         let edited = dir.join(format!("{base}.edited.vg"));
+        let [nolock, devopt, devices] = self.locked_args();
+        let vg = mv.volume.vg.as_str();
         let result = (|| {
             let b = backup.to_string_lossy();
-            lvm(&[
-                "vgcfgbackup",
-                "-q",
-                "--nolocking",
-                "-f",
-                &b,
-                &self.volume.vg,
-            ])?;
+            lvm(&["vgcfgbackup", "-q", nolock, devopt, devices, "-f", &b, vg])?;
             let text = fs::read_to_string(&backup)?;
-            let twin = self.twin();
-            let new = lvm_text::swap_extents(&text, &self.volume.lv, &twin.lv).map_err(|e| {
-                Error::new(format!(
-                    "cannot edit the metadata of {}: {e}",
-                    self.volume.vg
-                ))
-            })?;
+            let new = lvm_text::swap_extents(&text, &mv.volume.lv, &twin.lv)
+                .map_err(|e| Error::new(format!("cannot edit the metadata of {vg}: {e}")))?;
             fs::write(&edited, new)?;
             let e = edited.to_string_lossy();
             lvm(&[
                 "vgcfgrestore",
                 "-q",
-                "--nolocking",
+                nolock,
+                devopt,
+                devices,
                 "--yes",
                 "-f",
                 &e,
-                &self.volume.vg,
+                vg,
             ])?;
             let seq_before = lvm_text::seqno(&text).map_err(Error::new)?;
             let now = lvm(&[
                 "vgs",
                 "--noheadings",
-                "--nolocking",
+                nolock,
+                devopt,
+                devices,
                 "-o",
                 "vg_seqno",
-                &self.volume.vg,
+                vg,
             ])?;
             if now.trim().parse::<u64>().ok() != seq_before.checked_add(1) {
                 return Err(Error::new(format!(
-                    "{}: metadata sequence number {} after the commit, not {}",
-                    self.volume.vg,
+                    "{vg}: metadata sequence number {} after the commit, not {}",
                     now.trim(),
                     seq_before.saturating_add(1)
                 )));
             }
-            if self.side_locked(true)? != want {
+            if self.side()? != want {
                 return Err(Error::new(format!(
                     "the metadata of {} did not change",
-                    self.volume.full_name()
+                    mv.volume.full_name()
                 )));
             }
             Ok(())
@@ -419,7 +486,7 @@ impl Move {
         result.map_err(|e| {
             e.context(format!(
                 "committing {} to LVM's metadata",
-                self.volume.full_name()
+                mv.volume.full_name()
             ))
         })
     }
@@ -434,21 +501,24 @@ pub fn name_on(volume: &Volume, truth: DiskId) -> Result<Option<Move>> {
     if !is_our_twin(&twin)? {
         return Ok(None);
     }
-    let on_volume = placement(volume, false)?;
-    let other = if on_volume == Some(truth) {
-        placement(&twin, false)?
-    } else {
-        on_volume
+    let other = match (placement(volume, &[])?, placement(&twin, &[])?) {
+        (Some(v), Some(t)) if v == truth => t,
+        (Some(v), Some(t)) if t == truth => v,
+        (v, t) => {
+            return Err(Error::new(format!(
+                "{} maps {truth}, but LVM has it on {v:?} and {} on {t:?}: not ours to settle",
+                volume.full_name(),
+                twin.full_name()
+            )))
+        }
     };
-    let other =
-        other.ok_or_else(|| Error::new(format!("no logical volume {}", volume.full_name())))?;
     let mv = Move {
         volume: volume.clone(),
         source_pv: truth,
         dest_pv: other,
         dest_path: other.to_string(),
     };
-    mv.commit(Side::Source)?;
+    mv.lock()?.commit(Side::Source)?;
     Ok(Some(mv))
 }
 
@@ -457,6 +527,21 @@ pub fn settle(volume: &Volume, truth: DiskId) -> Result<bool> {
     match name_on(volume, truth)? {
         Some(mv) => mv.remove_twin().map(|()| true),
         None => Ok(false),
+    }
+}
+
+impl crate::control::Metadata for Move {
+    fn lock(&self) -> Result<Box<dyn crate::control::LockedMetadata + '_>> {
+        Ok(Box::new(Move::lock(self)?))
+    }
+}
+
+impl crate::control::LockedMetadata for LockedGroup<'_> {
+    fn commit(&self, side: Side) -> Result<()> {
+        LockedGroup::commit(self, side)
+    }
+    fn side(&self) -> Result<Side> {
+        LockedGroup::side(self)
     }
 }
 

@@ -199,6 +199,40 @@ fn resolve_live(dm: &impl Dm, device: &str) -> Result<String> {
     Ok(device.to_string())
 }
 
+/// Held by the run migrating a device, so that `abort` (or a second run)
+/// does not act under it: a flock on `/run/lock/iofollow-migrate.<dev>`.
+struct RunLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl RunLock {
+    fn take(live: &str) -> Result<Self> {
+        let dir = Path::new("/run/lock");
+        let dir = if dir.is_dir() {
+            dir.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let path = dir.join(format!("iofollow-migrate.{live}"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| match e {
+                nix::errno::Errno::EWOULDBLOCK => Error::new(format!(
+                    "{live} is already being migrated by iofollow-migrate (a run holds {}): \
+                     stop that run (Ctrl-C) first",
+                    path.display()
+                )),
+                e => Error::new(format!("cannot lock {}: {e}", path.display())),
+            })?;
+        Ok(Self { _lock: lock })
+    }
+}
+
 /// Loads dm-iofollow if the kernel does not have the target yet.
 fn ensure_module(dm: &impl Dm) -> Result<()> {
     if !dm.target_types()?.iter().any(|t| t == "iofollow") {
@@ -354,6 +388,7 @@ fn migrate_volume(
     let dest_arg = &args.destination;
     let dm = SystemDm::open()?;
     let live = resolve_live(&dm, device)?;
+    let _running = RunLock::take(&live)?;
     blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
     let chunk_sectors = args.chunk.saturating_mul(2);
@@ -473,15 +508,11 @@ fn migrate_volume(
     let helper_path = format!("/dev/mapper/{}", plan.helper);
     let verify =
         |p: &plan::Plan| verify::compare(Path::new(&helper_path), Path::new(&p.dest_path), p.len);
-    let commit = |side: lvm::Side| match &mv {
-        Some(mv) => mv.commit(side),
-        None => Ok(()),
-    };
     let opts = RunOptions {
         retries: args.retries,
         retry_ticks: 20,
         verify: if args.verify { Some(&verify) } else { None },
-        commit: mv.as_ref().map(|_| &commit as control::Commit<'_>),
+        commit: mv.as_ref().map(|m| m as &dyn control::Metadata),
     };
     let mut ui = match group {
         Some(g) => ui::Ui::in_group(&plan.live, plan.block_bytes(), json, g),
@@ -538,7 +569,9 @@ fn finish_lvm_move(dm: &impl Dm, plan: &plan::Plan, mv: &lvm::Move, outcome: &Re
         _ => maps(&plan.original) && mv.side().ok() == Some(lvm::Side::Source),
     };
     let twin = mv.twin().full_name();
-    if !settled {
+    // The helper maps the old extents, which removing the twin frees.
+    let helper_gone = matches!(dm.info(&plan.helper), Ok(None));
+    if !settled || !helper_gone {
         eprintln!(
             "iofollow-migrate: leaving {twin}: run 'iofollow-migrate abort {}' to settle it",
             plan.live
@@ -557,10 +590,18 @@ fn finish_lvm_move(dm: &impl Dm, plan: &plan::Plan, mv: &lvm::Move, outcome: &Re
 /// `abort`: the original table back, and for an LVM move, metadata that
 /// names the leg holding every write and no twin.
 fn abort(dm: &impl Dm, live: &str) -> Result<()> {
-    let volume = dm
+    let _running = RunLock::take(live)?;
+    let info = dm
         .info(live)?
-        .filter(|i| i.lvm)
-        .and_then(|_| lvm::volume_of_dm_name(live));
+        .ok_or_else(|| Error::new(format!("no device-mapper device named '{live}'")))?;
+    if info.suspended {
+        // Left suspended by a killed run (mid switch-over): resumed first,
+        // so that no LVM command below can wait on it. Under iofollow the
+        // source is authoritative, and the destination mirrored.
+        dm.resume(live)?;
+        eprintln!("{live}: resumed (a killed run left it suspended)");
+    }
+    let volume = info.lvm.then(|| lvm::volume_of_dm_name(live)).flatten();
     let helper = plan::helper_name(live);
     let table = dm.table(live)?;
     let migrating = table.iter().any(|t| t.target == "iofollow") || dm.info(&helper)?.is_some();

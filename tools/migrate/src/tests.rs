@@ -7,6 +7,7 @@ use crate::blockdev::Blocks;
 use crate::control::{self, Observer, Outcome, RunOptions};
 use crate::dm::{DevInfo, Dm};
 use crate::error::{Error, Result};
+use crate::lvm::Side;
 use crate::plan::{plan, Allow, Plan};
 use crate::status::Status;
 use crate::table::{CopyOptions, Segment};
@@ -688,23 +689,65 @@ fn migrations_lists_the_iofollow_devices_only() {
     assert_eq!(control::migrations(&dm).unwrap(), ["vg-lv"]);
 }
 
-/// A commit hook that logs each call, with whether the live device was
-/// suspended and which table it had then.
-fn logging_commit(
-    dm: &FakeDm,
-    fail_side: Option<crate::lvm::Side>,
-) -> impl Fn(crate::lvm::Side) -> Result<()> + '_ {
-    move |side| {
-        let lv = dm.dev("vg-lv");
+/// LVM metadata that logs each call (with whether the live device was
+/// suspended and which table it had then), keeps the side it names, and
+/// fails as told.
+struct FakeMeta<'a> {
+    dm: &'a FakeDm,
+    side: std::cell::Cell<Side>,
+    /// A commit to this side fails; `apply_anyway`: after writing it.
+    fail: Option<Side>,
+    apply_anyway: bool,
+    /// The switch-over table is refused after the commit.
+    refuse_switch: bool,
+}
+
+impl<'a> FakeMeta<'a> {
+    fn new(dm: &'a FakeDm) -> Self {
+        Self {
+            dm,
+            side: std::cell::Cell::new(Side::Source),
+            fail: None,
+            apply_anyway: false,
+            refuse_switch: false,
+        }
+    }
+}
+
+impl control::Metadata for FakeMeta<'_> {
+    fn lock(&self) -> Result<Box<dyn control::LockedMetadata + '_>> {
+        let lv = self.dm.dev("vg-lv");
+        self.dm
+            .st
+            .borrow_mut()
+            .log
+            .push(format!("lock suspended={}", lv.suspended));
+        Ok(Box::new(self))
+    }
+}
+
+impl control::LockedMetadata for &FakeMeta<'_> {
+    fn commit(&self, side: Side) -> Result<()> {
+        let lv = self.dm.dev("vg-lv");
         let entry = format!(
             "commit {side:?} suspended={} {}",
             lv.suspended, lv.active[0].target
         );
-        dm.st.borrow_mut().log.push(entry);
-        if fail_side == Some(side) {
+        self.dm.st.borrow_mut().log.push(entry);
+        if self.fail == Some(side) {
+            if self.apply_anyway {
+                self.side.set(side);
+            }
             return Err(Error::new("vgcfgrestore failed"));
         }
+        self.side.set(side);
+        if side == Side::Destination && self.refuse_switch {
+            self.dm.st.borrow_mut().fail = Some("load");
+        }
         Ok(())
+    }
+    fn side(&self) -> Result<Side> {
+        Ok(self.side.get())
     }
 }
 
@@ -712,91 +755,96 @@ fn commits(dm: &FakeDm) -> Vec<String> {
     let st = dm.st.borrow();
     st.log
         .iter()
-        .filter(|l| l.starts_with("commit") || l.starts_with("load"))
+        .filter(|l| l.starts_with("commit") || l.starts_with("load") || l.starts_with("lock"))
         .cloned()
         .collect()
+}
+
+/// A run with `meta`; the switch-over table it was planned with.
+fn run_with(dm: &FakeDm, meta: &FakeMeta<'_>) -> (Result<Outcome>, Segment) {
+    let p = planned(dm);
+    let o = RunOptions {
+        commit: Some(meta),
+        ..opts()
+    };
+    (
+        control::run(dm, &p, &mut Quiet::default(), &dm.stop, &o),
+        p.switch_table(),
+    )
 }
 
 #[test]
 fn lvm_metadata_is_committed_suspended_and_synced_before_the_switch_table() {
     let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
-    let p = planned(&dm);
-    let commit = logging_commit(&dm, None);
-    let o = RunOptions {
-        commit: Some(&commit),
-        ..opts()
-    };
-    assert_eq!(
-        control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o).unwrap(),
-        Outcome::Switched
-    );
+    let meta = FakeMeta::new(&dm);
+    let (outcome, switch) = run_with(&dm, &meta);
+    assert_eq!(outcome.unwrap(), Outcome::Switched);
+    // The group's lock is taken before the suspend.
     assert_eq!(
         commits(&dm),
-        vec!["load", "commit Destination suspended=true iofollow", "load"]
+        vec![
+            "load",
+            "lock suspended=false",
+            "commit Destination suspended=true iofollow",
+            "load"
+        ]
     );
-    assert_eq!(dm.dev("vg-lv").active, vec![p.switch_table()]);
+    assert_eq!(dm.dev("vg-lv").active, vec![switch]);
+    assert_eq!(meta.side.get(), Side::Destination);
 }
 
 #[test]
-fn a_refused_switch_table_names_the_source_in_lvm_again() {
+fn a_refused_switch_table_names_the_source_again_and_puts_the_original_back() {
     let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
-    let p = planned(&dm);
-    let inner = logging_commit(&dm, None);
-    // The switch-over's load (the second) is refused.
-    let commit = |side| {
-        inner(side)?;
-        if side == crate::lvm::Side::Destination {
-            dm.st.borrow_mut().fail = Some("load");
-        }
-        Ok(())
+    let meta = FakeMeta {
+        refuse_switch: true,
+        ..FakeMeta::new(&dm)
     };
-    let o = RunOptions {
-        commit: Some(&commit),
-        ..opts()
-    };
-    let e = control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o)
-        .unwrap_err()
-        .to_string();
+    let e = run_with(&dm, &meta).0.unwrap_err().to_string();
     assert!(
-        e.contains("names the source again") && e.contains("still migrating"),
+        e.contains("names the source again") && e.contains("original table is back"),
         "{e}"
     );
     assert_eq!(
         commits(&dm),
         vec![
             "load",
+            "lock suspended=false",
             "commit Destination suspended=true iofollow",
-            "commit Source suspended=true iofollow"
+            "commit Source suspended=true iofollow",
+            "load"
         ]
     );
-    let lv = dm.dev("vg-lv");
-    assert!(!lv.suspended && lv.active[0].target == "iofollow");
+    assert_eq!(meta.side.get(), Side::Source);
+    dm.assert_original();
 }
 
 #[test]
-fn a_failed_commit_keeps_migrating_on_the_source() {
+fn a_failed_commit_that_left_the_source_puts_the_original_back() {
     let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
-    let p = planned(&dm);
-    let commit = logging_commit(&dm, Some(crate::lvm::Side::Destination));
-    let o = RunOptions {
-        commit: Some(&commit),
-        ..opts()
+    let meta = FakeMeta {
+        fail: Some(Side::Destination),
+        ..FakeMeta::new(&dm)
     };
-    let e = control::run(&dm, &p, &mut Quiet::default(), &dm.stop, &o)
-        .unwrap_err()
-        .to_string();
+    let e = run_with(&dm, &meta).0.unwrap_err().to_string();
     assert!(
-        e.contains("vgcfgrestore failed") && e.contains("still migrating"),
+        e.contains("vgcfgrestore failed") && e.contains("still names the source"),
         "{e}"
     );
-    assert_eq!(
-        commits(&dm),
-        vec![
-            "load",
-            "commit Destination suspended=true iofollow",
-            "commit Source suspended=true iofollow"
-        ]
-    );
-    let lv = dm.dev("vg-lv");
-    assert!(!lv.suspended && lv.active[0].target == "iofollow");
+    assert_eq!(meta.side.get(), Side::Source);
+    dm.assert_original();
+}
+
+#[test]
+fn a_commit_that_failed_after_writing_still_switches() {
+    let dm = FakeDm::new(&[COPYING, SYNCED, SYNCED]);
+    let meta = FakeMeta {
+        fail: Some(Side::Destination),
+        apply_anyway: true,
+        ..FakeMeta::new(&dm)
+    };
+    let (outcome, switch) = run_with(&dm, &meta);
+    assert_eq!(outcome.unwrap(), Outcome::Switched);
+    assert_eq!(meta.side.get(), Side::Destination);
+    assert_eq!(dm.dev("vg-lv").active, vec![switch]);
 }
