@@ -416,6 +416,45 @@ lvm_env() {
 	CONF
 }
 
+# lvm_pv_pair <dm name> <MiB>: two PVs for a move inside one group: PV_A on
+# a loop device, PV_B on a loop device (PV_B_LOOP) behind dm-delay <dm name>
+# (fast until set_slow), which LVM sees there and never on the loop device
+# under it (a duplicate PV otherwise).
+lvm_pv_pair() {
+	PV_A=$(make_loop "$2")
+	PV_B_LOOP=$(make_loop "$2")
+	sed -i "s#\"a|^/dev/loop|\"#\"a|^/dev/mapper/$1\$|\", \"r|^$PV_B_LOOP\$|\", \"a|^/dev/loop|\"#" \
+		"$LVM_SYSTEM_DIR/lvm.conf"
+	PV_B=$(slow_dev "$1" "$PV_B_LOOP" 0 0)
+	pvcreate -q "$PV_A" "$PV_B" >/dev/null || fail "pvcreate $PV_A $PV_B failed"
+}
+
+# What a device must read back. model_init <dev> <MiB>: its contents now.
+# model_write <dev> <count> <when>: <count> acknowledged (O_DIRECT) 4 KiB
+# writes of random data at random blocks, each applied to the model once
+# it is acknowledged. model_check <dev> <when>: the device reads back the
+# model.
+MODEL=$SCRATCH/model
+MODEL_WRITES=0
+model_init() {
+	MODEL_MIB=$2
+	direct_read "$1" $(($2 << 20)) >"$MODEL"
+}
+model_write() {
+	local i off
+	for ((i = 0; i < $2; i++)); do
+		off=$(((RANDOM * 32768 + RANDOM) % (MODEL_MIB * 256) * 4096))
+		head -c 4096 /dev/urandom >"$SCRATCH/blk"
+		write_range "$1" "$off" "$SCRATCH/blk" || fail "$3: write at $off failed"
+		dd if="$SCRATCH/blk" of="$MODEL" bs=4096 seek=$((off / 4096)) conv=notrunc status=none
+		MODEL_WRITES=$((MODEL_WRITES + 1))
+	done
+}
+model_check() {
+	cmp <(direct_read "$1" $((MODEL_MIB << 20))) "$MODEL" >/dev/null ||
+		fail "$2: $1 does not read back the $MODEL_WRITES acknowledged writes"
+}
+
 # make_lv <vg> <lv> <MiB>: a linear LV, removed on exit with what a failed
 # migration of it left behind (its iofollow helper goes after it).
 make_lv() {

@@ -12,13 +12,9 @@
 load_module
 lvm_env
 
-pv_a=$(make_loop 64)
-dst_loop=$(make_loop 64)
-# LVM sees the destination PV on dm-delay, never the loop device under it
-# (a duplicate PV otherwise).
-sed -i "s#\"a|^/dev/loop|\"#\"a|^/dev/mapper/mvcdst\$|\", \"r|^$dst_loop\$|\", \"a|^/dev/loop|\"#" "$LVM_SYSTEM_DIR/lvm.conf"
-pv_b=$(slow_dev mvcdst "$dst_loop" 0 0)
-pvcreate -q "$pv_a" "$pv_b" >/dev/null && vgcreate -q crashvg "$pv_a" "$pv_b" >/dev/null ||
+lvm_pv_pair mvcdst 64
+pv_a=$PV_A pv_b=$PV_B dst_loop=$PV_B_LOOP
+vgcreate -q crashvg "$pv_a" "$pv_b" >/dev/null ||
 	fail "cannot make the volume group"
 case_cleanup() { vgchange -q -an crashvg >/dev/null 2>&1; }
 MIB=16
@@ -28,23 +24,9 @@ fill /dev/crashvg/vm $MIB lvm-move-crash
 # 200 ms per copy write to B (4 in flight): copies into B take 15 s or so.
 set_slow mvcdst "$dst_loop" 0 200
 
-model=$SCRATCH/model
-direct_read /dev/crashvg/vm $((MIB << 20)) >"$model"
-writes=0
-write_some() { # <count> <tag>
-	local i off
-	for ((i = 0; i < $1; i++)); do
-		off=$(((RANDOM * 32768 + RANDOM) % (MIB * 256) * 4096))
-		head -c 4096 /dev/urandom >"$SCRATCH/blk"
-		write_range /dev/crashvg/vm "$off" "$SCRATCH/blk" || fail "$2: write at $off failed"
-		dd if="$SCRATCH/blk" of="$model" bs=4096 seek=$((off / 4096)) conv=notrunc status=none
-		writes=$((writes + 1))
-	done
-}
-reads_model() { # <device> <when>
-	cmp <(direct_read "$1" $((MIB << 20))) "$model" >/dev/null ||
-		fail "$2: $1 does not read back the $writes acknowledged writes"
-}
+model_init /dev/crashvg/vm $MIB
+write_some() { model_write /dev/crashvg/vm "$@"; } # <count> <when>
+reads_model() { model_check "$@"; }                # <device> <when>
 # (LVM warns of the mismatch with the live table mid-copy: logged, not shown.)
 lvm_pv() { lvs --noheadings -o devices crashvg/vm 2>>"$SCRATCH/lvm.err" | tr -d ' ' | sed 's/(.*//'; }
 table_dev() { dmsetup table crashvg-vm | awk '{print $4}'; }
@@ -99,7 +81,7 @@ round() {
 	vgchange -q -an crashvg >/dev/null && vgchange -q -ay crashvg >/dev/null || fail "$step: reactivation failed"
 	whole "$want" "$step: after reactivation"
 	vgck crashvg || fail "$step: vgck reports a problem"
-	note "$step: on $want after abort and reactivation, $writes writes read back"
+	note "$step: on $want after abort and reactivation, $MODEL_WRITES writes read back"
 }
 
 round twin-created source

@@ -10,13 +10,9 @@
 load_module
 lvm_env
 
-pv_a=$(make_loop 64)
-dst_loop=$(make_loop 64)
-# LVM sees the destination PV on dm-delay, never the loop device under it
-# (a duplicate PV otherwise).
-sed -i "s#\"a|^/dev/loop|\"#\"a|^/dev/mapper/mvpdst\$|\", \"r|^$dst_loop\$|\", \"a|^/dev/loop|\"#" "$LVM_SYSTEM_DIR/lvm.conf"
-pv_b=$(slow_dev mvpdst "$dst_loop" 0 0)
-pvcreate -q "$pv_a" "$pv_b" >/dev/null && vgcreate -q pvvg "$pv_a" >/dev/null ||
+lvm_pv_pair mvpdst 64
+pv_a=$PV_A pv_b=$PV_B dst_loop=$PV_B_LOOP
+vgcreate -q pvvg "$pv_a" >/dev/null ||
 	fail "cannot make the volume group"
 case_cleanup() { vgchange -q -an pvvg >/dev/null 2>&1; }
 lvs_="one two three"

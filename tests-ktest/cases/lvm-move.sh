@@ -10,14 +10,9 @@
 . "$(dirname "$0")/../lib.sh"
 load_module
 lvm_env
-pv_a=$(make_loop 64)
-dst_loop=$(make_loop 64)
-# The destination PV sits on dm-delay (200 ms writes: with 4 copies in
-# flight a copy of 15 s or so). LVM sees it there, never the loop device
-# under it (a duplicate PV otherwise).
-sed -i "s#\"a|^/dev/loop|\"#\"a|^/dev/mapper/mvdst\$|\", \"r|^$dst_loop\$|\", \"a|^/dev/loop|\"#" "$LVM_SYSTEM_DIR/lvm.conf"
-pv_b=$(slow_dev mvdst "$dst_loop" 0 0)
-pvcreate -q "$pv_a" "$pv_b" >/dev/null && vgcreate -q movevg "$pv_a" >/dev/null ||
+lvm_pv_pair mvdst 64
+pv_a=$PV_A pv_b=$PV_B dst_loop=$PV_B_LOOP
+vgcreate -q movevg "$pv_a" >/dev/null ||
 	fail "cannot make the volume group"
 case_cleanup() { vgchange -q -an movevg >/dev/null 2>&1; }
 MIB=16
@@ -25,28 +20,13 @@ make_lv movevg vm $MIB
 echo movevg-vm_iofollow >>"$DM_LIST"
 fill /dev/movevg/vm $MIB lvm-move
 vgextend -q movevg "$pv_b" >/dev/null || fail "vgextend movevg $pv_b failed"
+# 200 ms per copy write to the new PV (4 in flight): a copy of 15 s or so.
 set_slow mvdst "$dst_loop" 0 200
 uuid_before=$(lvs --noheadings -o lv_uuid movevg/vm | tr -d ' ')
 
-# The model: what the volume must read back. Each write is direct and
-# acknowledged before it enters the model.
-model=$SCRATCH/model
-direct_read /dev/movevg/vm $((MIB << 20)) >"$model"
-writes=0
-write_some() { # <count> <tag>
-	local i off
-	for ((i = 0; i < $1; i++)); do
-		off=$(((RANDOM * 32768 + RANDOM) % (MIB * 256) * 4096))
-		head -c 4096 /dev/urandom >"$SCRATCH/blk"
-		write_range /dev/movevg/vm "$off" "$SCRATCH/blk" || fail "$2: write at $off failed"
-		dd if="$SCRATCH/blk" of="$model" bs=4096 seek=$((off / 4096)) conv=notrunc status=none
-		writes=$((writes + 1))
-	done
-}
-holds_model() { # <when>
-	cmp <(direct_read /dev/movevg/vm $((MIB << 20))) "$model" >/dev/null ||
-		fail "$1: movevg/vm does not read back its $writes writes"
-}
+model_init /dev/movevg/vm $MIB
+write_some() { model_write /dev/movevg/vm "$@"; } # <count> <when>
+holds_model() { model_check /dev/movevg/vm "$1"; }
 on_pv() { # <pv> <when>: LVM's metadata and the live table both say <pv>
 	local devs dev
 	devs=$(lvs --noheadings -o devices movevg/vm | tr -d ' ')
@@ -71,7 +51,7 @@ lvs --noheadings -o lv_tags movevg/vm_iofollow 2>>"$SCRATCH/lvm.err" | grep -q i
 dmsetup message movevg-vm 0 pause
 [ "$(state_of movevg-vm)" = paused ] || fail "the copy is not held mid-copy: $(dmsetup status movevg-vm)"
 write_some 24 "during the copy"
-note "$writes writes during the copy, at $(migrated_of movevg-vm) of $(total_of movevg-vm) blocks"
+note "$MODEL_WRITES writes during the copy, at $(migrated_of movevg-vm) of $(total_of movevg-vm) blocks"
 dmsetup message movevg-vm 0 resume
 wait $mig || fail "the migration failed: $(cat "$SCRATCH/err")"
 tail -n 1 "$SCRATCH/out.json" | grep -q '"event":"switched' || fail "no switched event: $(tail -n 2 "$SCRATCH/out.json")"
@@ -97,4 +77,4 @@ vgreduce -q movevg "$pv_a" >/dev/null || fail "vgreduce movevg $pv_a failed: som
 dd if=/dev/zero of="$pv_a" bs=1M oflag=direct status=none 2>/dev/null || true
 vgchange -q -an movevg >/dev/null && vgchange -q -ay movevg >/dev/null || fail "reactivation without the old PV failed"
 holds_model "after the old PV was removed and wiped"
-note "movevg/vm on $pv_b in LVM and in its table; $writes writes read back after refresh, reactivation and vgreduce"
+note "movevg/vm on $pv_b in LVM and in its table; $MODEL_WRITES writes read back after refresh, reactivation and vgreduce"
