@@ -27,13 +27,9 @@ set_slow mvcdst "$dst_loop" 0 200
 model_init /dev/crashvg/vm $MIB
 write_some() { model_write /dev/crashvg/vm "$@"; } # <count> <when>
 reads_model() { model_check "$@"; }                # <device> <when>
-# (LVM warns of the mismatch with the live table mid-copy: logged, not shown.)
-lvm_pv() { lvs --noheadings -o devices crashvg/vm 2>>"$SCRATCH/lvm.err" | tr -d ' ' | sed 's/(.*//'; }
-table_dev() { dmsetup table crashvg-vm | awk '{print $4}'; }
-majmin() { lsblk -dno MAJ:MIN "$1" | tr -d ' '; }
+lvm_pv() { lv_pv crashvg vm; }
 whole() { # <pv> <when>: metadata and table agree on <pv>; the data is all there
-	[ "$(lvm_pv)" = "$1" ] || fail "$2: LVM has crashvg/vm on $(lvm_pv), not $1"
-	[ "$(table_dev)" = "$(majmin "$1")" ] || fail "$2: the table maps $(table_dev), not $1"
+	lv_on_pv crashvg vm "$1" "$2"
 	[ "$(dmsetup info -c --noheadings -o suspended crashvg-vm)" = Active ] || fail "$2: left suspended"
 	! lvs crashvg/vm_iofollow >/dev/null 2>&1 || fail "$2: the twin is left"
 	! dmsetup info iofollow-src-crashvg-vm >/dev/null 2>&1 || fail "$2: the helper is left"

@@ -27,14 +27,7 @@ uuid_before=$(lvs --noheadings -o lv_uuid movevg/vm | tr -d ' ')
 model_init /dev/movevg/vm $MIB
 write_some() { model_write /dev/movevg/vm "$@"; } # <count> <when>
 holds_model() { model_check /dev/movevg/vm "$1"; }
-on_pv() { # <pv> <when>: LVM's metadata and the live table both say <pv>
-	local devs dev
-	devs=$(lvs --noheadings -o devices movevg/vm | tr -d ' ')
-	[[ "$devs" == "$1("* ]] || fail "$2: LVM has movevg/vm on $devs, not $1"
-	dev=$(dmsetup table movevg-vm | awk '{print $4}')
-	[ "$dev" = "$(lsblk -dno MAJ:MIN "$1" | tr -d ' ')" ] ||
-		fail "$2: movevg-vm maps $dev, not $1: $(dmsetup table movevg-vm)"
-}
+on_pv() { lv_on_pv movevg vm "$@"; } # <pv> <when>
 on_pv "$pv_a" "before"
 
 "$MIGRATE" --json migrate --chunk 64 movevg/vm "$pv_b" >"$SCRATCH/out.json" 2>"$SCRATCH/err" &

@@ -124,21 +124,23 @@ fn lvm(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// An `lvs` report; `None` when the volume does not exist.
+fn lvs(args: &[&str]) -> Result<Option<String>> {
+    match lvm(args) {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.to_string().contains("Failed to find logical volume") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// What `path` is to LVM.
 pub fn pv_of(path: &Path) -> Result<PvOf> {
     let p = path.to_string_lossy();
-    let out = Command::new("lvm")
-        .args(["pvs", "--noheadings", "-o", "vg_name", &p])
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .output();
-    let Ok(out) = out else {
-        // No LVM on the machine: nothing is a physical volume to it.
+    // Not a PV, or no LVM on the machine: nothing is a physical volume to it.
+    let Ok(out) = lvm(&["pvs", "--noheadings", "-o", "vg_name", &p]) else {
         return Ok(PvOf::NotPv);
     };
-    if !out.status.success() {
-        return Ok(PvOf::NotPv);
-    }
-    let vg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let vg = out.trim().to_string();
     Ok(if vg.is_empty() {
         PvOf::Orphan
     } else {
@@ -204,10 +206,8 @@ fn placement(v: &Volume, extra: &[&str]) -> Result<Option<DiskId>> {
     let mut args = vec!["lvs", "--noheadings", "-o", "devices"];
     args.extend_from_slice(extra);
     args.push(&name);
-    let out = match lvm(&args) {
-        Ok(out) => out,
-        Err(e) if e.to_string().contains("Failed to find logical volume") => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(out) = lvs(&args)? else {
+        return Ok(None);
     };
     let line = out.trim();
     let dev = line.split_whitespace().next().unwrap_or("");
@@ -229,11 +229,8 @@ pub fn has_twin(volume: &Volume) -> Result<bool> {
 /// Whether the volume exists and carries the twin's tag.
 fn is_our_twin(v: &Volume) -> Result<bool> {
     let name = v.full_name();
-    match lvm(&["lvs", "--noheadings", "-o", "lv_tags", &name]) {
-        Ok(out) => Ok(out.split(',').any(|t| t.trim() == TEMP_TAG)),
-        Err(e) if e.to_string().contains("Failed to find logical volume") => Ok(false),
-        Err(e) => Err(e),
-    }
+    let tags = lvs(&["lvs", "--noheadings", "-o", "lv_tags", &name])?;
+    Ok(tags.is_some_and(|out| out.split(',').any(|t| t.trim() == TEMP_TAG)))
 }
 
 /// The move of a volume onto a physical volume of its group.

@@ -316,11 +316,7 @@ fn migrate_pv(args: &MigrateArgs, json: bool, volumes: &[lvm::Volume]) -> Result
     );
     let group = ui::Group::new(names.len());
     // Blocked here, so in every worker too; one flag stops them all.
-    let stop = if args.dry_run {
-        None
-    } else {
-        Some(stop_on_signals()?)
-    };
+    let stop = stop_flag(args)?;
     let results: Vec<(String, Result<ExitCode>)> = std::thread::scope(|s| {
         let workers: Vec<_> = names
             .iter()
@@ -370,12 +366,16 @@ fn migrate_one(
     json: bool,
     group: Option<Arc<ui::Group>>,
 ) -> Result<ExitCode> {
-    let stop = if args.dry_run {
-        None
+    migrate_volume(args, device, json, group, stop_flag(args)?)
+}
+
+/// The stop flag of a real run (a dry run changes nothing: none).
+fn stop_flag(args: &MigrateArgs) -> Result<Option<Arc<AtomicBool>>> {
+    if args.dry_run {
+        Ok(None)
     } else {
-        Some(stop_on_signals()?)
-    };
-    migrate_volume(args, device, json, group, stop)
+        stop_on_signals().map(Some)
+    }
 }
 
 fn migrate_volume(
@@ -616,8 +616,8 @@ fn abort(dm: &impl Dm, live: &str) -> Result<()> {
         };
         // Before the table changes: under iofollow the source is
         // authoritative, and the twin is still in use.
-        if lvm::name_on(v, truth)?.is_some() && !migrating {
-            lvm::settle(v, truth)?;
+        if let (Some(mv), false) = (lvm::name_on(v, truth)?, migrating) {
+            mv.remove_twin()?;
             eprintln!(
                 "{}: LVM's metadata names the device at {truth}; removed {}",
                 v.full_name(),

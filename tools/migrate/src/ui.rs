@@ -55,6 +55,14 @@ impl TermLike for LogLines {
     }
 }
 
+/// A row of a [`Group`]: the volume's name (or "total") before the bar.
+fn row_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>20} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
 /// Several migrations at once (a whole PV): a row per volume and a total
 /// row with rate and ETA, in one display.
 pub struct Group {
@@ -84,11 +92,7 @@ impl Group {
         };
         let multi = MultiProgress::with_draw_target(target);
         let total = multi.add(ProgressBar::new(0));
-        let style = ProgressStyle::with_template(
-            "{prefix:>20} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        total.set_style(style);
+        total.set_style(row_style());
         total.set_prefix("total");
         total.set_message(format!("{count} volumes"));
         Arc::new(Self {
@@ -183,11 +187,7 @@ impl Ui {
     fn bar(&mut self, total: u64) -> &ProgressBar {
         if let (None, Some(group)) = (&self.bar, &self.group) {
             let bar = group.row(total);
-            let style = ProgressStyle::with_template(
-                "{prefix:>20} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
+            bar.set_style(row_style());
             bar.set_prefix(self.device.clone());
             self.bar = Some(bar);
         }
