@@ -6,7 +6,7 @@
 #     read of blocks not copied yet does not; both return the source's data;
 #  2. under a verifying fio (reads and writes) through pause and resume, a
 #     reload of the table, and a destination that fails its reads for a
-#     while (dm-flakey down: no error state), then its writes (a fault), and
+#     while (dm-flakey error_reads: no error state), then its writes (a fault), and
 #     comes back: the VM sees no error and no wrong data, the destination
 #     served reads, and after synced both devices are identical;
 #  3. `auto`: a slow source and a fast destination: reads go to the
@@ -67,11 +67,22 @@ dmsetup message rr 0 resume
 # A reload keeps the device (a new, empty map: every read goes to the source again).
 dm_reload rr "0 $len iofollow $slow /dev/mapper/rr-dst 512 8 policy sequential reads destination flush_interval 100 cache 0"
 sleep 3
-# The destination fails its reads (dm-flakey down: routed reads are read
-# again from the source, and nothing enters error), then its writes too
-# (error_writes: a destination fault), then comes back.
-dm_reload rr-dst "0 $len flakey $dst 0 0 1"
-sleep 3
+# The destination fails its reads (dm-flakey error_reads: routed reads are
+# read again from the source, and nothing enters error), then its writes too
+# (error_writes: a destination fault), then comes back. A flakey table with
+# no features fails writes too since 6.12.y: the feature is named.
+kmsg_mark
+dm_reload rr-dst "0 $len flakey $dst 0 0 1 1 error_reads"
+# Reads of the first MiBs, which the sequential copy migrates first, until
+# one is routed to the destination and fails there.
+for i in $(seq 300); do
+	kmsg_since_mark | grep -q "read from the destination failed" && break
+	dd if=/dev/mapper/rr of=/dev/null bs=64k count=16 skip=$((i % 4 * 16)) iflag=direct status=none ||
+		fail "a VM read failed while the destination failed its reads"
+	sleep 0.1
+done
+kmsg_since_mark | grep -q "read from the destination failed" ||
+	fail "no read reached the failing destination: the fallback was not exercised"
 [ "$(state_of rr)" != error ] || fail "failed destination reads put the target in error"
 dm_reload rr-dst "0 $len flakey $dst 0 0 1 1 error_writes"
 sleep 3
