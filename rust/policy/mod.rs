@@ -18,8 +18,10 @@
 
 pub mod announce;
 pub mod anticipation;
+pub mod bitmap_page;
 pub mod cache;
 pub mod copyrun;
+pub mod crc32c;
 pub mod deadline;
 pub mod head;
 pub mod iotag;
@@ -33,6 +35,7 @@ pub mod readroute;
 pub mod select;
 pub mod stats;
 pub mod status;
+pub mod superblock;
 pub mod table;
 pub mod unflushed;
 pub mod worker;

@@ -10,13 +10,18 @@
 //! * `blockmap`: `BlockMap` under an operation sequence decoded from the
 //!   input agrees with a plain model (states, counters, searches) after
 //!   every step.
+//! * `metadata`: the metadata device's superblock and bitmap page readers
+//!   never panic, and what they accept encodes back to the same bytes (the
+//!   format has one spelling of every value).
 
 #![forbid(unsafe_code)]
 
+use iofollow_policy::bitmap_page::{decode_page, encode_page};
 use iofollow_policy::copyrun::CopyRun;
 use iofollow_policy::map::{BlockMap, BlockState, MapError};
 use iofollow_policy::message::parse_message;
 use iofollow_policy::status::StatusLine;
+use iofollow_policy::superblock::{Superblock, MBLOCK_BYTES};
 use iofollow_policy::table::{format_table, parse_table};
 
 #[allow(dead_code, clippy::all)]
@@ -88,6 +93,38 @@ pub fn spc(data: &[u8]) {
                 .is_some_and(|e| e <= t.span_sectors),
             "request past the span"
         );
+    }
+}
+
+/// The metadata readers: the input is a 4 KiB block (zero-padded), then
+/// the page index and the map's block count for the bitmap page reader.
+pub fn metadata(data: &[u8]) {
+    let mut block = [0u8; MBLOCK_BYTES];
+    let n = data.len().min(MBLOCK_BYTES);
+    block[..n].copy_from_slice(&data[..n]);
+    if let Ok(sb) = Superblock::decode(&block) {
+        assert_eq!(sb.encode(), block, "superblock round trip");
+    }
+    let tail = data.get(MBLOCK_BYTES..).unwrap_or(&[]);
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        for (i, b) in w.iter_mut().enumerate() {
+            *b = tail.get(at + i).copied().unwrap_or(0);
+        }
+        u64::from_le_bytes(w)
+    };
+    // Small indexes and maps reach the checks past the checksum.
+    let (index, nr_blocks) = (word(0) % 4, word(8) % (1 << 20));
+    let mut set = std::collections::BTreeSet::new();
+    if let Ok(count) = decode_page(index, nr_blocks, &block, |b| {
+        assert!(set.insert(b), "block {b} set twice");
+    }) {
+        assert_eq!(count, set.len() as u64);
+        assert!(set.iter().all(|&b| b < nr_blocks), "a block past the map");
+        if block.iter().any(|&b| b != 0) {
+            let again = encode_page(index, nr_blocks, |b| set.contains(&b));
+            assert_eq!(again, block, "bitmap page round trip");
+        }
     }
 }
 
@@ -259,18 +296,35 @@ fn check(map: &BlockMap<Vec<u64>>, model: &[Model], probe: u64) {
 
 #[cfg(test)]
 mod tests {
+    /// The metadata seeds are valid, so the round trips run on them.
+    #[test]
+    fn metadata_seeds_decode() {
+        use iofollow_policy::bitmap_page::decode_page;
+        use iofollow_policy::superblock::{Superblock, MBLOCK_BYTES};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions/metadata");
+        let read = |name: &str| -> [u8; MBLOCK_BYTES] {
+            let data = std::fs::read(dir.join(name)).expect("seed");
+            data[..MBLOCK_BYTES].try_into().expect("4 KiB")
+        };
+        let sb = Superblock::decode(&read("superblock-v1")).expect("a valid superblock");
+        assert_eq!(sb.geometry.nr_blocks, 40000);
+        let n = decode_page(1, 40000, &read("bitmap-page-1"), |_| {}).expect("a valid page");
+        assert_eq!(n, (40000 - 32640 + 2) / 3);
+    }
+
     /// Every saved input of every target (crashes found by `make fuzz` are
     /// copied here) passes its check.
     #[test]
     fn regressions() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 5] = [
+        let targets: [(&str, Check); 6] = [
             ("table", super::table),
             ("message", super::message),
             ("status", super::status),
             ("spc", super::spc),
             ("blockmap", super::blockmap),
+            ("metadata", super::metadata),
         ];
         let mut n = 0;
         for (name, check) in targets {
