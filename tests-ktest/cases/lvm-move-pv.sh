@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # A whole PV moved at once, as 'pvmove A B': iofollow-migrate moves every
 # LV on A to B, each with its own iofollow device, all sharing one head
-# model (their status shows the same head), under fio writes that verify
+# model with --shared-head (their status shows the same head), under fio
+# writes that verify
 # after the switch-over; all three are on B after a reactivation, with
 # their data, and A leaves the group.
 # suite: parallel
@@ -26,7 +27,7 @@ done
 vgextend -q pvvg "$pv_b" >/dev/null || fail "vgextend failed"
 set_slow mvpdst "$dst_loop" 0 200
 
-"$MIGRATE" --json migrate --chunk 64 "$pv_a" "$pv_b" >"$SCRATCH/out.json" 2>"$SCRATCH/err" &
+"$MIGRATE" --json migrate --chunk 64 --shared-head "$pv_a" "$pv_b" >"$SCRATCH/out.json" 2>"$SCRATCH/err" &
 mig=$!
 # Hold each copy as soon as it runs, in whatever order the tool starts
 # them (its LVM steps take seconds each on a slow guest): the checks below

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Two LVs of one volume group on a partitioned disk, migrated at once by
-# iofollow-migrate, share one head model: iofollow-migrate resolves each LV
+# iofollow-migrate --shared-head, share one head model: it resolves each LV
 # through its linear table and the partition to the whole disk, and both
 # devices report the same head, in the disk's sectors.
 . "$(dirname "$0")/../lib.sh"
@@ -26,9 +26,9 @@ sum_a=$(md5sum </dev/sharevg/a) sum_b=$(md5sum </dev/sharevg/b)
 loop_a=$(make_loop 32) loop_b=$(make_loop 32)
 dst_a=$(slow_dev dsta "$loop_a" 0 250)
 dst_b=$(slow_dev dstb "$loop_b" 0 250)
-"$MIGRATE" --json migrate --raw-destination --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
+"$MIGRATE" --json migrate --raw-destination --shared-head --chunk 64 --cache 0 sharevg/a "$dst_a" >"$SCRATCH/a.json" 2>"$SCRATCH/a.err" &
 mig_a=$!
-"$MIGRATE" --json migrate --raw-destination --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
+"$MIGRATE" --json migrate --raw-destination --shared-head --chunk 64 --cache 0 sharevg/b "$dst_b" >"$SCRATCH/b.json" 2>"$SCRATCH/b.err" &
 mig_b=$!
 # The tool takes a few seconds per volume (LVM, udev): wait for its table,
 # or for its failure.

@@ -95,8 +95,14 @@ refused "is not being migrated" abort toolvg/vm
 refused "is not being migrated by iofollow" status toolvg/vm
 refused "is not being migrated by iofollow" set toolvg/vm --ratio 7:3
 "$MIGRATE" migrate --dry-run --raw-destination toolvg/vm "$dst" >"$SCRATCH/dry" || fail "--dry-run failed"
-grep -q "load toolvg-vm: 0 .* iofollow /dev/mapper/iofollow-src-toolvg-vm .* disk 7:" "$SCRATCH/dry" ||
+grep -q "load toolvg-vm: 0 .* iofollow /dev/mapper/iofollow-src-toolvg-vm " "$SCRATCH/dry" ||
 	fail "--dry-run shows no iofollow table: $(cat "$SCRATCH/dry")"
+# A head model of its own unless --shared-head asks for the disk's.
+! grep -q "load toolvg-vm: .* disk 7:" "$SCRATCH/dry" || fail "a disk argument without --shared-head: $(cat "$SCRATCH/dry")"
+"$MIGRATE" migrate --dry-run --raw-destination --shared-head toolvg/vm "$dst" >"$SCRATCH/dry" ||
+	fail "--dry-run --shared-head failed"
+grep -q "load toolvg-vm: 0 .* iofollow /dev/mapper/iofollow-src-toolvg-vm .* source_offset [0-9]* disk 7:" "$SCRATCH/dry" ||
+	fail "--shared-head shows no disk argument: $(cat "$SCRATCH/dry")"
 unchanged "--dry-run"
 note "$refusals refusals, each with its message; the volume unchanged; --dry-run changes nothing"
 

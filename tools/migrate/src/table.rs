@@ -94,6 +94,9 @@ pub struct CopyOptions {
     pub cache_mib: Option<u32>,
     /// Finish the copy within this many seconds (`deadline`), if given.
     pub deadline_s: Option<u32>,
+    /// Share the head model of the source's physical disk (`disk`,
+    /// `source_offset`) with the disk's other iofollow devices.
+    pub shared_head: bool,
 }
 
 /// Where the source sits on its physical disk, for the shared head model.
@@ -105,7 +108,8 @@ pub struct DiskPlace {
     pub offset: u64,
 }
 
-/// The iofollow parameters for a copy from `source` to `dest`.
+/// The iofollow parameters for a copy from `source` to `dest`; `place`
+/// (where the source is on its disk) is written only with `shared_head`.
 pub fn iofollow_params(
     source: &str,
     dest: &str,
@@ -125,7 +129,7 @@ pub fn iofollow_params(
     if let Some(d) = opts.deadline_s {
         cfg.deadline_s = d;
     }
-    if let Some(p) = place {
+    if let Some(p) = place.filter(|_| opts.shared_head) {
         cfg.source_offset = Some(p.offset);
         cfg.disk = Some(p.disk);
     }
@@ -204,6 +208,7 @@ mod tests {
             policy: Some(PolicyKind::Sequential),
             cache_mib: Some(0),
             deadline_s: Some(600),
+            shared_head: true,
         };
         let p = iofollow_params(
             "253:5",
@@ -229,9 +234,19 @@ mod tests {
             policy: None,
             cache_mib: None,
             deadline_s: None,
+            shared_head: false,
         };
         assert_eq!(
             iofollow_params("1:2", "3:4", &plain, None).unwrap(),
+            "1:2 3:4 128"
+        );
+        // A head model of its own by default: the place is not written.
+        let place = DiskPlace {
+            disk: d(7, 0),
+            offset: 4096,
+        };
+        assert_eq!(
+            iofollow_params("1:2", "3:4", &plain, Some(place)).unwrap(),
             "1:2 3:4 128"
         );
     }

@@ -293,6 +293,7 @@ fn copy() -> CopyOptions {
         policy: None,
         cache_mib: None,
         deadline_s: None,
+        shared_head: true,
     }
 }
 
@@ -337,6 +338,13 @@ fn plan_finds_the_disk_under_the_volume() {
         "253:11 8:16 2048 4 source_offset 4096 disk 7:0"
     );
     assert_eq!(p.switch_table(), Segment::linear(LEN, DEST, 0));
+    // Without --shared-head, a head model of its own.
+    let mut own = p;
+    own.copy.shared_head = false;
+    assert_eq!(
+        own.iofollow_table("253:11").unwrap().params,
+        "253:11 8:16 2048"
+    );
 }
 
 #[test]
