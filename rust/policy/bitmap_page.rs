@@ -22,8 +22,7 @@
 //! a migrated block) in a commit that completes before that write is
 //! issued: an interrupted commit's old bits were still true.
 
-use crate::policy::crc32c::checksum;
-use crate::policy::superblock::MBLOCK_BYTES;
+use crate::policy::mblock::{crc_without_field, get_u32, get_u64, put, MBLOCK_BYTES};
 
 /// Bytes before the bits.
 pub const HEADER_BYTES: usize = 16;
@@ -47,8 +46,7 @@ pub fn page_blocks(index: u64, nr_blocks: u64) -> (u64, u64) {
 }
 
 fn page_crc(page: &[u8; MBLOCK_BYTES]) -> u32 {
-    let rest = page.get(4..).unwrap_or(&[]);
-    checksum(&[&[0u8; 4], rest])
+    crc_without_field(page, 0)
 }
 
 /// Page `index` of a map of `nr_blocks` blocks, block `b` set when
@@ -59,9 +57,7 @@ pub fn encode_page(
     migrated: impl Fn(u64) -> bool,
 ) -> [u8; MBLOCK_BYTES] {
     let mut page = [0u8; MBLOCK_BYTES];
-    if let Some(field) = page.get_mut(8..16) {
-        field.copy_from_slice(&index.to_le_bytes());
-    }
+    put(&mut page, 8, &index.to_le_bytes());
     let (first, count) = page_blocks(index, nr_blocks);
     let bits = page.get_mut(HEADER_BYTES..).unwrap_or(&mut []);
     for (i, byte) in bits.iter_mut().enumerate() {
@@ -74,9 +70,7 @@ pub fn encode_page(
         }
     }
     let crc = page_crc(&page);
-    if let Some(field) = page.get_mut(0..4) {
-        field.copy_from_slice(&crc.to_le_bytes());
-    }
+    put(&mut page, 0, &crc.to_le_bytes());
     page
 }
 
@@ -91,30 +85,23 @@ pub fn decode_page(
     if page.iter().all(|&b| b == 0) {
         return Ok(0);
     }
-    let field = |at: usize| -> [u8; 8] {
-        let mut out = [0u8; 8];
-        if let Some(src) = page.get(at..at.saturating_add(8)) {
-            out.copy_from_slice(src);
-        }
-        out
-    };
-    let stored = u64::from_le_bytes(field(0));
-    // CRC in the low half, zeros in the high half (offsets 0..8).
-    if stored & 0xffff_ffff != u64::from(page_crc(page)) {
+    if get_u32(page, 0) != page_crc(page) {
         return Err(PageError::Checksum);
     }
-    let (first, count) = page_blocks(index, nr_blocks);
-    if stored >> 32 != 0 || u64::from_le_bytes(field(8)) != index {
+    if get_u32(page, 4) != 0 || get_u64(page, 8) != index {
         return Err(PageError::Misplaced);
     }
+    let (first, count) = page_blocks(index, nr_blocks);
     let bits = page.get(HEADER_BYTES..).unwrap_or(&[]);
-    // Bits past the last block: none may be set (checked before any `set`).
-    let past_end = bits.iter().enumerate().any(|(i, &byte)| {
-        let base = u64::try_from(i).unwrap_or(u64::MAX).saturating_mul(8);
-        (0..8u32).any(|bit| {
-            byte & 1u8.wrapping_shl(bit) != 0 && base.saturating_add(u64::from(bit)) >= count
-        })
-    });
+    // Bits past the last block must be zero (checked before any `set`): the
+    // high bits of the byte holding block `count`, and every byte after it.
+    // `count` is at most BITS_PER_PAGE: the conversions are exact.
+    let last_byte = usize::try_from(count / 8).unwrap_or(usize::MAX);
+    let past_mask = 0xffu8.wrapping_shl(u32::try_from(count % 8).unwrap_or(0));
+    let past_end = match bits.get(last_byte..) {
+        Some([partial, rest @ ..]) => partial & past_mask != 0 || rest.iter().any(|&b| b != 0),
+        _ => false,
+    };
     if past_end {
         return Err(PageError::Misplaced);
     }

@@ -27,6 +27,7 @@ pub mod head;
 pub mod iotag;
 pub mod liveness;
 pub mod map;
+pub mod mblock;
 pub mod message;
 pub mod ordering;
 pub mod piggyback;

@@ -44,11 +44,9 @@
 //! none, and a tag that differs fails the table.
 
 use crate::policy::bitmap_page::BITS_PER_PAGE;
-use crate::policy::crc32c::checksum;
+pub use crate::policy::mblock::MBLOCK_BYTES;
+use crate::policy::mblock::{crc_without_field, get, get_u32, get_u64, put};
 use core::fmt;
-
-/// Bytes of a metadata block (and of the superblock).
-pub const MBLOCK_BYTES: usize = 4096;
 /// Sectors of a metadata block.
 pub const MBLOCK_SECTORS: u64 = 8;
 /// First bytes of a superblock.
@@ -59,7 +57,8 @@ pub const VERSION: u32 = 1;
 pub const SUPERBLOCK_SLOTS: u64 = 2;
 
 const FLAG_CLEAN: u32 = 1;
-const CRC_FIELD: core::ops::Range<usize> = 12..16;
+/// Offset of the checksum field.
+const CRC_AT: usize = 12;
 
 /// Where everything is on a metadata device for `nr_blocks` blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,32 +213,8 @@ impl fmt::Display for LoadError {
     }
 }
 
-fn put(buf: &mut [u8; MBLOCK_BYTES], at: usize, bytes: &[u8]) {
-    if let Some(dst) = buf.get_mut(at..at.saturating_add(bytes.len())) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
-fn get<const N: usize>(buf: &[u8; MBLOCK_BYTES], at: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    if let Some(src) = buf.get(at..at.saturating_add(N)) {
-        out.copy_from_slice(src);
-    }
-    out
-}
-
-fn get_u32(buf: &[u8; MBLOCK_BYTES], at: usize) -> u32 {
-    u32::from_le_bytes(get(buf, at))
-}
-
-fn get_u64(buf: &[u8; MBLOCK_BYTES], at: usize) -> u64 {
-    u64::from_le_bytes(get(buf, at))
-}
-
-fn block_crc(buf: &[u8; MBLOCK_BYTES]) -> u32 {
-    let (head, rest) = buf.split_at(CRC_FIELD.start);
-    let tail = rest.get(CRC_FIELD.len()..).unwrap_or(&[]);
-    checksum(&[head, &[0u8; 4], tail])
+fn block_crc(block: &[u8; MBLOCK_BYTES]) -> u32 {
+    crc_without_field(block, CRC_AT)
 }
 
 impl Superblock {
@@ -275,7 +250,7 @@ impl Superblock {
         put(&mut b, 112, &layout.bitmap_pages.to_le_bytes());
         put(&mut b, 120, &self.migrated_blocks.to_le_bytes());
         let crc = block_crc(&b);
-        put(&mut b, CRC_FIELD.start, &crc.to_le_bytes());
+        put(&mut b, CRC_AT, &crc.to_le_bytes());
         b
     }
 
@@ -288,7 +263,7 @@ impl Superblock {
                 SlotError::NotMetadata
             });
         }
-        if get_u32(b, CRC_FIELD.start) != block_crc(b) {
+        if get_u32(b, CRC_AT) != block_crc(b) {
             return Err(SlotError::Checksum);
         }
         let version = get_u32(b, 8);
