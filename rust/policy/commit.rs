@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The metadata commit protocol (issue 26): when a block's bit in the
+//! metadata device's migrated bitmap ([`crate::policy::bitmap_page`]) may
+//! be set, and when it must be cleared. The target does not use it yet.
+//!
+//! A bit survives a crash, and a resume trusts it, so it may stand only for
+//! a block whose data is equal, and durable, on both devices:
+//!
+//! * **Setting.** A block becomes a *candidate* once it is migrated with no
+//!   VM write in flight (its copy, or the last mirrored write to it,
+//!   completed on both devices). A commit *closes* the candidates (as
+//!   dm-clone swaps its in-core dirty bitmaps), flushes the source and the
+//!   destination (the copy read data the source may hold only in its cache;
+//!   its destination write is in the destination's), and only then issues
+//!   their bits. A VM write to a closed candidate before its bit is issued
+//!   withdraws it.
+//! * **Clearing.** A VM write to a block whose bit is recorded, or issued,
+//!   waits until a commit that clears it has completed (dm-raid1's
+//!   `dm_rh_flush()` before `do_write()`); once it has completed on both
+//!   devices the block is a candidate again, recorded by a later commit
+//!   (regions are cleaned lazily).
+//! * **A commit** writes the bitmap pages holding a bit it changes, flushes
+//!   the metadata device, then writes the superblock of the next sequence
+//!   with FUA ([`crate::policy::superblock`]). A torn page reads as all
+//!   clear: safe, because every bit it held before was still true.
+//!
+//! Five bit sets over caller storage, one word per 64 blocks each:
+//! `recorded` (set on the device, or issued to it), the open and the closed
+//! candidates, and the open and the closed clears.
+
+use crate::policy::bitmap_page::BITS_PER_PAGE;
+use crate::policy::copyrun::CopyRun;
+use core::ops::{Deref, DerefMut};
+
+const RECORDED: usize = 0;
+const CANDIDATES: usize = 1;
+const CLOSED: usize = 2;
+const CLEARS: usize = 3;
+const CLEARING: usize = 4;
+const SETS: usize = 5;
+
+/// Where the commit in flight is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// No commit in flight.
+    Idle,
+    /// The source and the destination are being flushed for the closed
+    /// candidates.
+    Flushing,
+    /// The bitmap pages and the superblock are being written.
+    Writing,
+    /// A metadata write failed: nothing is recorded any more (sticky).
+    Failed,
+}
+
+/// What a VM write must do before it is issued ([`Commit::map_write`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteGate {
+    /// Issue it: no block of it is recorded.
+    Go,
+    /// Hold it until commit number `n` has completed ([`Commit::committed`]).
+    Wait(u64),
+}
+
+/// What [`Commit::begin`] asks the caller to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitStep {
+    /// Flush the source and the destination, then call
+    /// [`Commit::devices_flushed`].
+    FlushDevices,
+    /// Write the pages [`Commit::page_changed`] names and the superblock,
+    /// then call [`Commit::done`].
+    WritePages,
+}
+
+/// The commit protocol's state for `nr_blocks` blocks, over caller storage.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Commit<S> {
+    words: S,
+    nr_blocks: u64,
+    /// Words of one set.
+    set_words: usize,
+    phase: Phase,
+    /// Commits completed (the superblock's sequence counts on from this).
+    committed: u64,
+    /// Bits in `recorded`.
+    recorded_count: u64,
+}
+
+impl<S> core::fmt::Debug for Commit<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Commit")
+            .field("phase", &self.phase)
+            .field("committed", &self.committed)
+            .field("recorded", &self.recorded_count)
+            .finish()
+    }
+}
+
+impl<S> Commit<S> {
+    /// Words of storage for `nr_blocks` blocks, `None` when 0 or too many.
+    pub fn words_needed(nr_blocks: u64) -> Option<usize> {
+        if nr_blocks == 0 {
+            return None;
+        }
+        usize::try_from(nr_blocks.div_ceil(64))
+            .ok()?
+            .checked_mul(SETS)
+    }
+
+    /// Where the commit in flight is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Commits completed.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// Blocks recorded migrated (set on the device, or issued to it).
+    pub fn recorded_count(&self) -> u64 {
+        self.recorded_count
+    }
+}
+
+impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
+    /// Nothing recorded, `storage` (at least [`Commit::words_needed`] words)
+    /// overwritten.
+    pub fn new(mut storage: S, nr_blocks: u64) -> Option<Self> {
+        let total = Self::words_needed(nr_blocks)?;
+        let words = storage.get_mut(..total)?;
+        words.fill(0);
+        Some(Self {
+            words: storage,
+            nr_blocks,
+            set_words: total / SETS,
+            phase: Phase::Idle,
+            committed: 0,
+            recorded_count: 0,
+        })
+    }
+
+    fn at(&self, set: usize, block: u64) -> Option<(usize, u64)> {
+        if block >= self.nr_blocks {
+            return None;
+        }
+        let w = usize::try_from(block / 64).ok()?;
+        Some((
+            self.set_words.checked_mul(set)?.checked_add(w)?,
+            1u64 << (block % 64),
+        ))
+    }
+
+    fn test(&self, set: usize, block: u64) -> bool {
+        self.at(set, block)
+            .and_then(|(i, bit)| self.words.get(i).map(|w| w & bit != 0))
+            .unwrap_or(false)
+    }
+
+    /// Sets or clears `block` in `set`; returns whether it was set before.
+    fn assign(&mut self, set: usize, block: u64, value: bool) -> bool {
+        let Some((i, bit)) = self.at(set, block) else {
+            return false;
+        };
+        let Some(w) = self.words.get_mut(i) else {
+            return false;
+        };
+        let before = *w & bit != 0;
+        if value {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
+        if set == RECORDED && before != value {
+            self.recorded_count = if value {
+                self.recorded_count.saturating_add(1)
+            } else {
+                self.recorded_count.saturating_sub(1)
+            };
+        }
+        before
+    }
+
+    fn set_range(&self, set: usize) -> core::ops::Range<usize> {
+        let start = self.set_words.saturating_mul(set);
+        start..start.saturating_add(self.set_words)
+    }
+
+    fn is_empty(&self, set: usize) -> bool {
+        !self
+            .words
+            .get(self.set_range(set))
+            .is_some_and(|s| s.iter().any(|&w| w != 0))
+    }
+
+    /// Moves set `from` into set `to` (which is empty) and empties `from`.
+    fn close(&mut self, from: usize, to: usize) {
+        let (f, t) = (self.set_range(from), self.set_range(to));
+        for (fi, ti) in f.zip(t) {
+            let w = self.words.get(fi).copied().unwrap_or(0);
+            if let Some(x) = self.words.get_mut(ti) {
+                *x = w;
+            }
+            if let Some(x) = self.words.get_mut(fi) {
+                *x = 0;
+            }
+        }
+    }
+
+    fn clear_set(&mut self, set: usize) {
+        let r = self.set_range(set);
+        if let Some(words) = self.words.get_mut(r) {
+            words.fill(0);
+        }
+    }
+
+    /// Whether `block` is recorded migrated (or its bit is being written).
+    pub fn recorded(&self, block: u64) -> bool {
+        self.test(RECORDED, block)
+    }
+
+    /// A block read as migrated from the device when the table was loaded.
+    pub fn load_recorded(&mut self, block: u64) {
+        let _ = self.assign(RECORDED, block, true);
+    }
+
+    /// The blocks of `run` are migrated, with no VM write in flight: record
+    /// them in a later commit. Blocks already recorded are left alone.
+    pub fn candidate(&mut self, run: CopyRun) {
+        if self.phase == Phase::Failed {
+            return;
+        }
+        for b in run.iter() {
+            if !self.recorded(b) {
+                let _ = self.assign(CANDIDATES, b, true);
+            }
+        }
+    }
+
+    /// The ordering protocol made the blocks of `run` dirty (a destination
+    /// fault loses what no flush covered): they are no longer candidates,
+    /// nor recorded by a commit whose device flushes are still to complete.
+    /// (None of them is recorded: a recorded block was flushed, and every
+    /// write to it since waited for its clear.)
+    pub fn withdraw(&mut self, run: CopyRun) {
+        for b in run.iter() {
+            let _ = self.assign(CANDIDATES, b, false);
+            if self.phase == Phase::Flushing {
+                let _ = self.assign(CLOSED, b, false);
+            }
+        }
+    }
+
+    /// The commit that a clear requested now is part of.
+    fn next_commit(&self) -> u64 {
+        let in_flight = u64::from(matches!(self.phase, Phase::Flushing | Phase::Writing));
+        self.committed.saturating_add(1).saturating_add(in_flight)
+    }
+
+    /// A VM write (or discard) to `run` is mapped: from now on its blocks
+    /// may differ between the devices until it has completed on both.
+    pub fn map_write(&mut self, run: CopyRun) -> WriteGate {
+        let mut wait = 0u64;
+        for b in run.iter() {
+            let _ = self.assign(CANDIDATES, b, false);
+            if self.phase == Phase::Flushing {
+                // Its bit is not issued yet: withdrawn from this commit.
+                let _ = self.assign(CLOSED, b, false);
+            }
+            if self.phase == Phase::Failed || !self.recorded(b) {
+                continue;
+            }
+            let until = if self.test(CLEARING, b) {
+                self.committed.saturating_add(1)
+            } else {
+                let _ = self.assign(CLEARS, b, true);
+                self.next_commit()
+            };
+            wait = wait.max(until);
+        }
+        if wait == 0 {
+            WriteGate::Go
+        } else {
+            WriteGate::Wait(wait)
+        }
+    }
+
+    /// Whether a write held with [`WriteGate::Wait`]`(n)` may be issued.
+    pub fn may_issue(&self, n: u64) -> bool {
+        self.committed >= n || self.phase == Phase::Failed
+    }
+
+    /// Whether a held write waits for a commit (start one now).
+    pub fn clears_waiting(&self) -> bool {
+        !self.is_empty(CLEARS)
+    }
+
+    /// Whether a commit would change anything.
+    pub fn has_work(&self) -> bool {
+        self.phase != Phase::Failed && !(self.is_empty(CANDIDATES) && self.is_empty(CLEARS))
+    }
+
+    /// Starts a commit (when idle and [`Commit::has_work`]): closes the
+    /// candidates and the clears asked for so far.
+    pub fn begin(&mut self) -> Option<CommitStep> {
+        if self.phase != Phase::Idle || !self.has_work() {
+            return None;
+        }
+        self.close(CANDIDATES, CLOSED);
+        self.close(CLEARS, CLEARING);
+        if self.is_empty(CLOSED) {
+            self.phase = Phase::Writing;
+            return Some(CommitStep::WritePages);
+        }
+        self.phase = Phase::Flushing;
+        Some(CommitStep::FlushDevices)
+    }
+
+    /// The flushes of [`CommitStep::FlushDevices`] completed (`ok`: both
+    /// succeeded). The closed candidates' bits are issued now; after a
+    /// failed flush they are dropped (the blocks are copied again, or
+    /// become candidates again). Then write the pages.
+    pub fn devices_flushed(&mut self, ok: bool) -> CommitStep {
+        if self.phase == Phase::Flushing {
+            let r = self.set_range(CLOSED);
+            for i in r {
+                let w = self.words.get(i).copied().unwrap_or(0);
+                if w == 0 || !ok {
+                    continue;
+                }
+                let base = u64::try_from(i.saturating_sub(self.set_words.saturating_mul(CLOSED)))
+                    .unwrap_or(u64::MAX)
+                    .saturating_mul(64);
+                let mut bits = w;
+                while bits != 0 {
+                    let b = base.saturating_add(u64::from(bits.trailing_zeros()));
+                    bits &= bits.wrapping_sub(1);
+                    let _ = self.assign(RECORDED, b, true);
+                }
+            }
+            if !ok {
+                self.clear_set(CLOSED);
+            }
+            self.phase = Phase::Writing;
+        }
+        CommitStep::WritePages
+    }
+
+    /// Whether bitmap page `page` holds a bit the commit in flight changes.
+    pub fn page_changed(&self, page: u64) -> bool {
+        let first = page.saturating_mul(BITS_PER_PAGE);
+        let Ok(w0) = usize::try_from(first / 64) else {
+            return false;
+        };
+        let words = usize::try_from(BITS_PER_PAGE / 64).unwrap_or(0);
+        [CLOSED, CLEARING].iter().any(|&set| {
+            let start = self.set_words.saturating_mul(set);
+            let from = start.saturating_add(w0.min(self.set_words));
+            let to = start.saturating_add(w0.saturating_add(words).min(self.set_words));
+            self.words
+                .get(from..to)
+                .is_some_and(|s| s.iter().any(|&w| w != 0))
+        })
+    }
+
+    /// The bit of `block` in the pages the commit in flight writes.
+    pub fn page_bit(&self, block: u64) -> bool {
+        self.recorded(block) && !self.test(CLEARING, block)
+    }
+
+    /// The commit's pages and superblock are durable (`ok`), or a write
+    /// failed: then the device's bits are unknown, and the protocol stops
+    /// (held writes may go; nothing is recorded any more).
+    pub fn done(&mut self, ok: bool) {
+        if self.phase != Phase::Writing {
+            return;
+        }
+        if !ok {
+            self.phase = Phase::Failed;
+            return;
+        }
+        let r = self.set_range(CLEARING);
+        let base = self.set_words.saturating_mul(CLEARING);
+        for i in r {
+            let mut bits = self.words.get(i).copied().unwrap_or(0);
+            let first = u64::try_from(i.saturating_sub(base))
+                .unwrap_or(u64::MAX)
+                .saturating_mul(64);
+            while bits != 0 {
+                let b = first.saturating_add(u64::from(bits.trailing_zeros()));
+                bits &= bits.wrapping_sub(1);
+                let _ = self.assign(RECORDED, b, false);
+            }
+        }
+        self.clear_set(CLEARING);
+        self.clear_set(CLOSED);
+        self.committed = self.committed.saturating_add(1);
+        self.phase = Phase::Idle;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn commit(nr_blocks: u64) -> Commit<Vec<u64>> {
+        let words = Commit::<Vec<u64>>::words_needed(nr_blocks).unwrap_or(0);
+        Commit::new(vec![u64::MAX; words], nr_blocks).expect("storage is large enough")
+    }
+
+    fn one(b: u64) -> CopyRun {
+        CopyRun {
+            first: b,
+            blocks: 1,
+        }
+    }
+
+    #[test]
+    fn storage() {
+        assert_eq!(Commit::<Vec<u64>>::words_needed(0), None);
+        assert_eq!(Commit::<Vec<u64>>::words_needed(64), Some(5));
+        assert_eq!(Commit::<Vec<u64>>::words_needed(65), Some(10));
+        assert!(Commit::new(vec![0u64; 9], 65).is_none());
+        // Storage handed in dirty is cleared.
+        let c = commit(100);
+        assert_eq!(c.recorded_count(), 0);
+        assert!(!c.has_work());
+    }
+
+    #[test]
+    fn a_candidate_is_recorded_after_the_device_flushes() {
+        let mut c = commit(100);
+        c.candidate(one(7));
+        assert_eq!(c.begin(), Some(CommitStep::FlushDevices));
+        assert!(!c.recorded(7), "recorded before the devices were flushed");
+        assert_eq!(c.devices_flushed(true), CommitStep::WritePages);
+        assert!(c.recorded(7) && c.page_bit(7));
+        assert!(c.page_changed(0) && !c.page_changed(1));
+        c.done(true);
+        assert_eq!(
+            (c.phase(), c.committed(), c.recorded_count()),
+            (Phase::Idle, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_write_during_the_flushes_withdraws_its_block() {
+        let mut c = commit(100);
+        c.candidate(CopyRun {
+            first: 3,
+            blocks: 2,
+        });
+        assert_eq!(c.begin(), Some(CommitStep::FlushDevices));
+        assert_eq!(c.map_write(one(4)), WriteGate::Go);
+        let _ = c.devices_flushed(true);
+        c.done(true);
+        assert!(c.recorded(3) && !c.recorded(4));
+    }
+
+    #[test]
+    fn a_write_to_a_recorded_block_waits_for_its_clear() {
+        let mut c = commit(100);
+        c.load_recorded(9);
+        // Idle: the next commit clears it.
+        assert_eq!(c.map_write(one(9)), WriteGate::Wait(1));
+        assert!(c.clears_waiting() && !c.may_issue(1));
+        assert_eq!(c.begin(), Some(CommitStep::WritePages));
+        assert!(c.page_changed(0) && !c.page_bit(9));
+        // Another write while that clear is written: the same commit.
+        assert_eq!(c.map_write(one(9)), WriteGate::Wait(1));
+        c.done(true);
+        assert!(c.may_issue(1) && !c.recorded(9));
+        assert_eq!(c.map_write(one(9)), WriteGate::Go);
+    }
+
+    #[test]
+    fn a_write_to_a_bit_being_written_waits_for_the_next_commit() {
+        let mut c = commit(100);
+        c.candidate(one(5));
+        let _ = c.begin();
+        let _ = c.devices_flushed(true);
+        // Its bit is issued: only a later commit can clear it.
+        assert_eq!(c.map_write(one(5)), WriteGate::Wait(2));
+        c.done(true);
+        assert!(c.recorded(5) && !c.may_issue(2));
+        assert_eq!(c.begin(), Some(CommitStep::WritePages));
+        c.done(true);
+        assert!(c.may_issue(2) && !c.recorded(5));
+    }
+
+    #[test]
+    fn blocks_a_fault_made_dirty_are_not_recorded() {
+        let mut c = commit(100);
+        c.candidate(CopyRun {
+            first: 0,
+            blocks: 3,
+        });
+        let _ = c.begin();
+        c.candidate(one(50));
+        c.withdraw(CopyRun {
+            first: 1,
+            blocks: 50,
+        });
+        let _ = c.devices_flushed(true);
+        c.done(true);
+        assert!(c.recorded(0) && !c.recorded(1) && !c.recorded(2));
+        assert!(!c.has_work(), "block 50 stayed a candidate");
+    }
+
+    #[test]
+    fn a_failed_device_flush_records_nothing() {
+        let mut c = commit(100);
+        c.candidate(one(1));
+        let _ = c.begin();
+        assert_eq!(c.devices_flushed(false), CommitStep::WritePages);
+        c.done(true);
+        assert!(!c.recorded(1) && !c.has_work());
+    }
+
+    #[test]
+    fn a_failed_metadata_write_stops_the_protocol() {
+        let mut c = commit(100);
+        c.load_recorded(2);
+        assert_eq!(c.map_write(one(2)), WriteGate::Wait(1));
+        let _ = c.begin();
+        c.done(false);
+        assert_eq!(c.phase(), Phase::Failed);
+        // Held writes go (the VM's IO keeps going); nothing more is recorded.
+        assert!(c.may_issue(1));
+        c.candidate(one(3));
+        assert!(!c.has_work() && c.begin().is_none());
+    }
+
+    #[test]
+    fn blocks_past_the_end_are_ignored() {
+        let mut c = commit(10);
+        c.candidate(CopyRun {
+            first: 8,
+            blocks: 5,
+        });
+        c.load_recorded(10);
+        assert_eq!(
+            c.map_write(CopyRun {
+                first: 9,
+                blocks: 4
+            }),
+            WriteGate::Go
+        );
+        let _ = c.begin();
+        let _ = c.devices_flushed(true);
+        c.done(true);
+        assert_eq!(c.recorded_count(), 1);
+        assert!(c.recorded(8) && !c.recorded(9) && !c.recorded(10));
+    }
+}
