@@ -47,9 +47,10 @@ PREFIX ?= /usr/local
 
 all: module tool
 
-# iofollow-migrate (tools/migrate), a userspace tool built by cargo.
+# iofollow-migrate (tools/migrate) and iofollow-dump (tools/dump), userspace
+# tools built by cargo.
 tool:
-	cargo build --release -q -p iofollow-migrate
+	cargo build --release -q -p iofollow-migrate -p iofollow-dump
 
 # Every userspace binary: the tool, the emulated disk and replayer, the simulator.
 bins:
@@ -57,6 +58,7 @@ bins:
 
 install: all
 	install -D -m 0755 target/release/iofollow-migrate $(DESTDIR)$(PREFIX)/sbin/iofollow-migrate
+	install -D -m 0755 target/release/iofollow-dump $(DESTDIR)$(PREFIX)/sbin/iofollow-dump
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_VARS) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=updates modules_install
 
 dkms: deps kernel
