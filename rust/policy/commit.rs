@@ -24,6 +24,14 @@
 //!   the metadata device, then writes the superblock of the next sequence
 //!   with FUA ([`crate::policy::superblock`]). A torn page reads as all
 //!   clear: safe, because every bit it held before was still true.
+//! * **A failed metadata write** leaves the device's bits unknown: writes
+//!   to recorded blocks stay held while both superblock slots are zeroed
+//!   (a load then finds a new device and copies everything again, as
+//!   dm-raid1 holds writes when its log fails); then nothing is recorded
+//!   any more and they go. If the zeroing fails too, the device may hold
+//!   stale bits and says so ([`Commit::stale_on_disk`]).
+//!
+//! "No VM write in flight" counts held writes: a held write is in flight.
 //!
 //! Five bit sets over caller storage, one word per 64 blocks each:
 //! `recorded` (set on the device, or issued to it), the open and the closed
@@ -50,8 +58,14 @@ pub enum Phase {
     Flushing,
     /// The bitmap pages and the superblock are being written.
     Writing,
-    /// A metadata write failed: nothing is recorded any more (sticky).
+    /// A metadata write failed: the device's bits are unknown, and writes
+    /// to recorded blocks are held until it is invalidated.
     Failed,
+    /// Both superblock slots are being zeroed.
+    Invalidating,
+    /// Nothing is recorded any more (sticky): the device was invalidated,
+    /// or could not be ([`Commit::stale_on_disk`]).
+    Off,
 }
 
 /// What a VM write must do before it is issued ([`Commit::map_write`]).
@@ -72,6 +86,9 @@ pub enum CommitStep {
     /// Write the pages [`Commit::page_changed`] names and the superblock,
     /// then call [`Commit::done`].
     WritePages,
+    /// Zero both superblock slots with FUA (a load then finds a new device
+    /// and copies everything again), then call [`Commit::invalidated`].
+    Invalidate,
 }
 
 /// The commit protocol's state for `nr_blocks` blocks, over caller storage.
@@ -86,6 +103,8 @@ pub struct Commit<S> {
     committed: u64,
     /// Bits in `recorded`.
     recorded_count: u64,
+    /// A failed commit could not be invalidated either.
+    stale: bool,
 }
 
 impl<S> core::fmt::Debug for Commit<S> {
@@ -123,6 +142,18 @@ impl<S> Commit<S> {
     pub fn recorded_count(&self) -> u64 {
         self.recorded_count
     }
+
+    /// Whether the device may still hold bits that are no longer true (a
+    /// commit failed and so did zeroing its superblock): a table must not
+    /// resume from it (the operator resets the migration).
+    pub fn stale_on_disk(&self) -> bool {
+        self.stale
+    }
+
+    /// Whether commits record blocks (not after a metadata failure).
+    fn recording(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Flushing | Phase::Writing)
+    }
 }
 
 impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
@@ -139,6 +170,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
             phase: Phase::Idle,
             committed: 0,
             recorded_count: 0,
+            stale: false,
         })
     }
 
@@ -229,7 +261,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
     /// The blocks of `run` are migrated, with no VM write in flight: record
     /// them in a later commit. Blocks already recorded are left alone.
     pub fn candidate(&mut self, run: CopyRun) {
-        if self.phase == Phase::Failed {
+        if !self.recording() {
             return;
         }
         for b in run.iter() {
@@ -269,7 +301,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
                 // Its bit is not issued yet: withdrawn from this commit.
                 let _ = self.assign(CLOSED, b, false);
             }
-            if self.phase == Phase::Failed || !self.recorded(b) {
+            if self.phase == Phase::Off || !self.recorded(b) {
                 continue;
             }
             let until = if self.test(CLEARING, b) {
@@ -289,7 +321,11 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
 
     /// Whether a write held with [`WriteGate::Wait`]`(n)` may be issued.
     pub fn may_issue(&self, n: u64) -> bool {
-        self.committed >= n || self.phase == Phase::Failed
+        match self.phase {
+            Phase::Off => true,
+            Phase::Failed | Phase::Invalidating => false,
+            Phase::Idle | Phase::Flushing | Phase::Writing => self.committed >= n,
+        }
     }
 
     /// Whether a held write waits for a commit (start one now).
@@ -299,12 +335,22 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
 
     /// Whether a commit would change anything.
     pub fn has_work(&self) -> bool {
-        self.phase != Phase::Failed && !(self.is_empty(CANDIDATES) && self.is_empty(CLEARS))
+        match self.phase {
+            Phase::Failed => true,
+            Phase::Invalidating | Phase::Off => false,
+            Phase::Idle | Phase::Flushing | Phase::Writing => {
+                !(self.is_empty(CANDIDATES) && self.is_empty(CLEARS))
+            }
+        }
     }
 
     /// Starts a commit (when idle and [`Commit::has_work`]): closes the
     /// candidates and the clears asked for so far.
     pub fn begin(&mut self) -> Option<CommitStep> {
+        if self.phase == Phase::Failed {
+            self.phase = Phase::Invalidating;
+            return Some(CommitStep::Invalidate);
+        }
         if self.phase != Phase::Idle || !self.has_work() {
             return None;
         }
@@ -371,8 +417,8 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
     }
 
     /// The commit's pages and superblock are durable (`ok`), or a write
-    /// failed: then the device's bits are unknown, and the protocol stops
-    /// (held writes may go; nothing is recorded any more).
+    /// failed: then the device's bits are unknown; writes to recorded
+    /// blocks stay held, and the next [`Commit::begin`] invalidates it.
     pub fn done(&mut self, ok: bool) {
         if self.phase != Phase::Writing {
             return;
@@ -398,6 +444,22 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         self.clear_set(CLOSED);
         self.committed = self.committed.saturating_add(1);
         self.phase = Phase::Idle;
+    }
+
+    /// The zeroing of [`CommitStep::Invalidate`] completed (`ok`), or
+    /// failed: either way nothing is recorded from now on and held writes
+    /// go; after a failure the device may hold stale bits
+    /// ([`Commit::stale_on_disk`]).
+    pub fn invalidated(&mut self, ok: bool) {
+        if self.phase != Phase::Invalidating {
+            return;
+        }
+        for set in 0..SETS {
+            self.clear_set(set);
+        }
+        self.recorded_count = 0;
+        self.stale = !ok;
+        self.phase = Phase::Off;
     }
 }
 
@@ -522,17 +584,33 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_metadata_write_stops_the_protocol() {
-        let mut c = commit(100);
-        c.load_recorded(2);
-        assert_eq!(c.map_write(one(2)), WriteGate::Wait(1));
-        let _ = c.begin();
-        c.done(false);
-        assert_eq!(c.phase(), Phase::Failed);
-        // Held writes go (the VM's IO keeps going); nothing more is recorded.
-        assert!(c.may_issue(1));
-        c.candidate(one(3));
-        assert!(!c.has_work() && c.begin().is_none());
+    fn a_failed_metadata_write_holds_writes_until_the_device_is_invalidated() {
+        for zeroed in [true, false] {
+            let mut c = commit(100);
+            c.load_recorded(2);
+            c.load_recorded(4);
+            assert_eq!(c.map_write(one(2)), WriteGate::Wait(1));
+            let _ = c.begin();
+            c.done(false);
+            assert_eq!(c.phase(), Phase::Failed);
+            // The stale bits may be on the device: nothing to a recorded block goes.
+            assert!(!c.may_issue(1));
+            let WriteGate::Wait(n) = c.map_write(one(4)) else {
+                panic!("a write to a recorded block went after a failed commit");
+            };
+            assert!(!c.may_issue(n));
+            assert_eq!(c.map_write(one(5)), WriteGate::Go);
+            c.candidate(one(3));
+            assert_eq!(c.begin(), Some(CommitStep::Invalidate));
+            assert!(!c.may_issue(1) && c.begin().is_none());
+            c.invalidated(zeroed);
+            assert_eq!((c.phase(), c.stale_on_disk()), (Phase::Off, !zeroed));
+            // Nothing is recorded any more: held writes go, new ones too.
+            assert!(c.may_issue(1) && c.may_issue(n));
+            assert_eq!(c.map_write(one(2)), WriteGate::Go);
+            c.candidate(one(3));
+            assert!(!c.has_work() && c.begin().is_none() && c.recorded_count() == 0);
+        }
     }
 
     #[test]
