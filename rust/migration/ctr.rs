@@ -135,6 +135,8 @@ pub(super) fn construct(
     state.idle_run_sectors = cfg.idle_run_sectors;
     state.set_avoid_islands(cfg.avoid_islands);
     state.set_deadline(super::now_ns(), cfg.deadline_s);
+    let state = KBox::new(state, GFP_KERNEL)
+        .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,
