@@ -241,6 +241,27 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         }
     }
 
+    /// Sets (`value`) or clears in `recorded` every block of set `from`.
+    fn record_from(&mut self, from: usize, value: bool) {
+        for (fi, ri) in self.set_range(from).zip(self.set_range(RECORDED)) {
+            let w = self.words.get(fi).copied().unwrap_or(0);
+            let Some(r) = self.words.get_mut(ri) else {
+                continue;
+            };
+            let changed = u64::from(if value { w & !*r } else { w & *r }.count_ones());
+            if value {
+                *r |= w;
+            } else {
+                *r &= !w;
+            }
+            self.recorded_count = if value {
+                self.recorded_count.saturating_add(changed)
+            } else {
+                self.recorded_count.saturating_sub(changed)
+            };
+        }
+    }
+
     fn clear_set(&mut self, set: usize) {
         let r = self.set_range(set);
         if let Some(words) = self.words.get_mut(r) {
@@ -370,23 +391,9 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
     /// become candidates again). Then write the pages.
     pub fn devices_flushed(&mut self, ok: bool) -> CommitStep {
         if self.phase == Phase::Flushing {
-            let r = self.set_range(CLOSED);
-            for i in r {
-                let w = self.words.get(i).copied().unwrap_or(0);
-                if w == 0 || !ok {
-                    continue;
-                }
-                let base = u64::try_from(i.saturating_sub(self.set_words.saturating_mul(CLOSED)))
-                    .unwrap_or(u64::MAX)
-                    .saturating_mul(64);
-                let mut bits = w;
-                while bits != 0 {
-                    let b = base.saturating_add(u64::from(bits.trailing_zeros()));
-                    bits &= bits.wrapping_sub(1);
-                    let _ = self.assign(RECORDED, b, true);
-                }
-            }
-            if !ok {
+            if ok {
+                self.record_from(CLOSED, true);
+            } else {
                 self.clear_set(CLOSED);
             }
             self.phase = Phase::Writing;
@@ -427,19 +434,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
             self.phase = Phase::Failed;
             return;
         }
-        let r = self.set_range(CLEARING);
-        let base = self.set_words.saturating_mul(CLEARING);
-        for i in r {
-            let mut bits = self.words.get(i).copied().unwrap_or(0);
-            let first = u64::try_from(i.saturating_sub(base))
-                .unwrap_or(u64::MAX)
-                .saturating_mul(64);
-            while bits != 0 {
-                let b = first.saturating_add(u64::from(bits.trailing_zeros()));
-                bits &= bits.wrapping_sub(1);
-                let _ = self.assign(RECORDED, b, false);
-            }
-        }
+        self.record_from(CLEARING, false);
         self.clear_set(CLEARING);
         self.clear_set(CLOSED);
         self.committed = self.committed.saturating_add(1);
@@ -464,6 +459,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::vec;
