@@ -228,30 +228,31 @@ impl Superblock {
         self.seq % SUPERBLOCK_SLOTS
     }
 
-    /// The 4 KiB block to write.
-    pub fn encode(&self) -> [u8; MBLOCK_BYTES] {
+    /// Writes the 4 KiB block into `out` (the caller's buffer: a block on
+    /// the stack is too large for a kernel frame).
+    pub fn encode_into(&self, out: &mut [u8; MBLOCK_BYTES]) {
         let g = &self.geometry;
-        let mut b = [0u8; MBLOCK_BYTES];
-        put(&mut b, 0, &MAGIC);
-        put(&mut b, 8, &VERSION.to_le_bytes());
-        put(&mut b, 16, &self.seq.to_le_bytes());
+        let b = out;
+        b.fill(0);
+        put(b, 0, &MAGIC);
+        put(b, 8, &VERSION.to_le_bytes());
+        put(b, 16, &self.seq.to_le_bytes());
         let flags = if self.clean { FLAG_CLEAN } else { 0 };
-        put(&mut b, 24, &flags.to_le_bytes());
-        put(&mut b, 32, &g.block_sectors.to_le_bytes());
-        put(&mut b, 36, &g.chunk_sectors.to_le_bytes());
-        put(&mut b, 40, &g.nr_blocks.to_le_bytes());
-        put(&mut b, 48, &g.target_sectors.to_le_bytes());
-        put(&mut b, 56, &g.source.sectors.to_le_bytes());
-        put(&mut b, 64, &g.source.tag);
-        put(&mut b, 80, &g.dest.sectors.to_le_bytes());
-        put(&mut b, 88, &g.dest.tag);
+        put(b, 24, &flags.to_le_bytes());
+        put(b, 32, &g.block_sectors.to_le_bytes());
+        put(b, 36, &g.chunk_sectors.to_le_bytes());
+        put(b, 40, &g.nr_blocks.to_le_bytes());
+        put(b, 48, &g.target_sectors.to_le_bytes());
+        put(b, 56, &g.source.sectors.to_le_bytes());
+        put(b, 64, &g.source.tag);
+        put(b, 80, &g.dest.sectors.to_le_bytes());
+        put(b, 88, &g.dest.tag);
         let layout = self.layout();
-        put(&mut b, 104, &layout.page_mblock(0).to_le_bytes());
-        put(&mut b, 112, &layout.bitmap_pages.to_le_bytes());
-        put(&mut b, 120, &self.migrated_blocks.to_le_bytes());
-        let crc = block_crc(&b);
-        put(&mut b, CRC_AT, &crc.to_le_bytes());
-        b
+        put(b, 104, &layout.page_mblock(0).to_le_bytes());
+        put(b, 112, &layout.bitmap_pages.to_le_bytes());
+        put(b, 120, &self.migrated_blocks.to_le_bytes());
+        let crc = block_crc(b);
+        put(b, CRC_AT, &crc.to_le_bytes());
     }
 
     /// Reads one slot.
@@ -386,6 +387,12 @@ pub fn load(
 mod tests {
     use super::*;
 
+    fn enc(s: &Superblock) -> [u8; MBLOCK_BYTES] {
+        let mut b = [0xa5u8; MBLOCK_BYTES];
+        s.encode_into(&mut b);
+        b
+    }
+
     fn geometry() -> Geometry {
         Geometry {
             block_sectors: 128,
@@ -415,7 +422,7 @@ mod tests {
     #[test]
     fn round_trip_and_fields_at_their_offsets() {
         let s = sb(7);
-        let b = s.encode();
+        let b = enc(&s);
         assert_eq!(Superblock::decode(&b), Ok(s));
         assert_eq!(&b[0..8], b"IOFOLLOW");
         assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 1);
@@ -428,7 +435,7 @@ mod tests {
 
     #[test]
     fn every_flipped_bit_is_caught() {
-        let b = sb(3).encode();
+        let b = enc(&sb(3));
         for byte in 0..MBLOCK_BYTES {
             for bit in 0..8 {
                 let mut c = b;
@@ -447,40 +454,34 @@ mod tests {
         // The newer commit wins, in either slot.
         let (s4, s5) = (sb(4), sb(5));
         assert_eq!(
-            load(&s4.encode(), &s5.encode(), dev, &g),
+            load(&enc(&s4), &enc(&s5), dev, &g),
             Ok(Found::Superblock(s5))
         );
         assert_eq!(
-            load(&sb(6).encode(), &s5.encode(), dev, &g),
+            load(&enc(&sb(6)), &enc(&s5), dev, &g),
             Ok(Found::Superblock(sb(6)))
         );
         // A torn next commit leaves the last one.
-        let mut torn = sb(6).encode();
+        let mut torn = enc(&sb(6));
         torn[200] = 1;
-        assert_eq!(
-            load(&torn, &s5.encode(), dev, &g),
-            Ok(Found::Superblock(s5))
-        );
+        assert_eq!(load(&torn, &enc(&s5), dev, &g), Ok(Found::Superblock(s5)));
         let mut half = [0u8; MBLOCK_BYTES];
-        half[512..].copy_from_slice(&sb(6).encode()[512..]);
-        assert_eq!(
-            load(&half, &s5.encode(), dev, &g),
-            Ok(Found::Superblock(s5))
-        );
+        half[512..].copy_from_slice(&enc(&sb(6))[512..]);
+        assert_eq!(load(&half, &enc(&s5), dev, &g), Ok(Found::Superblock(s5)));
         // Neither valid.
         assert_eq!(load(&torn, &zero, dev, &g), Err(LoadError::Checksum));
         let mut other = [0u8; MBLOCK_BYTES];
         other[1080] = 0x53; // an ext4 magic's neighbourhood: someone's data
         assert_eq!(load(&other, &zero, dev, &g), Err(LoadError::NotMetadata));
         assert_eq!(
-            load(&zero, &s5.encode(), dev - 1, &g),
+            load(&zero, &enc(&s5), dev - 1, &g),
             Err(LoadError::TooSmall)
         );
     }
 
     #[test]
     fn versions_and_malformed_fields() {
-        let mut b = sb(1).encode();
+        let mut b = enc(&sb(1));
         b[8] = 2;
         let crc = block_crc(&b);
         b[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -491,13 +492,13 @@ mod tests {
 
         let mut bad = sb(1);
         bad.geometry.nr_blocks += 1;
-        assert_eq!(Superblock::decode(&bad.encode()), Err(SlotError::Malformed));
+        assert_eq!(Superblock::decode(&enc(&bad)), Err(SlotError::Malformed));
         let mut bad = sb(1);
         bad.geometry.block_sectors = 96;
-        assert_eq!(Superblock::decode(&bad.encode()), Err(SlotError::Malformed));
+        assert_eq!(Superblock::decode(&enc(&bad)), Err(SlotError::Malformed));
         let mut bad = sb(1);
         bad.migrated_blocks = bad.geometry.nr_blocks + 1;
-        assert_eq!(Superblock::decode(&bad.encode()), Err(SlotError::Malformed));
+        assert_eq!(Superblock::decode(&enc(&bad)), Err(SlotError::Malformed));
     }
 
     #[test]

@@ -11,6 +11,12 @@ use std::collections::BTreeMap;
 
 const BLOCKS: u64 = 40_000; // two bitmap pages
 
+fn encoded(seq: u64, migrated: u64) -> [u8; MBLOCK_BYTES] {
+    let mut b = [0u8; MBLOCK_BYTES];
+    superblock(seq, migrated).encode_into(&mut b);
+    b
+}
+
 fn superblock(seq: u64, migrated: u64) -> Superblock {
     Superblock {
         seq,
@@ -55,8 +61,8 @@ fn a_zeroed_device_is_fresh() {
 #[test]
 fn the_newest_slot_and_the_bitmap_counts() {
     let mut b = BTreeMap::new();
-    b.insert(0, superblock(2, 10).encode());
-    b.insert(1, superblock(3, 7).encode());
+    b.insert(0, encoded(2, 10));
+    b.insert(1, encoded(3, 7));
     // Page 0: blocks 0..5 and 32639 migrated; page 1 torn (garbage).
     b.insert(2, encode_page(0, BLOCKS, |x| x < 5 || x == 32_639));
     let mut torn = encode_page(1, BLOCKS, |_| true);
@@ -86,8 +92,8 @@ fn the_newest_slot_and_the_bitmap_counts() {
 #[test]
 fn a_torn_slot_beside_a_valid_one_is_the_interrupted_commit() {
     let mut b = BTreeMap::new();
-    b.insert(0, superblock(4, 0).encode());
-    let mut torn = superblock(5, 0).encode();
+    b.insert(0, encoded(4, 0));
+    let mut torn = encoded(5, 0);
     torn[200] = 1;
     b.insert(1, torn);
     let r = read(4, &b);
@@ -115,7 +121,7 @@ fn other_data_is_refused_by_name() {
 #[test]
 fn a_device_smaller_than_its_layout_is_refused() {
     let mut b = BTreeMap::new();
-    b.insert(0, superblock(2, 0).encode());
+    b.insert(0, encoded(2, 0));
     let r = read(3, &b); // the layout needs 2 slots + 2 pages
     assert!(r.refused());
     assert!(
@@ -128,7 +134,7 @@ fn a_device_smaller_than_its_layout_is_refused() {
 #[test]
 fn a_page_of_another_index_is_misplaced() {
     let mut b = BTreeMap::new();
-    b.insert(0, superblock(2, 0).encode());
+    b.insert(0, encoded(2, 0));
     b.insert(3, encode_page(0, BLOCKS, |x| x == 1));
     let r = read(4, &b);
     assert!(r.refused());
@@ -143,7 +149,7 @@ fn a_page_of_another_index_is_misplaced() {
 fn a_file_read_through_the_device_reader() {
     let path = std::env::temp_dir().join(format!("iofollow-dump-test-{}", std::process::id()));
     let mut image = vec![0u8; 4 * MBLOCK_BYTES];
-    image[MBLOCK_BYTES..2 * MBLOCK_BYTES].copy_from_slice(&superblock(9, 3).encode());
+    image[MBLOCK_BYTES..2 * MBLOCK_BYTES].copy_from_slice(&encoded(9, 3));
     image[2 * MBLOCK_BYTES..3 * MBLOCK_BYTES]
         .copy_from_slice(&encode_page(0, BLOCKS, |x| x % 10_000 == 0));
     std::fs::write(&path, &image).unwrap();
