@@ -15,6 +15,7 @@
 //!   being filled from a buffer when a write drops it raced with that write,
 //!   and may return either data, as with any device.
 
+use super::passthrough::CachedBlocks;
 use super::ProcessCtx;
 use crate::dm::{CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
 use crate::policy::{
@@ -24,6 +25,7 @@ use crate::policy::{
 };
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Buffers freed outside the engine lock at most per batch.
 pub(super) const DRAIN_BATCH: usize = 32;
@@ -41,12 +43,21 @@ pub(super) struct MigrationCache {
     block_bytes: u64,
     pub(super) hits: u64,
     pub(super) misses: u64,
+    /// Which blocks it may hold, for the lock-free read path (none once
+    /// it is replaced: [`MigrationCache::detach`]).
+    cached: Option<Arc<CachedBlocks>>,
 }
 
 impl MigrationCache {
     /// A cache of `mib` MiB in blocks of `block_bytes`, as many entries as
-    /// fit. Allocates its index (process context, may sleep).
-    pub(super) fn new(mib: u32, block_bytes: u64, eviction: Eviction) -> Result<Self> {
+    /// fit, keeping `cached` up to date. Allocates its index (process
+    /// context, may sleep).
+    pub(super) fn new(
+        mib: u32,
+        block_bytes: u64,
+        eviction: Eviction,
+        cached: Arc<CachedBlocks>,
+    ) -> Result<Self> {
         let capacity = u64::from(mib)
             .checked_shl(20)
             .and_then(|b| b.checked_div(block_bytes))
@@ -72,6 +83,7 @@ impl MigrationCache {
             block_bytes,
             hits: 0,
             misses: 0,
+            cached: Some(cached),
         })
     }
 
@@ -116,6 +128,24 @@ impl MigrationCache {
         self.hits = from.hits;
         self.misses = from.misses;
         self.index.set_eviction(from.eviction());
+    }
+
+    /// Replaced by a new cache (under the engine lock): its blocks stop
+    /// counting, the caller clears them all ([`CachedBlocks::clear_all`]).
+    pub(super) fn detach(&mut self) {
+        self.cached = None;
+    }
+
+    fn mark(&self, block: u64) {
+        if let Some(c) = &self.cached {
+            c.set(block);
+        }
+    }
+
+    fn unmark(&self, block: u64) {
+        if let Some(c) = &self.cached {
+            c.clear(block);
+        }
     }
 
     fn buf_slot(&mut self, slot: u32) -> Option<&mut Option<CacheBuf>> {
@@ -180,6 +210,7 @@ impl MigrationCache {
         for block in blocks.iter() {
             if let Some(slot) = self.index.remove(block) {
                 retire(out, self.take_slot(slot));
+                self.unmark(block);
             }
         }
     }
@@ -190,10 +221,17 @@ impl MigrationCache {
         if let Some(slot) = self.index.remove(block) {
             retire(out, self.take_slot(slot));
         }
+        // Before the entry can serve a read: a lock-free read of the block
+        // now takes the locked path.
+        self.mark(block);
         let Some(ins) = self.index.insert(block, block.abs_diff(head_block)) else {
+            self.unmark(block);
             retire(out, Some(buf));
             return;
         };
+        if let Some(evicted) = ins.evicted {
+            self.unmark(evicted);
+        }
         // An evicted block's bytes sit in the slot the new entry got.
         retire(out, self.take_slot(ins.slot));
         let (bytes, pages) = Self::size_of(&buf);
@@ -209,9 +247,10 @@ impl MigrationCache {
     pub(super) fn drain(&mut self, pages: u64, out: &mut Retired) -> u64 {
         let mut freed = 0u64;
         while freed < pages && !out.is_full() {
-            let Some((slot, _)) = self.index.evict() else {
+            let Some((slot, block)) = self.index.evict() else {
                 break;
             };
+            self.unmark(block);
             let buf = self.take_slot(slot);
             freed = freed.saturating_add(buf.as_ref().map_or(0, |b| Self::size_of(b).1));
             retire(out, buf);

@@ -5,6 +5,7 @@
 
 use super::cache::MigrationCache;
 use super::head::DiskHead;
+use super::passthrough::{CachedBlocks, Passthrough};
 use super::state::EngineState;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, TargetLimits};
@@ -105,10 +106,14 @@ pub(super) fn construct(
         c"Too many disks with iofollow devices",
     ))?;
 
+    let cached = CachedBlocks::new(nr_blocks)
+        .map_err(|e| CtrError::new(e, c"Cannot allocate the cache index"))?;
+    let passthrough = Passthrough::new(cached.clone());
     let cache = MigrationCache::new(
         cfg.cache_mib,
         block_sectors.saturating_mul(512),
         cfg.cache_eviction,
+        cached,
     )
     .map_err(|e| CtrError::new(e, c"Cannot allocate the cache index"))?;
     // One chunk-sized buffer per copy slot.
@@ -118,15 +123,20 @@ pub(super) fn construct(
             usize::try_from(chunk_bytes).unwrap_or(usize::MAX),
         )
         .map_err(|e| CtrError::new(e, c"Cannot allocate worker and IO buffers"))?;
-    let mut state = EngineState::new(
-        ordering,
-        AnySelector::new(cfg.policy),
-        RatioScheduler::with_ratio(cfg.ratio),
-        cfg.paused,
-        cfg.depth,
-        cache,
-        buffers,
-    );
+    // Boxed before it is set up: the state crosses the frame once.
+    let mut state = KBox::new(
+        EngineState::new(
+            ordering,
+            AnySelector::new(cfg.policy),
+            RatioScheduler::with_ratio(cfg.ratio),
+            cfg.paused,
+            cfg.depth,
+            cache,
+            buffers,
+        ),
+        GFP_KERNEL,
+    )
+    .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
     state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
     state.router = ReadRouter::new(cfg.reads);
     state.set_anticipation(cfg.anticipation);
@@ -135,8 +145,6 @@ pub(super) fn construct(
     state.idle_run_sectors = cfg.idle_run_sectors;
     state.set_avoid_islands(cfg.avoid_islands);
     state.set_deadline(super::now_ns(), cfg.deadline_s);
-    let state = KBox::new(state, GFP_KERNEL)
-        .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,
@@ -157,6 +165,7 @@ pub(super) fn construct(
         settings,
         geometry,
         head,
+        passthrough,
         state <- new_irq_spinlock!(state, "iofollow_engine"),
     });
     Ok(init)

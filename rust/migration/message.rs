@@ -11,7 +11,7 @@ use crate::policy::{
     message::{parse_message, Message},
     readroute::Leg,
     select::AnySelector,
-    stats::StatsReply,
+    stats::{EngineCounters, StatsReply},
     unflushed::FlushPacer,
 };
 use core::fmt::Write;
@@ -53,7 +53,11 @@ pub(super) fn handle(
             Message::Stats => {
                 let stats = StatsReply {
                     ordering: st.ordering.stats,
-                    engine: st.counters,
+                    // Passed-through reads are VM IO the engine did not see.
+                    engine: EngineCounters {
+                        vm_ios: st.counters.vm_ios.saturating_add(t.passthrough.reads()),
+                        ..st.counters
+                    },
                     think_us: st.anticipation.think_ns() / 1000,
                     depth: st.depth(),
                     cached_blocks: st.cache.len(),
@@ -65,6 +69,7 @@ pub(super) fn handle(
                     dest_read_us: st.router.latency_ns(Leg::Destination) / 1000,
                     deadline_s_left: st.pacer.seconds_left(super::now_ns()).unwrap_or(0),
                     deadline_steps: st.pacer.steps(),
+                    passthrough_reads: t.passthrough.reads(),
                 };
                 drop(st);
                 let stats = StatsReply {
@@ -101,6 +106,8 @@ pub(super) fn handle(
                 }
             }
         }
+        // A new read mode or the end of an error is in force for the next read.
+        t.refresh_passthrough(&st);
     }
     ctx.kick();
     Ok(Reply::Silent)
@@ -112,18 +119,25 @@ pub(super) fn handle(
 fn resize_cache(t: &IoFollow, ctx: &ProcessCtx<'_>, mib: u32) -> Result {
     let block_bytes = t.geometry.block_sectors.saturating_mul(512);
     // The order in force is carried over under the lock (take_counters).
-    let mut cache =
-        MigrationCache::new(mib, block_bytes, Eviction::Liveness).inspect_err(|_| {
-            pr_err!(
-                "{}: message 'cache {}': cannot allocate the cache index\n",
-                t.name(),
-                mib
-            );
-        })?;
+    let mut cache = MigrationCache::new(
+        mib,
+        block_bytes,
+        Eviction::Liveness,
+        t.passthrough.cached.clone(),
+    )
+    .inspect_err(|_| {
+        pr_err!(
+            "{}: message 'cache {}': cannot allocate the cache index\n",
+            t.name(),
+            mib
+        );
+    })?;
     let mut st = t.state.lock();
     cache.take_counters(&st.cache);
     let mut old = core::mem::replace(&mut st.cache, cache);
+    old.detach();
     drop(st);
+    t.passthrough.cached.clear_all();
     // Freed in batches: a large cache is many buffers.
     loop {
         let mut retired = Retired::new();

@@ -12,6 +12,7 @@ mod completion;
 mod ctr;
 mod head;
 mod message;
+mod passthrough;
 mod routing;
 mod state;
 mod status;
@@ -117,6 +118,8 @@ pub(crate) struct IoFollow {
     settings: Settings,
     geometry: Geometry,
     head: DiskHead,
+    /// Reads in `synced` that need no decision skip the engine lock.
+    passthrough: passthrough::Passthrough,
     /// Boxed: built in `ctr`, whose stack it would otherwise cross by
     /// value several times (ctr's frames were 13.7 KiB of a 16 KiB stack).
     #[pin]
@@ -149,6 +152,13 @@ impl IoFollow {
             g.block_shift,
             g.nr_blocks,
         )
+    }
+
+    /// Under the engine lock: lets reads pass through if the target is
+    /// `synced` and the router keeps reads on the source.
+    fn refresh_passthrough(&self, st: &EngineState) {
+        self.passthrough
+            .set(st.ordering.is_synced() && st.router.keeps_reads_on_source());
     }
 
     /// How log lines name this target: the mapped device's dm name and number.

@@ -9,7 +9,8 @@
 //! completes, so no copy of those chunks starts meanwhile. Every write-like
 //! bio first drops the blocks it covers from the cache. Reads are served from
 //! the cache when it holds all their blocks, else go to the source or are
-//! piggybacked on a copy of their blocks. An empty flush is sent once to each
+//! piggybacked on a copy of their blocks; in `synced`, most reads skip all
+//! of this ([`super::passthrough`]). An empty flush is sent once to each
 //! device, without remapping its (meaningless) sector.
 
 use super::cache::Retired;
@@ -59,6 +60,12 @@ impl IoFollow {
         let sectors = u64::from(bio.sectors());
         let g = &self.geometry;
         let blocks = g.blocks_of(offset, sectors);
+        if op == BioOp::Read && self.passthrough.take(blocks) {
+            // Synced, not cached, and the router would keep it on the source:
+            // no decision to take, nothing for end_io to account.
+            self.move_head(offset, sectors);
+            return bio.remap(&self.source, offset);
+        }
 
         // Freed after the lock: declared before it.
         let mut retired = Retired::new();
@@ -98,7 +105,9 @@ impl IoFollow {
                 .saturating_add(offset)
                 .checked_sub(self.head.get());
             let readable = st.ordering.dest_readable(blocks);
-            if st.router.choose(readable, distance) == Leg::Destination {
+            let leg = st.router.choose(readable, distance);
+            self.refresh_passthrough(&st);
+            if leg == Leg::Destination {
                 // A VM IO, but no load on the source: neither the ratio nor the
                 // anticipation count it.
                 st.counters.vm_ios = st.counters.vm_ios.saturating_add(1);

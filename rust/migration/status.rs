@@ -12,13 +12,15 @@ use core::fmt::{self, Write};
 pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
     let st = t.state.lock();
     let map = st.ordering.map();
+    // Reads that passed through went to the source, unseen by the engine.
+    let passed = t.passthrough.reads();
     let line = StatusLine {
         state: st.state_word(),
         migrated_blocks: map.nr_migrated(),
         total_blocks: map.nr_blocks(),
         dirty_blocks: map.nr_dirty(),
         head_sector: t.head.get(),
-        vm_ios: st.counters.vm_ios,
+        vm_ios: st.counters.vm_ios.saturating_add(passed),
         migration_ios: st.counters.migration_ios,
         cache_hits: st.cache.hits,
         cache_misses: st.cache.misses,
@@ -27,7 +29,7 @@ pub(super) fn info(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
         policy: st.selector.kind(),
         ratio: st.ratio.ratio(),
         fault: st.ordering.fault(),
-        source_reads: st.router.served().0,
+        source_reads: st.router.served().0.saturating_add(passed),
         dest_reads: st.router.served().1,
     };
     drop(st);

@@ -63,6 +63,7 @@ impl IoFollow {
                 .or_else(|| self.next_copy_step(st, now))
                 .or_else(|| Self::next_flush(st, now));
             let Some(job) = job else {
+                self.refresh_passthrough(st);
                 let (announce_sync, announce_error) = st.take_announcements();
                 let wake_at = st.wake_at_ns.take();
                 drop(guard);

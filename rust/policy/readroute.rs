@@ -97,6 +97,13 @@ pub const PROBE_GAP_MIN: u32 = 32;
 /// a leg 50 ms slower costs 12 us a read on average at this gap).
 pub const PROBE_GAP_MAX: u32 = 4096;
 
+/// Once the target is `synced`, a read of blocks the cache does not hold
+/// needs no decision while the router would keep it on the source anyway:
+/// the engine sends it there without its lock (at dm-linear's cost, issue
+/// 26). One such read in this many still comes here, so that `auto` keeps
+/// measuring the source and probing the destination.
+pub const PASSTHROUGH_SAMPLE: u32 = 32;
+
 /// The router's state: a mode, and per leg a latency estimate and the
 /// reads in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +218,18 @@ impl ReadRouter {
         }
     }
 
+    /// Whether a read the gate allows would stay on the source now, short
+    /// of a probe: `source`, or `auto` while the source is the faster leg
+    /// (or a failed destination read keeps reads off it). Reads outside the
+    /// router's view ([`PASSTHROUGH_SAMPLE`]) go to the source only then.
+    pub fn keeps_reads_on_source(&self) -> bool {
+        match self.mode {
+            ReadsMode::Source => true,
+            ReadsMode::Destination => false,
+            ReadsMode::Auto => self.backoff > 0 || self.winner == Leg::Source,
+        }
+    }
+
     /// A read went to `leg`.
     pub fn started(&mut self, leg: Leg) {
         if let Some(n) = self.in_flight.get_mut(leg.index()) {
@@ -255,6 +274,31 @@ impl ReadRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passthrough_only_while_the_source_wins() {
+        let mut r = ReadRouter::new(ReadsMode::Source);
+        assert!(r.keeps_reads_on_source());
+        r.set_mode(ReadsMode::Destination);
+        assert!(!r.keeps_reads_on_source());
+        // `auto` starts by trying the destination.
+        r.set_mode(ReadsMode::Auto);
+        assert!(!r.keeps_reads_on_source());
+        // A slow destination loses: reads stay on the source.
+        assert_eq!(serve(&mut r, 1_000, 50_000_000), Leg::Destination);
+        assert_eq!(serve(&mut r, 1_000, 50_000_000), Leg::Source);
+        assert!(r.keeps_reads_on_source());
+        // A fast destination wins again: reads need the router.
+        let mut fast = ReadRouter::new(ReadsMode::Auto);
+        assert_eq!(serve(&mut fast, 50_000_000, 1_000), Leg::Destination);
+        assert!(!fast.keeps_reads_on_source());
+        // A failed destination read keeps reads off it for a while.
+        let mut f = ReadRouter::new(ReadsMode::Auto);
+        assert_eq!(f.choose(true, None), Leg::Destination);
+        f.started(Leg::Destination);
+        f.done(Leg::Destination, 1_000, false);
+        assert!(f.keeps_reads_on_source());
+    }
 
     #[test]
     fn modes() {

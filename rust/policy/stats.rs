@@ -49,11 +49,14 @@ pub struct StatsReply {
     pub deadline_s_left: u32,
     /// Steps the deadline raised the ratio by (0: the configured one).
     pub deadline_steps: u32,
+    /// Reads sent to the source without the engine lock once `synced`
+    /// (counted in `vm_ios` too).
+    pub passthrough_reads: u64,
 }
 
 impl StatsReply {
     /// The numeric pairs, in reply order (the fault comes last, as a word).
-    pub fn pairs(&self) -> [(&'static str, u64); 22] {
+    pub fn pairs(&self) -> [(&'static str, u64); 23] {
         let o = &self.ordering;
         let e = &self.engine;
         [
@@ -79,6 +82,7 @@ impl StatsReply {
             ("dest_read_us", self.dest_read_us),
             ("deadline_s_left", u64::from(self.deadline_s_left)),
             ("deadline_steps", u64::from(self.deadline_steps)),
+            ("passthrough_reads", self.passthrough_reads),
         ]
     }
 }
