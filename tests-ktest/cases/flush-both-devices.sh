@@ -55,8 +55,10 @@ measure paused /dev/mapper/fl-p $((32 * 1024 * 1024)) "$src" "$dst"
 dm_remove fl-p
 
 # (b) copying: the source behind dm-delay (slow reads; its flushes take the
-# write class, 0 ms, and reach the loop below).
-migration_pair fl-c 64 100 0
+# write class, 0 ms, and reach the loop below). Reads of 1 s make the copy
+# last a minute whatever the guest's speed: at 100 ms it took 6 s, and the
+# debug kernel's fsync outlasted it once ("test proves nothing").
+migration_pair fl-c 64 1000 0
 write_back "$SRC"
 write_back "$DST"
 dm_create fl-c "0 $LEN iofollow $SLOW $DST 512 2 flush_interval 0"

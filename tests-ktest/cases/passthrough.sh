@@ -36,10 +36,13 @@ wait_state pt synced 120
 # Mirrored: the block is migrated, so the write reaches both devices.
 pattern "$SCRATCH/new" 1 pt-new
 dd if="$SCRATCH/new" of=/dev/mapper/pt bs=64k seek=64 oflag=direct status=none
-p0=$(passed) s0=$(reads_of "$src") d0=$(reads_of "$dst")
+# The destination's reads by the target: its loop device's counter also
+# moves for udev's probes of it (the debug kernel's suite saw 2).
+dest_reads() { status_field pt dest_reads; }
+p0=$(passed) s0=$(reads_of "$src") d0=$(dest_reads)
 reads4k /dev/mapper/pt 320 7 >"$SCRATCH/synced"
-p1=$(passed) s1=$(reads_of "$src") d1=$(reads_of "$dst")
-note "synced, reads source: $((p1 - p0)) of 320 reads passed through; source reads +$((s1 - s0)), destination +$((d1 - d0))"
+p1=$(passed) s1=$(reads_of "$src") d1=$(dest_reads)
+note "synced, reads source: $((p1 - p0)) of 320 reads passed through; source reads +$((s1 - s0)), target's destination reads +$((d1 - d0))"
 # udev may read too (the write's close), never fewer.
 [ $((p1 - p0)) -ge $((320 - 320 / 32 - 1)) ] || fail "only $((p1 - p0)) of 320 synced reads passed through"
 [ $((s1 - s0)) -ge 320 ] || fail "the source served $((s1 - s0)) of 320 reads"
@@ -49,9 +52,9 @@ cmp "$SCRATCH/synced" <(reads4k "$dst" 320 7) || fail "the destination differs f
 cmp <(direct_read_at /dev/mapper/pt $((64 * 65536)) 1048576) "$SCRATCH/new" || fail "the mirrored write does not read back"
 
 dmsetup message pt 0 reads destination
-p2=$(passed) d2=$(reads_of "$dst")
+p2=$(passed) d2=$(dest_reads)
 reads4k /dev/mapper/pt 64 3 >"$SCRATCH/dest"
 [ "$(passed)" -eq "$p2" ] || fail "$(($(passed) - p2)) reads passed through with reads destination"
-[ $(($(reads_of "$dst") - d2)) -ge 64 ] || fail "reads destination: the destination served $(($(reads_of "$dst") - d2)) of 64"
+[ $(($(dest_reads) - d2)) -ge 64 ] || fail "reads destination: the destination served $(($(dest_reads) - d2)) of 64"
 cmp "$SCRATCH/dest" <(reads4k "$src" 64 3) || fail "reads from the destination returned wrong data"
 dm_remove pt
