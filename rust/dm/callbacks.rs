@@ -333,6 +333,20 @@ pub(super) unsafe extern "C" fn postsuspend_callback<T: TargetOps>(ti: *mut ffi:
 
 /// # Safety
 ///
+/// Called by dm as `target_type::preresume` on a constructed, live target.
+pub(super) unsafe extern "C" fn preresume_callback<T: TargetOps>(
+    ti: *mut ffi::DmTargetRaw,
+) -> c_int {
+    // SAFETY: between ctr and dtr.
+    let instance = unsafe { instance::<T>(ti) };
+    match instance.state.preresume(&instance.ctx::<Process>()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
 /// Called by dm as `target_type::resume` on a constructed, live target.
 pub(super) unsafe extern "C" fn resume_callback<T: TargetOps>(ti: *mut ffi::DmTargetRaw) {
     // SAFETY: between ctr and dtr.

@@ -33,6 +33,8 @@ opaque_c_type! {
     ServicesRaw;
     /// `struct iof_cache_buf` (cachebuf.c).
     CacheBufRaw;
+    /// `struct iof_meta_io` (metaio.c).
+    MetaIoRaw;
 }
 
 /// `struct bio_list`.
@@ -96,6 +98,7 @@ pub(crate) struct IofOps {
     pub(crate) presuspend: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) presuspend_undo: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) postsuspend: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
+    pub(crate) preresume: Option<unsafe extern "C" fn(*mut DmTargetRaw) -> c_int>,
     pub(crate) resume: Option<unsafe extern "C" fn(*mut DmTargetRaw)>,
     pub(crate) iterate_devices:
         Option<unsafe extern "C" fn(*mut DmTargetRaw, IterateCallout, *mut c_void) -> c_int>,
@@ -245,6 +248,17 @@ extern "C" {
         bytes: c_uint,
     ) -> *mut CacheBufRaw;
     pub(crate) fn iof_cache_bufs_in_use() -> core::ffi::c_long;
+    pub(crate) fn iof_meta_io_create(blocks: c_uint) -> *mut MetaIoRaw;
+    pub(crate) fn iof_meta_io_destroy(m: *mut MetaIoRaw);
+    pub(crate) fn iof_meta_io_buf(m: *mut MetaIoRaw) -> *mut c_void;
+    pub(crate) fn iof_meta_io_rw(
+        m: *mut MetaIoRaw,
+        dev: *mut DmDevRaw,
+        write: bool,
+        fua: bool,
+        sector: Sector,
+        blocks: c_uint,
+    ) -> c_int;
     pub(crate) fn iof_cond_resched();
     pub(crate) fn iof_cache_buf_get(b: *mut CacheBufRaw);
     pub(crate) fn iof_cache_buf_put(b: *mut CacheBufRaw);

@@ -73,6 +73,7 @@ int iof_register(const char *name, unsigned int major, unsigned int minor,
 	iof_target.presuspend = ops->presuspend;
 	iof_target.presuspend_undo = ops->presuspend_undo;
 	iof_target.postsuspend = ops->postsuspend;
+	iof_target.preresume = ops->preresume;
 	iof_target.resume = ops->resume;
 	iof_target.iterate_devices = ops->iterate_devices;
 	iof_target.io_hints = ops->io_hints;

@@ -24,6 +24,7 @@ struct iof_ops {
 	void (*presuspend)(struct dm_target *ti);
 	void (*presuspend_undo)(struct dm_target *ti);
 	void (*postsuspend)(struct dm_target *ti);
+	int (*preresume)(struct dm_target *ti);
 	void (*resume)(struct dm_target *ti);
 	int (*iterate_devices)(struct dm_target *ti,
 			       iterate_devices_callout_fn fn, void *data);
@@ -130,6 +131,14 @@ const void *iof_services_buf_range(struct iof_services *s, unsigned int buf,
 				   size_t offset, size_t bytes);
 
 /* page-backed, reference-counted buffers of the migration-aware cache */
+/* Synchronous IO of a metadata device (metaio.c). */
+struct iof_meta_io;
+struct iof_meta_io *iof_meta_io_create(unsigned int blocks);
+void iof_meta_io_destroy(struct iof_meta_io *m);
+void *iof_meta_io_buf(struct iof_meta_io *m);
+int iof_meta_io_rw(struct iof_meta_io *m, struct dm_dev *dev, bool write,
+		   bool fua, sector_t sector, unsigned int blocks);
+
 struct iof_cache_buf;
 int iof_cache_bufs_init(void);
 void iof_cache_bufs_exit(void);

@@ -33,7 +33,8 @@
 //! `services.c`) covers what any bio-based target needs (`tests-api/
 //! linear-target.rs` is dm-linear on it); `cachebuf` (and `cachebuf.c`) is
 //! a service of iofollow's own, the page-backed block buffers of its
-//! migration-aware cache and their slab cache `iofollow_cache_entry`.
+//! migration-aware cache and their slab cache `iofollow_cache_entry`;
+//! `metaio` (and `metaio.c`) is the synchronous IO of a metadata device.
 
 /// `pr_err!` under one module-wide rate limit (as `DMERR_LIMIT`): for
 /// errors on IO paths, which can repeat once per bio.
@@ -55,6 +56,7 @@ mod dev;
 mod ffi;
 mod iobuf;
 mod limits;
+mod metaio;
 mod services;
 mod status;
 mod target;
@@ -65,6 +67,7 @@ pub(crate) use dev::DmDev;
 pub(crate) use iobuf::{IoBuffer, IoBuffers};
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};
+pub(crate) use metaio::{MaySleep, MetaIo, META_BLOCK_BYTES};
 pub(crate) use services::{Atomic, Ctx, IoCompletion, IoTag, Process};
 pub(crate) use status::{StatusType, StatusWriter};
 pub(crate) use target::{CtrTarget, DeviceLabel, Target, TargetLimits};
@@ -172,6 +175,12 @@ pub(crate) trait TargetOps: Sized + Send + Sync + 'static {
     /// The device is suspended: no bio reaches `map` until `resume`.
     fn postsuspend(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
+    /// The device is about to be resumed (its first time too): an error
+    /// fails the resume, and no bio reaches `map`.
+    fn preresume(&self, _ctx: &Ctx<'_, Process, Self::Tag>) -> Result {
+        Ok(())
+    }
+
     /// The device was resumed.
     fn resume(&self, _ctx: &Ctx<'_, Process, Self::Tag>) {}
 
@@ -260,6 +269,11 @@ impl<T: TargetOps> Registration<T> {
             },
             // Always: the layer waits for the target's IO here, whatever the target does.
             postsuspend: Some(callbacks::postsuspend_callback::<T>),
+            preresume: if T::HAS_PRERESUME {
+                Some(callbacks::preresume_callback::<T>)
+            } else {
+                None
+            },
             resume: if T::HAS_RESUME {
                 Some(callbacks::resume_callback::<T>)
             } else {

@@ -5,10 +5,12 @@
 
 use super::cache::MigrationCache;
 use super::head::DiskHead;
+use super::metadata::Metadata;
 use super::passthrough::{CachedBlocks, Passthrough};
 use super::state::EngineState;
 use super::{Geometry, IoFollow, Settings};
 use crate::dm::{CtrError, CtrTarget, DmDev, TargetLimits};
+use crate::policy::superblock::Geometry as MapGeometry;
 use crate::policy::{
     iotag::MAX_BLOCKS,
     map::BlockMap,
@@ -66,6 +68,21 @@ pub(super) fn construct(
 
     // The map keeps one state per block; a copy IO is a run of blocks.
     let nr_blocks = len.div_ceil(block_sectors);
+    let metadata = match cfg.metadata {
+        Some(path) => Some(Metadata::open(
+            target,
+            path,
+            [&source, &dest],
+            MapGeometry {
+                block_sectors: u32::try_from(block_sectors).unwrap_or(0),
+                chunk_sectors: u32::try_from(cfg.chunk_sectors).unwrap_or(0),
+                nr_blocks,
+                target_sectors: len,
+                ..MapGeometry::default()
+            },
+        )?),
+        None => None,
+    };
     let words = BlockMap::<KVVec<u64>>::words_needed(nr_blocks)
         .filter(|_| nr_blocks <= MAX_BLOCKS)
         .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
@@ -166,6 +183,7 @@ pub(super) fn construct(
         geometry,
         head,
         passthrough,
+        metadata,
         state <- new_irq_spinlock!(state, "iofollow_engine"),
     });
     Ok(init)

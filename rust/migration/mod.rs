@@ -12,6 +12,7 @@ mod completion;
 mod ctr;
 mod head;
 mod message;
+mod metadata;
 mod passthrough;
 mod routing;
 mod state;
@@ -120,6 +121,8 @@ pub(crate) struct IoFollow {
     head: DiskHead,
     /// Reads in `synced` that need no decision skip the engine lock.
     passthrough: passthrough::Passthrough,
+    /// The `metadata` device, if the migration survives reloads and reboots.
+    metadata: Option<Pin<KBox<metadata::Metadata>>>,
     /// Boxed: built in `ctr`, whose stack it would otherwise cross by
     /// value several times (ctr's frames were 13.7 KiB of a 16 KiB stack).
     #[pin]
@@ -230,6 +233,11 @@ impl TargetOps for IoFollow {
 
     fn postsuspend(&self, ctx: &ProcessCtx<'_>) {
         self.quiesce(ctx);
+        self.metadata_checkpoint(ctx);
+    }
+
+    fn preresume(&self, ctx: &ProcessCtx<'_>) -> Result {
+        self.metadata_preresume(ctx)
     }
 
     fn resume(&self, ctx: &ProcessCtx<'_>) {

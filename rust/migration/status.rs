@@ -66,5 +66,6 @@ pub(super) fn table(t: &IoFollow, out: &mut StatusWriter<'_>) -> fmt::Result {
     }
     cfg.source_offset = t.settings.source_offset;
     cfg.disk = t.settings.disk;
+    cfg.metadata = t.metadata.as_ref().map(|m| m.name());
     format_table(&cfg, t.source.name(), t.dest.name(), out)
 }

@@ -57,11 +57,27 @@ pub fn encode_page(
     migrated: impl Fn(u64) -> bool,
 ) -> [u8; MBLOCK_BYTES] {
     let mut page = [0u8; MBLOCK_BYTES];
-    put(&mut page, 8, &index.to_le_bytes());
+    encode_page_into(&mut page, index, nr_blocks, migrated);
+    page
+}
+
+/// [`encode_page`] into the caller's buffer (a page on the stack is too
+/// large for a kernel frame).
+pub fn encode_page_into(
+    page: &mut [u8; MBLOCK_BYTES],
+    index: u64,
+    nr_blocks: u64,
+    migrated: impl Fn(u64) -> bool,
+) {
+    page.fill(0);
+    put(page, 8, &index.to_le_bytes());
     let (first, count) = page_blocks(index, nr_blocks);
     let bits = page.get_mut(HEADER_BYTES..).unwrap_or(&mut []);
     for (i, byte) in bits.iter_mut().enumerate() {
         let base = u64::try_from(i).unwrap_or(u64::MAX).saturating_mul(8);
+        if base >= count {
+            break;
+        }
         for bit in 0..8u32 {
             let offset = base.saturating_add(u64::from(bit));
             if offset < count && migrated(first.saturating_add(offset)) {
@@ -69,9 +85,8 @@ pub fn encode_page(
             }
         }
     }
-    let crc = page_crc(&page);
-    put(&mut page, 0, &crc.to_le_bytes());
-    page
+    let crc = page_crc(page);
+    put(page, 0, &crc.to_le_bytes());
 }
 
 /// Reads page `index` of a map of `nr_blocks` blocks: calls `set(b)` for
@@ -145,6 +160,14 @@ mod tests {
             assert_eq!(got, want);
             assert_eq!(n, want.len() as u64);
         }
+    }
+
+    #[test]
+    fn encoding_into_a_used_buffer_is_the_same_page() {
+        let nr = BITS_PER_PAGE + 77;
+        let mut buf = [0xa5u8; MBLOCK_BYTES];
+        encode_page_into(&mut buf, 1, nr, |b| b % 5 == 1);
+        assert_eq!(buf, encode_page(1, nr, |b| b % 5 == 1));
     }
 
     #[test]

@@ -596,6 +596,23 @@ impl<S: DerefMut<Target = [u64]>> BlockMap<S> {
         Ok(new)
     }
 
+    /// A block that a durable checkpoint of an earlier table recorded as
+    /// migrated (a resumed migration): an unmigrated block becomes
+    /// [`BlockState::Migrated`]; any other state stays (a copy in flight
+    /// completes as it would). Returns the new state.
+    pub fn restore_migrated(&mut self, block: u64) -> Result<BlockState, MapError> {
+        let state = self.state(block).ok_or(MapError::OutOfRange)?;
+        if state != BlockState::Unmigrated {
+            return Ok(state);
+        }
+        self.nr_unmigrated = self.nr_unmigrated.saturating_sub(1);
+        self.nr_pending = self.nr_pending.saturating_sub(1);
+        self.nr_migrated = self.nr_migrated.saturating_add(1);
+        self.set_pending_bit(block, false);
+        self.set_flat(self.layout.copied_off, block, true);
+        Ok(BlockState::Migrated)
+    }
+
     /// Account a VM write to `block` that is mirrored to the destination
     /// (written to both devices). A migrated block stays migrated, a pending
     /// block stays pending, and an in-flight block is flagged so that it
@@ -760,6 +777,36 @@ mod tests {
         assert_eq!(m.complete(6, false), Ok(BlockState::Unmigrated));
         assert_eq!(m.state(200), None);
         assert_eq!(m.mark_in_flight(200), Err(MapError::OutOfRange));
+    }
+
+    #[test]
+    fn restored_blocks_are_migrated_and_behave_as_copied_ones() {
+        let mut m = map(300);
+        m.mark_in_flight(7).unwrap();
+        for b in [0, 7, 64, 65, 299] {
+            m.restore_migrated(b).unwrap();
+        }
+        // A copy in flight completes as it would.
+        assert_eq!(m.state(7), Some(BlockState::InFlight));
+        assert_eq!(m.restore_migrated(64), Ok(BlockState::Migrated));
+        assert_eq!(m.restore_migrated(300), Err(MapError::OutOfRange));
+        assert_eq!(
+            (m.nr_migrated(), m.nr_pending(), m.nr_unmigrated()),
+            (4, 295, 295)
+        );
+        // The summary levels skip them.
+        assert_eq!(m.next_pending(64), Some(66));
+        assert_eq!(m.prev_pending(299), Some(298));
+        // A write not mirrored makes a restored block dirty, as a copied one.
+        assert_eq!(m.mark_dirty(65), Ok(BlockState::Dirty));
+        assert_eq!(m.next_pending(64), Some(65));
+        // Restoring every block is a complete copy.
+        let mut m = map(130);
+        for b in 0..130 {
+            m.restore_migrated(b).unwrap();
+        }
+        assert!(m.is_synced());
+        assert_eq!(m.nearest_pending(64), None);
     }
 
     #[test]

@@ -560,6 +560,22 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         }
     }
 
+    /// Records `block` as migrated because a durable checkpoint says so (a
+    /// migration resumed from the metadata device, before the table's first
+    /// IO): only an unmigrated block with no VM write in flight, and no
+    /// fault. Its destination data is durable (the checkpoint followed a
+    /// destination flush), so it joins no unflushed set. Returns whether the
+    /// block is now migrated by this call.
+    pub fn restore_migrated(&mut self, block: u64) -> bool {
+        if self.in_error()
+            || self.writes_in_flight(block)
+            || self.map.state(block) != Some(BlockState::Unmigrated)
+        {
+            return false;
+        }
+        self.map.restore_migrated(block).is_ok()
+    }
+
     /// Starts a copy of `block` (a background copy or a piggybacked read):
     /// allowed only for a pending block with no VM write in flight, and no
     /// fault. A busy block is parked, so that the selector offers another one.

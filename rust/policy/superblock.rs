@@ -2,7 +2,7 @@
 
 //! The metadata device's layout and superblock, format version 1 (issue 26:
 //! a migration that survives a reload, a reboot or a crash). Only the
-//! format: the target does not take a metadata device yet.
+//! format; `rust/migration/metadata.rs` reads and writes it.
 //!
 //! The device is cut into 4 KiB metadata blocks:
 //!
@@ -182,25 +182,31 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// The table's error message.
-    pub const fn as_str(self) -> &'static str {
+    /// The table's error message, NUL-terminated for the kernel's `ti->error`.
+    pub const fn c_message(self) -> &'static core::ffi::CStr {
         match self {
             Self::NotMetadata => {
-                "Metadata device holds other data (zero its first 8 KiB to use it)"
+                c"Metadata device holds other data (zero its first 8 KiB to use it)"
             }
-            Self::Checksum => "Metadata superblock checksum mismatch",
-            Self::Version(_) => "Unsupported metadata version",
-            Self::Malformed => "Metadata superblock is malformed",
-            Self::TooSmall => "Metadata device is too small",
-            Self::BlockSize => "Metadata block size differs from the table's",
-            Self::Length => "Metadata was written for a target of another length",
-            Self::SourceSize => "Metadata source size differs: another source device?",
-            Self::SourceIdentity => "Metadata source identity differs: another source device?",
-            Self::DestSize => "Metadata destination size differs: another destination device?",
+            Self::Checksum => c"Metadata superblock checksum mismatch",
+            Self::Version(_) => c"Unsupported metadata version",
+            Self::Malformed => c"Metadata superblock is malformed",
+            Self::TooSmall => c"Metadata device is too small",
+            Self::BlockSize => c"Metadata block size differs from the table's",
+            Self::Length => c"Metadata was written for a target of another length",
+            Self::SourceSize => c"Metadata source size differs: another source device?",
+            Self::SourceIdentity => c"Metadata source identity differs: another source device?",
+            Self::DestSize => c"Metadata destination size differs: another destination device?",
             Self::DestIdentity => {
-                "Metadata destination identity differs: another destination device?"
+                c"Metadata destination identity differs: another destination device?"
             }
         }
+    }
+
+    /// The table's error message.
+    pub fn as_str(self) -> &'static str {
+        // Every message is ASCII, so the conversion cannot fail.
+        self.c_message().to_str().unwrap_or("Invalid metadata")
     }
 }
 

@@ -22,6 +22,7 @@
 //! | `depth <n>` | 2 | 4 | background copies in flight at most (1..=8), each with a chunk buffer; 2 reads at most while the VM is idle |
 //! | `reads source\|destination\|auto` | 2 | `auto` | which device serves VM reads of migrated blocks (see `readroute.rs`) |
 //! | `deadline <seconds>` | 2 | none | finish the copy within this many seconds of the table load: raise the copy's share above the ratio as far as the remaining blocks need (see `deadline.rs`) |
+//! | `metadata <dev>` | 2 | none | keep the migrated map on this device: a table resumes the copy from the last clean checkpoint (suspend, reload, remove) instead of from zero (see `superblock.rs`) |
 //! | `flush_interval <ms>` | 2 | 1000 | flush the destination once a write to it has waited this long (0..=3600000; 0 = only when the copy is complete); bounds what an outage costs (see `unflushed.rs`) |
 //!
 //! `<#feature args>` counts words, as in dm-clone and dm-flakey: `2 ratio 3:1`.
@@ -215,6 +216,8 @@ pub struct TableConfig<'a> {
     pub avoid_islands: bool,
     /// Finish the copy within this many seconds (0: no deadline).
     pub deadline_s: u32,
+    /// The metadata device path, if the migration is to survive a reload or a reboot.
+    pub metadata: Option<&'a str>,
 }
 
 impl<'a> TableConfig<'a> {
@@ -241,6 +244,7 @@ impl<'a> TableConfig<'a> {
             idle_run_sectors: IDLE_RUN_SECTORS_DEFAULT,
             avoid_islands: true,
             deadline_s: 0,
+            metadata: None,
         }
     }
 
@@ -275,7 +279,7 @@ pub struct Feature {
     /// Whether one value word follows the name (else it is a flag).
     pub takes_value: bool,
     /// Sets the feature from its value (`""` for a flag).
-    apply: fn(&mut TableConfig<'_>, &str) -> Result<(), ParseError>,
+    apply: for<'a> fn(&mut TableConfig<'a>, &'a str) -> Result<(), ParseError>,
     /// Whether the configuration differs from the default (it is printed).
     is_set: fn(&TableConfig<'_>) -> bool,
     /// Writes the value (nothing for a flag).
@@ -287,7 +291,7 @@ fn no_value(_: &TableConfig<'_>, _: &mut dyn fmt::Write) -> fmt::Result {
 }
 
 /// Every table feature, in the order [`format_table`] prints them.
-pub const FEATURES: [Feature; 17] = [
+pub const FEATURES: [Feature; 18] = [
     Feature {
         name: "ratio",
         takes_value: true,
@@ -464,6 +468,16 @@ pub const FEATURES: [Feature; 17] = [
         },
         is_set: |c| c.deadline_s != 0,
         write_value: |c, out| write!(out, "{}", c.deadline_s),
+    },
+    Feature {
+        name: "metadata",
+        takes_value: true,
+        apply: |c, v| {
+            c.metadata = Some(v);
+            Ok(())
+        },
+        is_set: |c| c.metadata.is_some(),
+        write_value: |c, out| out.write_str(c.metadata.unwrap_or("")),
     },
 ];
 
@@ -746,6 +760,24 @@ mod tests {
         assert_eq!(
             p("a b 2048 2 deadline 0").unwrap(),
             TableConfig::new("a", "b", 2048)
+        );
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let c = p("a b 2048 2 metadata /dev/vg/meta").unwrap();
+        assert_eq!(c.metadata, Some("/dev/vg/meta"));
+        let mut s = String::new();
+        format_table(&c, "1:2", "3:4", &mut s).unwrap();
+        assert_eq!(s, "1:2 3:4 2048 2 metadata /dev/vg/meta");
+        assert_eq!(p("a b 2048").unwrap().metadata, None);
+        assert_eq!(
+            p("a b 2048 1 metadata").unwrap_err(),
+            ParseError::FeatureCount
+        );
+        assert_eq!(
+            p("a b 2048 4 metadata m metadata n").unwrap_err(),
+            ParseError::DuplicateFeature
         );
     }
 

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The metadata device (`metadata <dev>`): the migrated map kept across a
+//! reload, a `dmsetup remove` and a reboot, so that the next table resumes
+//! the copy instead of starting it over (format version 1,
+//! [`crate::policy::superblock`]).
+//!
+//! This version keeps a clean-shutdown checkpoint only:
+//! - `ctr` reads the superblock and refuses metadata of another geometry or
+//!   another device's (a precise `ti->error`); it writes nothing, because
+//!   the table it may replace is still live.
+//! - The first `preresume` reads the newest superblock again (the replaced
+//!   table checkpointed in its postsuspend, after this ctr) and, if it is
+//!   clean, marks the blocks of its bitmap migrated. Every `preresume` then
+//!   writes a superblock without the clean flag to both slots with FUA,
+//!   before any bio of the table is mapped: while the table is live no slot
+//!   is clean, and a crash restarts the copy from zero (correct, not
+//!   incremental).
+//! - `postsuspend`, once the destination is flushed and nothing is in
+//!   flight, writes the bitmap of migrated blocks, flushes the metadata
+//!   device, then writes a clean superblock of the next sequence number
+//!   with FUA. A destination that failed or is not durable gets no clean
+//!   checkpoint: the next table starts over.
+//!
+//! A bit is therefore set only for a block whose destination data was
+//! flushed before the checkpoint, and the checkpoint is trusted only while
+//! no table has run since: the source must not be written outside the
+//! target between two tables (as for dm-clone's origin).
+
+use super::{IoFollow, ProcessCtx};
+use crate::dm::{CtrError, CtrTarget, DmDev, MaySleep, MetaIo, META_BLOCK_BYTES};
+use crate::policy::bitmap_page::{decode_page, encode_page_into};
+use crate::policy::map::BlockState;
+use crate::policy::superblock::{self, Found, Geometry, Identity, Layout, Superblock};
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+/// Metadata blocks per IO: both superblock slots, or a batch of bitmap pages.
+const IO_BLOCKS: u32 = 32;
+
+/// The metadata device of a table, what it is checked against, and its IO
+/// state, which suspend and resume sleep on.
+#[pin_data]
+pub(super) struct Metadata {
+    dev: DmDev,
+    want: Geometry,
+    layout: Layout,
+    #[pin]
+    io: Mutex<MetadataIo>,
+}
+
+/// What suspend and resume change, under the target's metadata mutex.
+pub(super) struct MetadataIo {
+    io: MetaIo,
+    /// The first preresume has read the checkpoint (restored or not).
+    loaded: bool,
+}
+
+impl Metadata {
+    /// Opens and checks the metadata device of a table over `source` and
+    /// `dest` with the map geometry `map`, or the table's error. Boxed, and
+    /// not inlined: ctr's frame has no room for it.
+    #[inline(never)]
+    pub(super) fn open(
+        target: &CtrTarget<'_>,
+        path: &str,
+        [source, dest]: [&DmDev; 2],
+        map: Geometry,
+    ) -> Result<Pin<KBox<Self>>, CtrError> {
+        let dev = DmDev::open(target, path)
+            .map_err(|e| CtrError::new(e, c"Error opening metadata device"))?;
+        let same = |d: &DmDev| {
+            d.whole_disk() == dev.whole_disk() && d.start_on_disk() == dev.start_on_disk()
+        };
+        if same(source) || same(dest) {
+            return Err(CtrError::new(
+                EINVAL,
+                c"Metadata device is the source or the destination",
+            ));
+        }
+        if usize::try_from(dev.logical_block_size()).map_or(true, |b| b > META_BLOCK_BYTES) {
+            return Err(CtrError::new(
+                EINVAL,
+                c"Metadata device's logical block size is larger than 4 KiB",
+            ));
+        }
+        // No identity tag yet: sizes only (Documentation/iofollow.rst).
+        let want = Geometry {
+            source: Identity {
+                sectors: source.nr_sectors(),
+                tag: [0; 16],
+            },
+            dest: Identity {
+                sectors: dest.nr_sectors(),
+                tag: [0; 16],
+            },
+            ..map
+        };
+        let io = MetaIo::new(target, IO_BLOCKS)
+            .map_err(|e| CtrError::new(e, c"Cannot allocate the metadata buffer"))?;
+        let layout = Layout::for_blocks(want.nr_blocks);
+        let mut mio = MetadataIo { io, loaded: false };
+        load(&dev, &want, target, &mut mio.io).map_err(|e| match e {
+            LoadFailure::Io(e) => CtrError::new(e, c"Cannot read the metadata device"),
+            LoadFailure::Refused(e) => CtrError::new(EINVAL, e.c_message()),
+        })?;
+        KBox::pin_init(
+            try_pin_init!(Self {
+                dev,
+                want,
+                layout,
+                io <- new_mutex!(mio, "iofollow_metadata"),
+            }? Error),
+            GFP_KERNEL,
+        )
+        .map_err(|e| CtrError::new(e, c"Cannot allocate the metadata buffer"))
+    }
+
+    /// The device as the table line prints it.
+    pub(super) fn name(&self) -> &str {
+        self.dev.name()
+    }
+
+    /// The newest superblock on the device, checked against the table.
+    fn load(&self, ctx: &impl MaySleep, io: &mut MetaIo) -> Result<Found, LoadFailure> {
+        load(&self.dev, &self.want, ctx, io)
+    }
+
+    /// Writes `sb` to its slot, durable on return.
+    fn write_superblock(&self, ctx: &ProcessCtx<'_>, io: &mut MetaIo, sb: &Superblock) -> Result {
+        let block = io.block_mut(0).ok_or(EINVAL)?;
+        sb.encode_into(block);
+        io.write(ctx, &self.dev, sb.slot(), 1, true)
+    }
+}
+
+/// The newest superblock on `dev`, checked against `want`.
+fn load(
+    dev: &DmDev,
+    want: &Geometry,
+    ctx: &impl MaySleep,
+    io: &mut MetaIo,
+) -> Result<Found, LoadFailure> {
+    io.read(ctx, dev, 0, 2).map_err(LoadFailure::Io)?;
+    let (Some(slot0), Some(slot1)) = (io.block(0), io.block(1)) else {
+        return Err(LoadFailure::Io(EINVAL));
+    };
+    superblock::load(slot0, slot1, dev.nr_sectors(), want).map_err(LoadFailure::Refused)
+}
+
+/// Why the superblock was not read.
+enum LoadFailure {
+    /// The device failed the read.
+    Io(Error),
+    /// It holds something this table may not resume from.
+    Refused(superblock::LoadError),
+}
+
+impl IoFollow {
+    /// Preresume: the checkpoint read once, then no slot left clean while the
+    /// table runs. An error fails the resume: no bio is mapped.
+    pub(super) fn metadata_preresume(&self, ctx: &ProcessCtx<'_>) -> Result {
+        let Some(md) = &self.metadata else {
+            return Ok(());
+        };
+        let mut guard = md.io.lock();
+        let mio = &mut *guard;
+        let found = md.load(ctx, &mut mio.io).map_err(|e| {
+            match e {
+                LoadFailure::Io(e) => pr_err!(
+                    "{}: cannot read the metadata device: error {}\n",
+                    self.name(),
+                    e.to_errno()
+                ),
+                LoadFailure::Refused(e) => pr_err!(
+                    "{}: metadata device changed since the table was loaded: {}\n",
+                    self.name(),
+                    e.as_str()
+                ),
+            }
+            EIO
+        })?;
+        let last = match found {
+            Found::Fresh => None,
+            Found::Superblock(sb) => Some(sb),
+        };
+        if !mio.loaded {
+            match last {
+                Some(sb) if sb.clean => {
+                    let kept = self.restore(ctx, md, &mut mio.io)?;
+                    pr_info!(
+                        "{}: resumed from the metadata's checkpoint {}: {} of {} blocks migrated\n",
+                        self.name(),
+                        sb.seq,
+                        kept,
+                        md.want.nr_blocks
+                    );
+                }
+                Some(sb) => pr_warn!(
+                    "{}: metadata's last table did not shut down cleanly (commit {}): \
+                     the copy starts over\n",
+                    self.name(),
+                    sb.seq
+                ),
+                None => {}
+            }
+            mio.loaded = true;
+        }
+        let seq = last.map_or(0, |sb| sb.seq);
+        let migrated_blocks = self.state.lock().ordering.map().nr_migrated();
+        // Both slots: a torn write of one cannot leave the other clean.
+        for step in 1..=2 {
+            let sb = Superblock {
+                seq: seq.saturating_add(step),
+                clean: false,
+                geometry: md.want,
+                migrated_blocks,
+            };
+            md.write_superblock(ctx, &mut mio.io, &sb)
+                .inspect_err(|e| {
+                    pr_err!(
+                        "{}: cannot write the metadata superblock: error {}\n",
+                        self.name(),
+                        e.to_errno()
+                    );
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Marks migrated every block the clean checkpoint's bitmap holds:
+    /// returns how many. A page that fails its checks counts as empty (its
+    /// blocks are copied again).
+    fn restore(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result<u64> {
+        let nr_blocks = md.want.nr_blocks;
+        let pages = md.layout.bitmap_pages;
+        let batch = u64::try_from(io.blocks()).unwrap_or(1);
+        let mut kept = 0u64;
+        let mut first = 0u64;
+        while first < pages {
+            let n = batch.min(pages - first);
+            io.read(
+                ctx,
+                &md.dev,
+                md.layout.page_mblock(first),
+                usize::try_from(n).unwrap_or(1),
+            )
+            .inspect_err(|e| {
+                pr_err!(
+                    "{}: cannot read the metadata bitmap: error {}\n",
+                    self.name(),
+                    e.to_errno()
+                );
+            })?;
+            for i in 0..n {
+                let Some(page) = io.block(usize::try_from(i).unwrap_or(usize::MAX)) else {
+                    break;
+                };
+                let index = first.saturating_add(i);
+                let mut st = self.state.lock();
+                let decoded = decode_page(index, nr_blocks, page, |b| {
+                    if st.ordering.restore_migrated(b) {
+                        kept = kept.saturating_add(1);
+                    }
+                });
+                self.refresh_passthrough(&st);
+                drop(st);
+                if let Err(e) = decoded {
+                    pr_warn!(
+                        "{}: metadata bitmap page {} unreadable ({:?}): its blocks are copied again\n",
+                        self.name(),
+                        index,
+                        e
+                    );
+                }
+            }
+            first = first.saturating_add(n);
+            ctx.cond_resched();
+        }
+        Ok(kept)
+    }
+
+    /// Postsuspend, after the destination flush: the clean checkpoint.
+    pub(super) fn metadata_checkpoint(&self, ctx: &ProcessCtx<'_>) {
+        let Some(md) = &self.metadata else {
+            return;
+        };
+        // The destination flush of flush_before_suspend completes first.
+        ctx.wait_idle();
+        let mut guard = md.io.lock();
+        let mio = &mut *guard;
+        if !mio.loaded {
+            return;
+        }
+        let durable = {
+            let st = self.state.lock();
+            !st.ordering.in_error()
+                && st.ordering.dest_durable()
+                && st.ordering.unmirrored_in_flight() == 0
+        };
+        if !durable {
+            pr_warn!(
+                "{}: destination not durable at suspend: no checkpoint, the next table copies again\n",
+                self.name()
+            );
+            return;
+        }
+        // A copy may have read what the source holds only in its cache: a bit
+        // must not stand for data the source can still lose.
+        let flushed = [&self.source, &self.dest]
+            .into_iter()
+            .try_for_each(|dev| mio.io.flush(ctx, dev));
+        if let Err(e) = flushed.and_then(|()| self.write_checkpoint(ctx, md, &mut mio.io)) {
+            pr_err!(
+                "{}: cannot write the metadata checkpoint: error {}; the next table copies again\n",
+                self.name(),
+                e.to_errno()
+            );
+        }
+    }
+
+    fn write_checkpoint(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
+        let seq = match md.load(ctx, io) {
+            Ok(Found::Superblock(sb)) => sb.seq,
+            Ok(Found::Fresh) => 0,
+            Err(LoadFailure::Io(e)) => return Err(e),
+            Err(LoadFailure::Refused(_)) => return Err(EINVAL),
+        };
+        let nr_blocks = md.want.nr_blocks;
+        let pages = md.layout.bitmap_pages;
+        let batch = u64::try_from(io.blocks()).unwrap_or(1);
+        let mut migrated_blocks = 0u64;
+        let mut first = 0u64;
+        while first < pages {
+            let n = batch.min(pages - first);
+            for i in 0..n {
+                let Some(page) = io.block_mut(usize::try_from(i).unwrap_or(usize::MAX)) else {
+                    break;
+                };
+                let st = self.state.lock();
+                let map = st.ordering.map();
+                encode_page_into(page, first.saturating_add(i), nr_blocks, |b| {
+                    map.state(b) == Some(BlockState::Migrated)
+                });
+                if i == 0 && first == 0 {
+                    migrated_blocks = map.nr_migrated();
+                }
+            }
+            io.write(
+                ctx,
+                &md.dev,
+                md.layout.page_mblock(first),
+                usize::try_from(n).unwrap_or(1),
+                false,
+            )?;
+            first = first.saturating_add(n);
+            ctx.cond_resched();
+        }
+        // The bitmap durable before the superblock that makes it count.
+        io.flush(ctx, &md.dev)?;
+        let sb = Superblock {
+            seq: seq.saturating_add(1),
+            clean: true,
+            geometry: md.want,
+            migrated_blocks,
+        };
+        md.write_superblock(ctx, io, &sb)
+    }
+}

@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `metadata <dev>`: a suspend, a remove and a reload keep the migrated map,
+# and the next table copies only the rest (the source's read counter says
+# so), ending byte-identical; a table that did not shut down cleanly (the
+# slots a crash leaves) starts over; metadata of another geometry, another
+# program's data or too small a device each fail the table with its own
+# error and are not written.
+# suite: parallel
+. "$(dirname "$0")/../lib.sh"
+load_module
+DUMP=$REPO/target/release/iofollow-dump
+[ -x "$DUMP" ] || fail "no $DUMP (make bins)"
+
+migration_pair mdr 64 200 0
+src=$SRC dst=$DST len=$LEN slow=$SLOW
+meta=$(make_loop 1)
+# Volatile caches, so that the checkpoint's flushes are counted.
+write_back "$src"
+write_back "$meta"
+meta_majmin=$(lsblk -dno MAJ:MIN "$meta" | tr -d ' ')
+table="0 $len iofollow $slow $dst 512 2 metadata $meta"
+# sectors_read <dev>: sectors the device has read (field 3 of its stat).
+sectors_read() {
+	local f
+	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
+	echo "${f[2]}"
+}
+# dump_field <pattern>: the metadata's dump, one line matched.
+dump_line() {
+	"$DUMP" "$meta" | grep -E "$1" || true
+}
+
+# A fresh device: the table prints it, and while it is live no slot is clean.
+dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
+dmsetup table mdr | grep -q " metadata $meta_majmin\( \|$\)" ||
+	fail "table line does not print the metadata device: $(dmsetup table mdr)"
+[ -n "$(dump_line '^superblock: .*clean shutdown no')" ] ||
+	fail "a live table left a clean superblock: $("$DUMP" "$meta")"
+dmsetup message mdr 0 resume
+wait_migrated mdr 300 120 || fail "copy did not reach 300 blocks: $(dmsetup status mdr)"
+dmsetup message mdr 0 pause
+
+# VM writes while part is migrated: mirrored or not, the end is identical.
+pattern "$SCRATCH/w" 1 mdr-w
+write_range /dev/mapper/mdr 0 "$SCRATCH/w"
+write_range /dev/mapper/mdr $((40 * 1048576)) "$SCRATCH/w"
+
+# Suspended means drained: the count is exact, and the checkpoint is
+# written after a flush of the source (a copy may have read its cache) and
+# of the metadata device (the bitmap before the superblock).
+# (udev's probe after the writes first: a probe of a suspended device waits.)
+udevadm settle --timeout=10 2>/dev/null || true
+src_flushes=$(flush_count "$src") meta_flushes=$(flush_count "$meta")
+dmsetup suspend mdr
+[ "$(flush_count "$src")" -gt "$src_flushes" ] || fail "checkpoint without a source flush"
+[ "$(flush_count "$meta")" -gt "$meta_flushes" ] || fail "checkpoint without a metadata flush"
+kept=$(migrated_of mdr)
+total=$(total_of mdr)
+[ "$kept" -lt "$total" ] || fail "copy complete before the checkpoint: test proves nothing"
+# Resumed, still paused, then removed: the remove writes the checkpoint again.
+dmsetup resume mdr
+dm_remove mdr
+[ -n "$(dump_line '^superblock: .*clean shutdown yes')" ] ||
+	fail "no clean checkpoint after remove: $("$DUMP" "$meta")"
+[ -n "$(dump_line "^migrated: $kept of $total blocks in the bitmap, $kept at the last commit")" ] ||
+	fail "checkpoint does not hold the $kept migrated blocks: $("$DUMP" "$meta")"
+note "removed at $kept of $total blocks: checkpoint clean"
+
+# A new table resumes: the blocks count before any copy (paused), and only
+# the rest is read from the source.
+kmsg_mark
+dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
+[ "$(migrated_of mdr)" = "$kept" ] || fail "resumed with $(migrated_of mdr) blocks, checkpoint had $kept"
+kmsg_since_mark | grep -q "resumed from the metadata's checkpoint [0-9]*: $kept of $total blocks migrated" ||
+	fail "no resume line in the kernel log: $(kmsg_since_mark | grep iofollow)"
+before=$(sectors_read "$src")
+dmsetup message mdr 0 resume
+wait_state mdr synced 300
+read_again=$(($(sectors_read "$src") - before))
+rest=$(((total - kept) * 128))
+# Nothing else reads the source's loop device; a little room for udev.
+[ "$read_again" -le $((rest + 2048)) ] ||
+	fail "copy read $read_again sectors of the source, the $((total - kept)) blocks left are $rest: it started over"
+[ "$read_again" -ge "$rest" ] || fail "copy read $read_again sectors, fewer than the $rest left: test proves nothing"
+unslow mdr-slow "$src"
+compare_devices "$src" "$dst" $((64 * 1048576))
+note "resumed copy read $read_again sectors for $rest left; identical"
+
+# A reload of the synced device: synced at once, nothing copied again (the
+# new table's copy counter; udev's probe of the reloaded device reads it).
+dm_reload mdr "$table"
+[ "$(state_of mdr)" = synced ] || fail "reload of a synced device: $(dmsetup status mdr)"
+[ "$(migrated_of mdr)" = "$total" ] || fail "reload kept $(migrated_of mdr) of $total blocks"
+[ "$(status_field mdr migration_ios)" = 0 ] || fail "reload of a synced device copied again: $(dmsetup status mdr)"
+
+# What a crash leaves: the slots of a live table, not clean. The next table
+# starts over, whatever the bitmap pages hold.
+dd if="$meta" of="$SCRATCH/live-slots" bs=4096 count=2 iflag=direct status=none
+dm_remove mdr
+[ -n "$(dump_line '^superblock: .*clean shutdown yes')" ] || fail "no clean checkpoint after the second remove"
+dd if="$SCRATCH/live-slots" of="$meta" bs=4096 count=2 oflag=direct conv=notrunc status=none
+kmsg_mark
+dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
+[ "$(migrated_of mdr)" = 0 ] || fail "an unclean checkpoint was trusted: $(migrated_of mdr) blocks"
+kmsg_since_mark | grep -q "did not shut down cleanly" || fail "no unclean-shutdown line in the log"
+dm_remove mdr
+note "unclean slots: the copy starts over"
+
+# Refused metadata is not written. Each attempt's error is in the log.
+refused() { # <what> <error text> <table>
+	local sum
+	sum=$(md5sum <"$meta")
+	kmsg_mark
+	! dmsetup create mdr-bad --table "$3" 2>/dev/null || fail "$1: table accepted"
+	kmsg_since_mark | grep -qF "$2" || fail "$1: no '$2' in the log: $(kmsg_since_mark | grep iofollow)"
+	[ "$(md5sum <"$meta")" = "$sum" ] || fail "$1: the metadata device was written"
+}
+refused "another length" "Metadata was written for a target of another length" \
+	"0 $((len - 128)) iofollow $slow $dst 512 2 metadata $meta"
+refused "another block size" "Metadata block size differs from the table's" \
+	"0 $len iofollow $slow $dst 512 4 metadata $meta block 256"
+refused "the destination as metadata" "Metadata device is the source or the destination" \
+	"0 $len iofollow $slow $dst 512 2 metadata $dst"
+other=$SCRATCH/other
+head -c 8192 /dev/urandom >"$other"
+dd if="$other" of="$meta" bs=4096 count=2 oflag=direct conv=notrunc status=none
+refused "another program's data" "Metadata device holds other data" "$table"
+truncate -s 8192 "$SCRATCH/tiny"
+tiny=$(losetup -f --show "$SCRATCH/tiny")
+echo "$tiny" >>"$LOOP_LIST"
+meta=$tiny refused "a device too small" "Metadata device is too small" \
+	"0 $len iofollow $slow $dst 512 2 metadata $tiny"
+note "refused: another length, block size, the destination, other data, too small"
