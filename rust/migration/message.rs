@@ -42,6 +42,18 @@ pub(super) fn handle(
             Message::Cache(_) => {}
             Message::CacheEviction(eviction) => st.cache.set_eviction(eviction),
             Message::Pause => st.paused = true,
+            Message::Reset => {
+                let again = st.ordering.start_over();
+                t.refresh_passthrough(&st);
+                drop(st);
+                pr_info!(
+                    "{}: reset: the copy starts over ({} migrated blocks to copy again)\n",
+                    t.name(),
+                    again
+                );
+                ctx.kick();
+                return Ok(Reply::Silent);
+            }
             Message::Resume => {
                 // Also the way out of the error state: failed chunks are pending
                 // again and are retried.

@@ -5,31 +5,23 @@
 //! the copy instead of starting it over (format version 1,
 //! [`crate::policy::superblock`]).
 //!
-//! This version keeps a clean-shutdown checkpoint only:
+//! This version keeps a clean checkpoint only; the protocol's steps and
+//! their order are [`crate::policy::checkpoint`]'s, run here:
 //! - `ctr` reads the superblock and refuses metadata of another geometry or
 //!   another device's (a precise `ti->error`); it writes nothing, because
 //!   the table it may replace is still live.
 //! - The first `preresume` reads the newest superblock again (the replaced
-//!   table checkpointed in its postsuspend, after this ctr) and, if it is
-//!   clean, marks the blocks of its bitmap migrated. Every `preresume` then
-//!   writes a superblock without the clean flag to both slots with FUA,
-//!   before any bio of the table is mapped: while the table is live no slot
-//!   is clean, and a crash restarts the copy from zero (correct, not
-//!   incremental).
-//! - `postsuspend`, once the destination is flushed and nothing is in
-//!   flight, writes the bitmap of migrated blocks, flushes the metadata
-//!   device, then writes a clean superblock of the next sequence number
-//!   with FUA. A destination that failed or is not durable gets no clean
-//!   checkpoint: the next table starts over.
-//!
-//! A bit is therefore set only for a block whose destination data was
-//! flushed before the checkpoint, and the checkpoint is trusted only while
-//! no table has run since: the source must not be written outside the
-//! target between two tables (as for dm-clone's origin).
+//!   table checkpointed in its postsuspend, after this ctr) and restores the
+//!   bitmap of a clean one; every `preresume` runs `opening`, and an error
+//!   fails the resume before any bio is mapped.
+//! - `postsuspend`, once nothing is in flight and the destination is
+//!   durable, runs `closing`. A target in error gets no checkpoint: the
+//!   next table starts over.
 
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{CtrError, CtrTarget, DmDev, MaySleep, MetaIo, META_BLOCK_BYTES};
 use crate::policy::bitmap_page::{decode_page, encode_page_into};
+use crate::policy::checkpoint::{self, Step};
 use crate::policy::map::BlockState;
 use crate::policy::superblock::{self, Found, Geometry, Identity, Layout, Superblock};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
@@ -179,13 +171,9 @@ impl IoFollow {
             }
             EIO
         })?;
-        let last = match found {
-            Found::Fresh => None,
-            Found::Superblock(sb) => Some(sb),
-        };
         if !mio.loaded {
-            match last {
-                Some(sb) if sb.clean => {
+            match found {
+                Found::Superblock(sb) if checkpoint::restores(&found) => {
                     let kept = self.restore(ctx, md, &mut mio.io)?;
                     pr_info!(
                         "{}: resumed from the metadata's checkpoint {}: {} of {} blocks migrated\n",
@@ -195,34 +183,25 @@ impl IoFollow {
                         md.want.nr_blocks
                     );
                 }
-                Some(sb) => pr_warn!(
+                Found::Superblock(sb) => pr_warn!(
                     "{}: metadata's last table did not shut down cleanly (commit {}): \
                      the copy starts over\n",
                     self.name(),
                     sb.seq
                 ),
-                None => {}
+                Found::Fresh => {}
             }
             mio.loaded = true;
         }
-        let seq = last.map_or(0, |sb| sb.seq);
-        let migrated_blocks = self.state.lock().ordering.map().nr_migrated();
-        // Both slots: a torn write of one cannot leave the other clean.
-        for step in 1..=2 {
-            let sb = Superblock {
-                seq: seq.saturating_add(step),
-                clean: false,
-                geometry: md.want,
-                migrated_blocks,
-            };
-            md.write_superblock(ctx, &mut mio.io, &sb)
-                .inspect_err(|e| {
-                    pr_err!(
-                        "{}: cannot write the metadata superblock: error {}\n",
-                        self.name(),
-                        e.to_errno()
-                    );
-                })?;
+        let migrated = self.state.lock().ordering.map().nr_migrated();
+        for step in checkpoint::opening(&found, md.want, migrated) {
+            self.run_step(ctx, md, &mut mio.io, step).inspect_err(|e| {
+                pr_err!(
+                    "{}: cannot write the metadata superblock: error {}\n",
+                    self.name(),
+                    e.to_errno()
+                );
+            })?;
         }
         Ok(())
     }
@@ -304,12 +283,7 @@ impl IoFollow {
             );
             return;
         }
-        // A copy may have read what the source holds only in its cache: a bit
-        // must not stand for data the source can still lose.
-        let flushed = [&self.source, &self.dest]
-            .into_iter()
-            .try_for_each(|dev| mio.io.flush(ctx, dev));
-        if let Err(e) = flushed.and_then(|()| self.write_checkpoint(ctx, md, &mut mio.io)) {
+        if let Err(e) = self.write_checkpoint(ctx, md, &mut mio.io) {
             pr_err!(
                 "{}: cannot write the metadata checkpoint: error {}; the next table copies again\n",
                 self.name(),
@@ -319,16 +293,37 @@ impl IoFollow {
     }
 
     fn write_checkpoint(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
-        let seq = match md.load(ctx, io) {
-            Ok(Found::Superblock(sb)) => sb.seq,
-            Ok(Found::Fresh) => 0,
+        let found = match md.load(ctx, io) {
+            Ok(found) => found,
             Err(LoadFailure::Io(e)) => return Err(e),
             Err(LoadFailure::Refused(_)) => return Err(EINVAL),
         };
+        // Suspended: the map does not change until resume.
+        let migrated = self.state.lock().ordering.map().nr_migrated();
+        for step in checkpoint::closing(&found, md.want, migrated) {
+            self.run_step(ctx, md, io, step)?;
+        }
+        Ok(())
+    }
+
+    /// One step of the checkpoint protocol, done when it returns `Ok`.
+    fn run_step(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo, step: Step) -> Result {
+        match step {
+            Step::FlushData => {
+                io.flush(ctx, &self.source)?;
+                io.flush(ctx, &self.dest)
+            }
+            Step::WriteBitmap => self.write_bitmap(ctx, md, io),
+            Step::FlushMetadata => io.flush(ctx, &md.dev),
+            Step::WriteSuperblock(sb) => md.write_superblock(ctx, io, &sb),
+        }
+    }
+
+    /// Every bitmap page from the map, in batches (no FUA: a flush follows).
+    fn write_bitmap(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
         let nr_blocks = md.want.nr_blocks;
         let pages = md.layout.bitmap_pages;
         let batch = u64::try_from(io.blocks()).unwrap_or(1);
-        let mut migrated_blocks = 0u64;
         let mut first = 0u64;
         while first < pages {
             let n = batch.min(pages - first);
@@ -341,9 +336,6 @@ impl IoFollow {
                 encode_page_into(page, first.saturating_add(i), nr_blocks, |b| {
                     map.state(b) == Some(BlockState::Migrated)
                 });
-                if i == 0 && first == 0 {
-                    migrated_blocks = map.nr_migrated();
-                }
             }
             io.write(
                 ctx,
@@ -355,14 +347,6 @@ impl IoFollow {
             first = first.saturating_add(n);
             ctx.cond_resched();
         }
-        // The bitmap durable before the superblock that makes it count.
-        io.flush(ctx, &md.dev)?;
-        let sb = Superblock {
-            seq: seq.saturating_add(1),
-            clean: true,
-            geometry: md.want,
-            migrated_blocks,
-        };
-        md.write_superblock(ctx, io, &sb)
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@
 //! | `reads source\|destination\|auto` | which device serves VM reads of migrated blocks |
 //! | `flush_interval <ms>` | flush the destination once a write has waited this long (0 = at the end only) |
 //! | `deadline <seconds>` | finish the copy within this many seconds from now (0 = no deadline) |
+//! | `reset` | start the copy over: every block is copied again |
 //!
 //! Verbs and policy names are ASCII case-insensitive.
 
@@ -63,6 +64,8 @@ pub enum Message {
     Islands(bool),
     /// Finish the copy within this many seconds from now (0: no deadline).
     Deadline(u32),
+    /// Start the copy over.
+    Reset,
 }
 
 /// One message verb: its name, whether a value follows it, and how the
@@ -77,7 +80,7 @@ pub struct Verb {
 }
 
 /// Every message, in the order the documentation lists them.
-pub const MESSAGES: [Verb; 16] = [
+pub const MESSAGES: [Verb; 17] = [
     Verb {
         name: "pause",
         takes_value: false,
@@ -190,6 +193,11 @@ pub const MESSAGES: [Verb; 16] = [
                 .ok_or(ParseError::Deadline)
         },
     },
+    Verb {
+        name: "reset",
+        takes_value: false,
+        parse: |_| Ok(Message::Reset),
+    },
 ];
 
 /// Parse the words of a message.
@@ -247,6 +255,7 @@ impl fmt::Display for Message {
             Message::IdleRun(s) => write!(f, "idle_run {s}"),
             Message::Islands(a) => write!(f, "islands {}", crate::policy::table::islands_name(*a)),
             Message::Deadline(s) => write!(f, "deadline {s}"),
+            Message::Reset => f.write_str("reset"),
         }
     }
 }
@@ -275,6 +284,12 @@ mod tests {
         assert_eq!(parse_message(&["policy", "smq"]), Err(ParseError::Policy));
         assert_eq!(parse_message(&["hydrate"]), Err(ParseError::UnknownMessage));
         assert_eq!(parse_message(&["Stats"]), Ok(Message::Stats));
+        assert_eq!(parse_message(&["RESET"]), Ok(Message::Reset));
+        assert_eq!(
+            parse_message(&["reset", "all"]),
+            Err(ParseError::MessageArgs)
+        );
+        assert_eq!(std::format!("{}", Message::Reset), "reset");
         assert_eq!(parse_message(&["stats", "x"]), Err(ParseError::MessageArgs));
         assert_eq!(
             parse_message(&["anticipation", "OFF"]),

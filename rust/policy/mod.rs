@@ -20,6 +20,7 @@ pub mod announce;
 pub mod anticipation;
 pub mod bitmap_page;
 pub mod cache;
+pub mod checkpoint;
 pub mod commit;
 pub mod copyrun;
 pub mod crc32c;

@@ -576,6 +576,16 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
         self.map.restore_migrated(block).is_ok()
     }
 
+    /// The `reset` message: every migrated block is copied again, and so is
+    /// every block whose copy is in flight (it completes as dirty). The
+    /// destination keeps what it has until each block is copied over it;
+    /// nothing routes a read to it meanwhile. Returns how many migrated
+    /// blocks became pending.
+    pub fn start_over(&mut self) -> u64 {
+        self.map.redirty_in_flight();
+        self.map.redirty_migrated()
+    }
+
     /// Starts a copy of `block` (a background copy or a piggybacked read):
     /// allowed only for a pending block with no VM write in flight, and no
     /// fault. A busy block is parked, so that the selector offers another one.
@@ -803,6 +813,31 @@ pub(crate) mod tests {
         p.unpark_quiet();
         assert_eq!(p.map().next_pending(1), Some(1));
         assert_eq!(p.start_copy(1), Ok(()));
+    }
+
+    #[test]
+    fn start_over_copies_every_block_again_and_routes_nothing_to_the_destination() {
+        let mut p = copied(4);
+        flush(&mut p, true);
+        assert!(p.is_synced());
+        let gen = p.sync_generation();
+        p.start_copy(3).unwrap_err(); // migrated: nothing to copy
+        assert_eq!(p.start_over(), 4);
+        assert!(!p.is_synced());
+        assert_ne!(p.sync_generation(), gen, "the next synced is a new one");
+        assert!(!p.dest_readable(one(0)));
+        assert_eq!(p.map().nr_pending(), 4);
+        // A copy in flight at the reset completes dirty: copied once more.
+        let mut p = proto(2);
+        p.start_copy(0).unwrap();
+        assert_eq!(p.start_over(), 0);
+        p.copy_run_done(one(0), true);
+        assert_eq!(p.map().state(0), Some(BlockState::Dirty));
+        for b in 0..2 {
+            copy(&mut p, b);
+        }
+        flush(&mut p, true);
+        assert!(p.is_synced());
     }
 
     #[test]
