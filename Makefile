@@ -117,7 +117,7 @@ fuzz:
 soak: deps kernel test-module bins
 	scripts/soak
 
-crash: deps kernel test-module
+crash: deps kernel test-module bins
 	scripts/crash-test
 
 clean:

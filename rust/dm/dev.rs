@@ -6,6 +6,9 @@ use super::{ffi, CtrTarget};
 use core::ptr::NonNull;
 use kernel::{error::to_result, prelude::*, str::CStr};
 
+/// Room for [`DmDev::identity`]: dm's `DM_UUID_LEN` (129) and more.
+pub(crate) const DEV_IDENTITY_MAX: usize = 130;
+
 /// A block device the table opened for a target with `dm_get_device`.
 ///
 /// # Invariants
@@ -68,6 +71,17 @@ impl DmDev {
     pub(crate) fn start_on_disk(&self) -> u64 {
         // SAFETY: the dm_dev is live (type invariant).
         unsafe { ffi::iof_dev_start_sect(self.as_ptr()) }
+    }
+
+    /// A stable identifier of the device, written into `buf`: a dm device's
+    /// UUID (an LVM volume's), a partition's UUID, or empty. Sleeps (a mutex).
+    pub(crate) fn identity<'b>(&self, buf: &'b mut [u8; DEV_IDENTITY_MAX]) -> &'b [u8] {
+        buf[0] = 0;
+        // SAFETY: the dm_dev is live (type invariant); `buf` is DEV_IDENTITY_MAX writable
+        // bytes, at least the glue's DM_UUID_LEN, and the glue NUL-terminates within them.
+        unsafe { ffi::iof_dev_identity(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        buf.get(..end).unwrap_or(&[])
     }
 
     /// The `dev_t` of the whole disk the device is part of.

@@ -172,6 +172,7 @@ extern "C" {
     pub(crate) fn iof_dev_logical_block_size(dev: *mut DmDevRaw) -> c_uint;
     pub(crate) fn iof_dev_start_sect(dev: *mut DmDevRaw) -> Sector;
     pub(crate) fn iof_dev_whole_disk(dev: *mut DmDevRaw) -> DevT;
+    pub(crate) fn iof_dev_identity(dev: *mut DmDevRaw, buf: *mut c_char, len: usize);
 
     pub(crate) fn iof_bio_kind(bio: *mut BioRaw) -> c_uint;
     pub(crate) fn iof_bio_sector(bio: *mut BioRaw) -> Sector;

@@ -196,6 +196,31 @@ dev_t iof_dev_whole_disk(struct dm_dev *dev)
 	return bdev_whole(dev->bdev)->bd_dev;
 }
 
+/*
+ * A stable identifier of @dev in @buf (at least DM_UUID_LEN bytes),
+ * NUL-terminated: a device-mapper device's UUID (an LVM volume's
+ * "LVM-<vg><lv>"), a partition's UUID, or "" for a device with neither.
+ * Process context (a mutex).
+ */
+void iof_dev_identity(struct dm_dev *dev, char *buf, size_t len)
+{
+	struct block_device *bdev = dev->bdev;
+	struct mapped_device *md;
+
+	if (len < DM_UUID_LEN)
+		return;
+	buf[0] = 0;
+	md = dm_get_md(bdev->bd_dev);
+	if (md) {
+		if (dm_copy_name_and_uuid(md, NULL, buf))
+			buf[0] = 0;
+		dm_put(md);
+		return;
+	}
+	if (bdev_is_partition(bdev) && bdev->bd_meta_info)
+		strscpy(buf, bdev->bd_meta_info->uuid, len);
+}
+
 unsigned int iof_bio_kind(struct bio *bio)
 {
 	unsigned int kind;

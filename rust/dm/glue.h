@@ -69,6 +69,7 @@ sector_t iof_dev_nr_sectors(struct dm_dev *dev);
 unsigned int iof_dev_logical_block_size(struct dm_dev *dev);
 sector_t iof_dev_start_sect(struct dm_dev *dev);
 dev_t iof_dev_whole_disk(struct dm_dev *dev);
+void iof_dev_identity(struct dm_dev *dev, char *buf, size_t len);
 
 /* bio, normalised so Rust does not depend on the REQ_* bit layout */
 #define IOF_OP_READ		0

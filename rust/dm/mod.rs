@@ -63,7 +63,7 @@ mod target;
 
 pub(crate) use bio::{Bio, BioList, BioOp, BlkStatus, MapBio, OwnedBio, PerBio, Routed};
 pub(crate) use cachebuf::{cache_bufs_in_use, CacheBuf, CacheBufs, CachedRead, CACHED_READ_MAX};
-pub(crate) use dev::DmDev;
+pub(crate) use dev::{DmDev, DEV_IDENTITY_MAX};
 pub(crate) use iobuf::{IoBuffer, IoBuffers};
 pub(crate) use limits::{DeviceVisitor, QueueLimits};
 pub(crate) use lock::{IrqSpinLock, IrqSpinLockBackend};

@@ -19,7 +19,7 @@
 //!   next table starts over.
 
 use super::{IoFollow, ProcessCtx};
-use crate::dm::{CtrError, CtrTarget, DmDev, MaySleep, MetaIo, META_BLOCK_BYTES};
+use crate::dm::{CtrError, CtrTarget, DmDev, MaySleep, MetaIo, DEV_IDENTITY_MAX, META_BLOCK_BYTES};
 use crate::policy::bitmap_page::{decode_page, encode_page_into};
 use crate::policy::checkpoint::{self, Step};
 use crate::policy::map::BlockState;
@@ -75,16 +75,10 @@ impl Metadata {
                 c"Metadata device's logical block size is larger than 4 KiB",
             ));
         }
-        // No identity tag yet: sizes only (Documentation/iofollow.rst).
+        let mut id = [0u8; DEV_IDENTITY_MAX];
         let want = Geometry {
-            source: Identity {
-                sectors: source.nr_sectors(),
-                tag: [0; 16],
-            },
-            dest: Identity {
-                sectors: dest.nr_sectors(),
-                tag: [0; 16],
-            },
+            source: Identity::of(source.nr_sectors(), source.identity(&mut id)),
+            dest: Identity::of(dest.nr_sectors(), dest.identity(&mut id)),
             ..map
         };
         let io = MetaIo::new(target, IO_BLOCKS)

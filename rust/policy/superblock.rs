@@ -39,11 +39,12 @@
 //! | 120 | 8 | migrated blocks at this commit (for `iofollow-dump`) |
 //!
 //! The identity tags catch a swapped device of the same size (dm-clone
-//! keeps a UUID field it never checks): whoever loads the table derives
-//! them from the device (a dm UUID, a partition UUID), zeros when it has
+//! keeps a UUID field it never checks): the target derives them from the
+//! device ([`Identity::of`] a dm UUID or a partition UUID), zeros when it has
 //! none, and a tag that differs fails the table.
 
 use crate::policy::bitmap_page::BITS_PER_PAGE;
+use crate::policy::crc32c::checksum;
 pub use crate::policy::mblock::MBLOCK_BYTES;
 use crate::policy::mblock::{crc_without_field, get, get_u32, get_u64, put};
 use core::fmt;
@@ -98,6 +99,24 @@ pub struct Identity {
     pub sectors: u64,
     /// Stable identifier derived from the device, zeros when it has none.
     pub tag: [u8; 16],
+}
+
+impl Identity {
+    /// The identity of a device of `sectors` whose stable identifier (a dm
+    /// UUID, a partition UUID) is `id`: the tag is four CRC-32Cs of it, each
+    /// behind a different first byte, so that identifiers sharing a long
+    /// prefix (the LVs of one VG: `LVM-<vg uuid><lv uuid>`) differ; zeros
+    /// for a device without one.
+    pub fn of(sectors: u64, id: &[u8]) -> Self {
+        let mut tag = [0u8; 16];
+        if !id.is_empty() {
+            for (i, word) in tag.chunks_exact_mut(4).enumerate() {
+                let salt = [u8::try_from(i).unwrap_or(0)];
+                word.copy_from_slice(&checksum(&[&salt, id]).to_le_bytes());
+            }
+        }
+        Self { sectors, tag }
+    }
 }
 
 /// What a metadata device was written for: a table must match it to resume.
@@ -528,6 +547,29 @@ mod tests {
             change(&mut w);
             assert_eq!(s.check(&w), Err(want));
         }
+    }
+
+    #[test]
+    fn identity_tags_tell_volumes_of_one_group_apart() {
+        assert_eq!(Identity::of(8, b"").tag, [0; 16]);
+        let vg = "LVM-zOfG3pAhY2qs0Zk8bVqCzWvlBTQaD9Hq";
+        let a = Identity::of(
+            8,
+            std::format!("{vg}Xb4Ijh1Ts0ZeuD5ZO0XLkHcmEwIUTWSk").as_bytes(),
+        );
+        let b = Identity::of(
+            8,
+            std::format!("{vg}hS1cvkcXaX6bVR8Q0M1oUlfp3ZrsRDIS").as_bytes(),
+        );
+        assert_ne!(a.tag, b.tag);
+        assert_ne!(a.tag, [0; 16]);
+        assert_eq!(
+            a,
+            Identity::of(
+                8,
+                std::format!("{vg}Xb4Ijh1Ts0ZeuD5ZO0XLkHcmEwIUTWSk").as_bytes()
+            )
+        );
     }
 
     #[test]
