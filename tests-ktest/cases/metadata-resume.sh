@@ -94,6 +94,19 @@ dm_reload mdr "$table"
 [ "$(migrated_of mdr)" = "$total" ] || fail "reload kept $(migrated_of mdr) of $total blocks"
 [ "$(status_field mdr migration_ios)" = 0 ] || fail "reload of a synced device copied again: $(dmsetup status mdr)"
 
+# `reset` starts over on purpose: every block is read from the source again.
+kmsg_mark
+before=$(sectors_read "$src")
+dmsetup message mdr 0 reset
+kmsg_since_mark | grep -q "reset: the copy starts over ($total migrated blocks to copy again)" ||
+	fail "no reset line in the kernel log: $(kmsg_since_mark | grep iofollow)"
+wait_state mdr synced 300
+read_again=$(($(sectors_read "$src") - before))
+[ "$read_again" -ge $((total * 128)) ] ||
+	fail "after reset the copy read $read_again sectors of the source, the whole is $((total * 128))"
+compare_devices "$src" "$dst" $((64 * 1048576))
+note "reset: the copy read all $read_again sectors again; identical"
+
 # What a crash leaves: the slots of a live table, not clean. The next table
 # starts over, whatever the bitmap pages hold.
 dd if="$meta" of="$SCRATCH/live-slots" bs=4096 count=2 iflag=direct status=none
@@ -132,3 +145,29 @@ echo "$tiny" >>"$LOOP_LIST"
 meta=$tiny refused "a device too small" "Metadata device is too small" \
 	"0 $len iofollow $slow $dst 512 2 metadata $tiny"
 note "refused: another length, block size, the destination, other data, too small"
+
+# Identity: metadata written for one pair of dm devices (tagged by their
+# UUIDs) is refused for another source of the same size and for the legs
+# swapped, and accepted again for the same pair.
+meta=$(make_loop 1)
+dm_uuid() { # <name> <uuid> <table>
+	dmsetup create "$1" -u "$2" --table "$3" || fail "dmsetup create $1 failed"
+	echo "$1" >>"$DM_LIST"
+}
+dm_uuid mdr-a IOFTEST-mdr-source "0 $len linear $src 0"
+dm_uuid mdr-b IOFTEST-mdr-other "0 $len linear $src 0"
+dm_uuid mdr-d IOFTEST-mdr-dest "0 $len linear $dst 0"
+pair="0 $len iofollow /dev/mapper/mdr-a /dev/mapper/mdr-d 512 3 metadata $meta paused"
+dm_create mdr "$pair"
+dm_remove mdr
+[ -n "$(dump_line '^source: [0-9]+ sectors, tag [0-9a-f]{32}$')" ] ||
+	fail "no source tag in the metadata: $("$DUMP" "$meta")"
+[ -n "$(dump_line '^destination: [0-9]+ sectors, tag [0-9a-f]{32}$')" ] ||
+	fail "no destination tag in the metadata: $("$DUMP" "$meta")"
+refused "another source volume" "Metadata source identity differs" \
+	"0 $len iofollow /dev/mapper/mdr-b /dev/mapper/mdr-d 512 2 metadata $meta"
+refused "the legs swapped" "identity differs" \
+	"0 $len iofollow /dev/mapper/mdr-d /dev/mapper/mdr-a 512 2 metadata $meta"
+dm_create mdr "$pair"
+dm_remove mdr
+note "identity: another source and swapped legs refused, the same pair accepted"
