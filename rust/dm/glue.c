@@ -218,7 +218,8 @@ void iof_dev_identity(struct dm_dev *dev, char *buf, size_t len)
 		return;
 	}
 	if (bdev_is_partition(bdev) && bdev->bd_meta_info)
-		strscpy(buf, bdev->bd_meta_info->uuid, len);
+		strscpy(buf, bdev->bd_meta_info->uuid,
+			min(len, sizeof(bdev->bd_meta_info->uuid)));
 }
 
 unsigned int iof_bio_kind(struct bio *bio)

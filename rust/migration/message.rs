@@ -32,28 +32,18 @@ pub(super) fn handle(
         );
         EINVAL
     })?;
-    if let Message::Cache(mib) = msg {
-        return resize_cache(t, ctx, mib).map(|()| Reply::Silent);
+    match msg {
+        Message::Cache(mib) => return resize_cache(t, ctx, mib).map(|()| Reply::Silent),
+        Message::Reset => return t.reset(ctx).map(|()| Reply::Silent),
+        _ => {}
     }
     {
         let mut st = t.state.lock();
         match msg {
-            // Handled above: it allocates.
-            Message::Cache(_) => {}
+            // Handled above: they allocate or sleep.
+            Message::Cache(_) | Message::Reset => {}
             Message::CacheEviction(eviction) => st.cache.set_eviction(eviction),
             Message::Pause => st.paused = true,
-            Message::Reset => {
-                let again = st.ordering.start_over();
-                t.refresh_passthrough(&st);
-                drop(st);
-                pr_info!(
-                    "{}: reset: the copy starts over ({} migrated blocks to copy again)\n",
-                    t.name(),
-                    again
-                );
-                ctx.kick();
-                return Ok(Reply::Silent);
-            }
             Message::Resume => {
                 // Also the way out of the error state: failed chunks are pending
                 // again and are retried.

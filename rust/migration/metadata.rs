@@ -29,6 +29,9 @@ use kernel::{new_mutex, prelude::*, sync::Mutex};
 /// Metadata blocks per IO: both superblock slots, or a batch of bitmap pages.
 const IO_BLOCKS: u32 = 32;
 
+/// The two superblock slots, in sectors.
+const SLOTS_SECTORS: u64 = 2 * 4096 / 512;
+
 /// The metadata device of a table, what it is checked against, and its IO
 /// state, which suspend and resume sleep on.
 #[pin_data]
@@ -60,6 +63,8 @@ impl Metadata {
     ) -> Result<Pin<KBox<Self>>, CtrError> {
         let dev = DmDev::open(target, path)
             .map_err(|e| CtrError::new(e, c"Error opening metadata device"))?;
+        // A partition of a whole-disk leg (or the reverse) is not opened at
+        // all: the block layer refuses to claim it (EBUSY).
         let same = |d: &DmDev| {
             d.whole_disk() == dev.whole_disk() && d.start_on_disk() == dev.start_on_disk()
         };
@@ -126,6 +131,11 @@ fn load(
     ctx: &impl MaySleep,
     io: &mut MetaIo,
 ) -> Result<Found, LoadFailure> {
+    // Both slots must exist before they are read (the format's own check
+    // comes after the read).
+    if dev.nr_sectors() < SLOTS_SECTORS {
+        return Err(LoadFailure::Refused(superblock::LoadError::TooSmall));
+    }
     io.read(ctx, dev, 0, 2).map_err(LoadFailure::Io)?;
     let (Some(slot0), Some(slot1)) = (io.block(0), io.block(1)) else {
         return Err(LoadFailure::Io(EINVAL));
@@ -178,7 +188,7 @@ impl IoFollow {
                     );
                 }
                 Found::Superblock(sb) => pr_warn!(
-                    "{}: metadata's last table did not shut down cleanly (commit {}): \
+                    "{}: metadata's last table did not shut down cleanly or was reset (commit {}): \
                      the copy starts over\n",
                     self.name(),
                     sb.seq
@@ -250,6 +260,47 @@ impl IoFollow {
             ctx.cond_resched();
         }
         Ok(kept)
+    }
+
+    /// The `reset` message: the map starts over, and the metadata's
+    /// checkpoint is withdrawn ([`checkpoint::reset`]) before the reply.
+    /// Under the metadata mutex, so a checkpoint or a restore in progress
+    /// ends before the map changes; a suspended table writes no checkpoint
+    /// again, and without this a remove would leave the old one to trust.
+    pub(super) fn reset(&self, ctx: &ProcessCtx<'_>) -> Result {
+        let mut guard = self.metadata.as_ref().map(|md| (md, md.io.lock()));
+        let again = {
+            let mut st = self.state.lock();
+            let again = st.ordering.start_over();
+            self.refresh_passthrough(&st);
+            again
+        };
+        pr_info!(
+            "{}: reset: the copy starts over ({} migrated blocks to copy again)\n",
+            self.name(),
+            again
+        );
+        ctx.kick();
+        let Some((md, mio)) = &mut guard else {
+            return Ok(());
+        };
+        let io = &mut mio.io;
+        let withdrawn = match md.load(ctx, io) {
+            Ok(found) => checkpoint::reset(&found, md.want)
+                .into_iter()
+                .try_for_each(|step| self.run_step(ctx, md, io, step)),
+            Err(LoadFailure::Io(e)) => Err(e),
+            Err(LoadFailure::Refused(_)) => Err(EINVAL),
+        };
+        withdrawn.map_err(|e| {
+            pr_err!(
+                "{}: reset: cannot withdraw the metadata's checkpoint: error {}; \
+                 zero the metadata device's first 8 KiB before another table uses it\n",
+                self.name(),
+                e.to_errno()
+            );
+            EIO
+        })
     }
 
     /// Postsuspend, after the destination flush: the clean checkpoint.

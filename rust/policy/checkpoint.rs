@@ -65,6 +65,15 @@ pub fn opening(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 2] {
     [unclean(1), unclean(2)]
 }
 
+/// `reset`, live or suspended, after the map in memory has started over:
+/// the checkpoint withdrawn (both slots unclean, with FUA), so that no
+/// table trusts the bitmap of before. Until it is done the operator may not
+/// write the source outside the target; a suspended table writes no new
+/// checkpoint, so without it a `dmsetup remove` would leave the old one.
+pub fn reset(found: &Found, geometry: Geometry) -> [Step; 2] {
+    opening(found, geometry, 0)
+}
+
 /// At suspend, with nothing in flight and the destination durable: the
 /// steps after the device showed `found`, for `migrated` blocks migrated.
 pub fn closing(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 4] {

@@ -4,8 +4,10 @@
 # and the next table copies only the rest (the source's read counter says
 # so), ending byte-identical; a table that did not shut down cleanly (the
 # slots a crash leaves) starts over; metadata of another geometry, another
-# program's data or too small a device each fail the table with its own
-# error and are not written.
+# program's data, a device too small or one inside a leg each fail the
+# table with its own error and are not written; a reset, live or
+# suspended, starts over; metadata of another volume or of the legs
+# swapped is refused by the identity tags.
 # suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
@@ -107,6 +109,28 @@ read_again=$(($(sectors_read "$src") - before))
 compare_devices "$src" "$dst" $((64 * 1048576))
 note "reset: the copy read all $read_again sectors again; identical"
 
+# `reset` of a suspended device, after its checkpoint: the checkpoint is
+# withdrawn before the reply, so the source may then be written outside the
+# target, and a remove (no postsuspend: it is suspended) leaves nothing to
+# trust. The next table copies everything, the outside write too.
+udevadm settle --timeout=10 2>/dev/null || true
+dmsetup suspend mdr
+[ -n "$(dump_line '^superblock: .*clean shutdown yes')" ] || fail "no clean checkpoint at suspend"
+dmsetup message mdr 0 reset
+[ -n "$(dump_line '^superblock: .*clean shutdown no')" ] ||
+	fail "reset of a suspended device left its checkpoint clean: $("$DUMP" "$meta")"
+pattern "$SCRATCH/outside" 1 mdr-outside
+dd if="$SCRATCH/outside" of="$src" bs=1M seek=8 oflag=direct conv=notrunc status=none
+dm_remove mdr
+kmsg_mark
+dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
+[ "$(migrated_of mdr)" = 0 ] || fail "after a reset the next table trusted $(migrated_of mdr) blocks"
+kmsg_since_mark | grep -q "did not shut down cleanly or was reset" || fail "no start-over line in the log"
+dmsetup message mdr 0 resume
+wait_state mdr synced 300
+compare_devices "$src" "$dst" $((64 * 1048576))
+note "reset while suspended: checkpoint withdrawn, the outside write copied; identical"
+
 # What a crash leaves: the slots of a live table, not clean. The next table
 # starts over, whatever the bitmap pages hold.
 dd if="$meta" of="$SCRATCH/live-slots" bs=4096 count=2 iflag=direct status=none
@@ -144,7 +168,15 @@ tiny=$(losetup -f --show "$SCRATCH/tiny")
 echo "$tiny" >>"$LOOP_LIST"
 meta=$tiny refused "a device too small" "Metadata device is too small" \
 	"0 $len iofollow $slow $dst 512 2 metadata $tiny"
-note "refused: another length, block size, the destination, other data, too small"
+# A partition of a whole-disk destination: the checkpoint would write into
+# the copy. The block layer does not let the table claim both (EBUSY).
+disk=$(make_loop 66 -P)
+printf 'start=2048, size=2048\n' | sfdisk -q "$disk" >/dev/null || fail "cannot partition $disk"
+udevadm settle --timeout=10 || true
+[ -b "${disk}p1" ] || fail "no partition ${disk}p1"
+meta=${disk}p1 refused "a partition of the destination" "Error opening metadata device (-16)" \
+	"0 $len iofollow $slow $disk 512 2 metadata ${disk}p1"
+note "refused: another length, block size, the destination or a partition of it, other data, too small"
 
 # Identity: metadata written for one pair of dm devices (tagged by their
 # UUIDs) is refused for another source of the same size and for the legs

@@ -11,7 +11,9 @@
 //! after another: each loads the newest superblock, restores the bitmap of
 //! a clean one, runs `opening`, lives (copies blocks, the VM writes,
 //! mirrored to migrated blocks, flushes either device, sends `reset`),
-//! and is suspended: the destination flushed, then `closing`. Every
+//! and is suspended: the destination flushed, then `closing`. While it is
+//! suspended the operator may send `reset` and then write the source
+//! outside the target (what `reset` is for). Every
 //! reachable state is visited, and in each the machine crashes every way it
 //! can (each cached block of each device lost or kept, the unflushed page
 //! lost, kept or torn; a superblock write in progress torn); any device
@@ -22,7 +24,8 @@
 //!
 //! The same checker runs the protocol misused, and must find each misuse:
 //! no data flush before the checkpoint, no metadata flush between the
-//! bitmap and the superblock, no unclean superblock while a table runs.
+//! bitmap and the superblock, no unclean superblock while a table runs, a
+//! `reset` that changes only the map in memory.
 #![allow(
     clippy::arithmetic_side_effects,
     clippy::unwrap_used,
@@ -47,6 +50,7 @@ enum Misuse {
     SkipDataFlush,
     SkipMetadataFlush,
     NoOpening,
+    ResetInMemoryOnly,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -135,10 +139,21 @@ enum Phase {
     Steps {
         steps: Vec<Step>,
         at: usize,
-        closing: bool,
+        then: After,
     },
     Live,
+    /// After `closing`: the table is suspended; `reset`: one was sent since.
+    Suspended {
+        reset: bool,
+    },
     Done,
+}
+
+/// Where a run of steps leads.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum After {
+    Live,
+    Suspended { reset: bool },
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -238,9 +253,23 @@ impl Checker {
         w.phase = Phase::Steps {
             steps,
             at: 0,
-            closing: false,
+            then: After::Live,
         };
         w
+    }
+
+    /// `reset`, live or suspended: the map in memory, then its steps.
+    fn reset(&self, w: &World, then: After) -> World {
+        let mut n = w.clone();
+        n.resets += 1;
+        n.map = 0;
+        let f = found(n.meta.slots).unwrap_or(Found::Fresh);
+        let steps = match self.misuse {
+            Misuse::ResetInMemoryOnly => Vec::new(),
+            _ => checkpoint::reset(&f, geometry()).to_vec(),
+        };
+        n.phase = Phase::Steps { steps, at: 0, then };
+        n
     }
 
     fn closing_steps(&self, w: &World) -> Vec<Step> {
@@ -280,20 +309,37 @@ impl Checker {
         }
         match &w.phase {
             Phase::Done => {}
-            Phase::Steps { steps, at, closing } => {
+            Phase::Suspended { reset } => {
+                if w.tables < MAX_TABLES {
+                    next.push(self.new_table(w.clone()));
+                } else {
+                    next.push(World {
+                        phase: Phase::Done,
+                        ..w.clone()
+                    });
+                }
+                if w.resets < MAX_RESETS {
+                    next.push(self.reset(w, After::Suspended { reset: true }));
+                }
+                // Once reset, the operator may write the source outside.
+                if *reset && w.writes < MAX_WRITES {
+                    for b in 0..BLOCKS {
+                        let mut n = w.clone();
+                        n.writes += 1;
+                        n.src.cache[b] = Some(100 + n.writes);
+                        next.push(n);
+                    }
+                }
+            }
+            Phase::Steps { steps, at, then } => {
                 let mut n = w.clone();
                 match steps.get(*at) {
-                    None if *closing => {
-                        n = if n.tables < MAX_TABLES {
-                            self.new_table(n)
-                        } else {
-                            World {
-                                phase: Phase::Done,
-                                ..n
-                            }
-                        };
+                    None => {
+                        n.phase = match *then {
+                            After::Live => Phase::Live,
+                            After::Suspended { reset } => Phase::Suspended { reset },
+                        }
                     }
-                    None => n.phase = Phase::Live,
                     Some(step) => {
                         match step {
                             Step::FlushData => {
@@ -347,10 +393,7 @@ impl Checker {
                 n.dst.flush();
                 next.push(n);
                 if w.resets < MAX_RESETS {
-                    let mut n = w.clone();
-                    n.resets += 1;
-                    n.map = 0;
-                    next.push(n);
+                    next.push(self.reset(w, After::Live));
                 }
                 // Suspend: the destination flushed (flush_before_suspend), then closing.
                 let mut n = w.clone();
@@ -358,7 +401,7 @@ impl Checker {
                 n.phase = Phase::Steps {
                     steps: self.closing_steps(&n),
                     at: 0,
-                    closing: true,
+                    then: After::Suspended { reset: false },
                 };
                 next.push(n);
             }
@@ -438,6 +481,16 @@ fn a_superblock_before_its_bitmap_is_durable_is_caught() {
 #[test]
 fn a_live_table_that_leaves_a_clean_slot_is_caught() {
     let c = Checker::run(Misuse::NoOpening);
+    assert!(
+        c.violation.is_some(),
+        "not found in {} states",
+        c.seen.len()
+    );
+}
+
+#[test]
+fn a_reset_that_leaves_the_checkpoint_clean_is_caught() {
+    let c = Checker::run(Misuse::ResetInMemoryOnly);
     assert!(
         c.violation.is_some(),
         "not found in {} states",
