@@ -452,48 +452,39 @@ impl Checker {
 #[test]
 fn no_crash_and_no_hand_over_trusts_a_block_that_differs() {
     let c = Checker::run(Misuse::None);
+    eprintln!("{} states, {} crashes", c.seen.len(), c.crashes);
     assert_eq!(c.violation, None);
     // The exploration is not empty: tables resumed and crashed everywhere.
     assert!(c.seen.len() > 10_000, "{} states", c.seen.len());
     assert!(c.crashes > c.seen.len() as u64);
 }
 
-#[test]
-fn a_checkpoint_without_the_data_flush_is_caught() {
-    let c = Checker::run(Misuse::SkipDataFlush);
+/// The checker finds the misuse `m`.
+fn assert_caught(m: Misuse) {
+    let c = Checker::run(m);
     assert!(
         c.violation.is_some(),
-        "not found in {} states",
+        "{m:?} not found in {} states",
         c.seen.len()
     );
+}
+
+#[test]
+fn a_checkpoint_without_the_data_flush_is_caught() {
+    assert_caught(Misuse::SkipDataFlush);
 }
 
 #[test]
 fn a_superblock_before_its_bitmap_is_durable_is_caught() {
-    let c = Checker::run(Misuse::SkipMetadataFlush);
-    assert!(
-        c.violation.is_some(),
-        "not found in {} states",
-        c.seen.len()
-    );
+    assert_caught(Misuse::SkipMetadataFlush);
 }
 
 #[test]
 fn a_live_table_that_leaves_a_clean_slot_is_caught() {
-    let c = Checker::run(Misuse::NoOpening);
-    assert!(
-        c.violation.is_some(),
-        "not found in {} states",
-        c.seen.len()
-    );
+    assert_caught(Misuse::NoOpening);
 }
 
 #[test]
 fn a_reset_that_leaves_the_checkpoint_clean_is_caught() {
-    let c = Checker::run(Misuse::ResetInMemoryOnly);
-    assert!(
-        c.violation.is_some(),
-        "not found in {} states",
-        c.seen.len()
-    );
+    assert_caught(Misuse::ResetInMemoryOnly);
 }
