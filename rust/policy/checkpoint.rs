@@ -18,9 +18,11 @@
 //!   its cache), write the bitmap, flush the metadata device (the pages
 //!   durable before the superblock that makes them count), then the clean
 //!   superblock of the next sequence number with FUA.
+//! - [`reset`]: the `reset` message, live or suspended, withdraws the
+//!   checkpoint as `opening` does, before it replies.
 //!
 //! `tests/checkpoint_model.rs` crashes every interleaving of it every way a
-//! crash can, and finds the two misuses it exists to prevent.
+//! crash can, and finds the misuses it exists to prevent.
 
 use crate::policy::superblock::{Found, Geometry, Superblock};
 
