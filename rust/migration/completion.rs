@@ -127,6 +127,7 @@ impl IoFollow {
                 };
                 let latency = super::now_ns().saturating_sub(start);
                 st.router.done(Leg::Destination, latency, ok);
+                self.refresh_passthrough(&st);
                 if ok {
                     drop(st);
                     if let Some(bio) = done.bio {

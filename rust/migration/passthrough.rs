@@ -15,12 +15,13 @@
 //! Invariants:
 //! - `on` is written under the engine lock: set only while the target is
 //!   `synced` and the router keeps reads on the source, looked at again
-//!   when the worker goes idle, after a message, and by every read that
-//!   takes the locked path.
+//!   when the worker goes idle, after a message, by every read that takes
+//!   the locked path, and when such a read's latency is measured.
 //! - A block's bit in [`CachedBlocks`] is set under the engine lock before
 //!   the block enters the cache, and cleared after it has left it.
 //! - One read in [`PASSTHROUGH_SAMPLE`] still takes the locked path, so the
-//!   router's estimates and probes stay alive.
+//!   router's estimates and probes stay alive; it stands for the reads the
+//!   router did not see.
 
 use crate::policy::copyrun::CopyRun;
 use crate::policy::readroute::PASSTHROUGH_SAMPLE;
@@ -82,6 +83,18 @@ impl CachedBlocks {
     }
 }
 
+/// How a read reaches its leg.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadPath {
+    /// Through the engine lock and the router.
+    Locked,
+    /// Through the lock as the one read in [`PASSTHROUGH_SAMPLE`] that keeps
+    /// the router's estimates ([`crate::policy::readroute::ReadRouter::sampled_for_passthrough`]).
+    Sampled,
+    /// To the source without the lock.
+    Through,
+}
+
 /// The lock-free read path's state.
 pub(super) struct Passthrough {
     on: AtomicBool,
@@ -107,17 +120,17 @@ impl Passthrough {
         self.on.store(on, Relaxed);
     }
 
-    /// Whether a read of `blocks` may go to the source without the engine
-    /// lock; counted if so.
-    pub(super) fn take(&self, blocks: CopyRun) -> bool {
+    /// How a read of `blocks` goes: without the engine lock to the source
+    /// (counted), or through it.
+    pub(super) fn take(&self, blocks: CopyRun) -> ReadPath {
         if !self.on.load(Relaxed) || self.cached.any(blocks) {
-            return false;
+            return ReadPath::Locked;
         }
         if self.tick.fetch_add(1, Relaxed) % PASSTHROUGH_SAMPLE == 0 {
-            return false;
+            return ReadPath::Sampled;
         }
         self.reads.fetch_add(1, Relaxed);
-        true
+        ReadPath::Through
     }
 
     /// Reads that passed through so far.

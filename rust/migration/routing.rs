@@ -14,6 +14,7 @@
 //! device, without remapping its (meaningless) sector.
 
 use super::cache::Retired;
+use super::passthrough::ReadPath;
 use super::state::Kick;
 use super::{AtomicCtx, IoFollow};
 use crate::dm::{Bio, BioOp, BlkStatus, MapBio, Routed};
@@ -60,7 +61,12 @@ impl IoFollow {
         let sectors = u64::from(bio.sectors());
         let g = &self.geometry;
         let blocks = g.blocks_of(offset, sectors);
-        if op == BioOp::Read && self.passthrough.take(blocks) {
+        let path = if op == BioOp::Read {
+            self.passthrough.take(blocks)
+        } else {
+            ReadPath::Locked
+        };
+        if path == ReadPath::Through {
             // Synced, not cached, and the router would keep it on the source:
             // no decision to take, nothing for end_io to account.
             self.move_head(offset, sectors);
@@ -105,6 +111,9 @@ impl IoFollow {
                 .saturating_add(offset)
                 .checked_sub(self.head.get());
             let readable = st.ordering.dest_readable(blocks);
+            if path == ReadPath::Sampled {
+                st.router.sampled_for_passthrough();
+            }
             let leg = st.router.choose(readable, distance);
             self.refresh_passthrough(&st);
             if leg == Leg::Destination {
@@ -248,6 +257,8 @@ impl IoFollow {
             VmBio::SourceRead(start) => {
                 let latency = super::now_ns().saturating_sub(start);
                 st.router.done(Leg::Source, latency, status.is_ok());
+                // A source that has slowed down hands reads to the router at once.
+                self.refresh_passthrough(&st);
                 st.on_vm_complete()
             }
             // Taken in map: completed through the worker's IO, not here.
