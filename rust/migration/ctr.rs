@@ -68,6 +68,10 @@ pub(super) fn construct(
 
     // The map keeps one state per block; a copy IO is a run of blocks.
     let nr_blocks = len.div_ceil(block_sectors);
+    // Before the metadata is read: its layout is sized by the blocks.
+    let words = BlockMap::<KVVec<u64>>::words_needed(nr_blocks)
+        .filter(|_| nr_blocks <= MAX_BLOCKS)
+        .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
     let metadata = match cfg.metadata {
         Some(path) => Some(Metadata::open(
             target,
@@ -83,9 +87,6 @@ pub(super) fn construct(
         )?),
         None => None,
     };
-    let words = BlockMap::<KVVec<u64>>::words_needed(nr_blocks)
-        .filter(|_| nr_blocks <= MAX_BLOCKS)
-        .ok_or(CtrError::new(EINVAL, c"Too many blocks"))?;
     let storage = KVVec::from_elem(0u64, words, GFP_KERNEL)
         .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate the migration map"))?;
     let map = BlockMap::new(storage, nr_blocks)

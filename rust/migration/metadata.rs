@@ -30,7 +30,7 @@ use kernel::{new_mutex, prelude::*, sync::Mutex};
 const IO_BLOCKS: u32 = 32;
 
 /// The two superblock slots, in sectors.
-const SLOTS_SECTORS: u64 = 2 * 4096 / 512;
+const SLOTS_SECTORS: u64 = 2 * META_BLOCK_BYTES as u64 / 512;
 
 /// The metadata device of a table, what it is checked against, and its IO
 /// state, which suspend and resume sleep on.
@@ -149,6 +149,17 @@ enum LoadFailure {
     Io(Error),
     /// It holds something this table may not resume from.
     Refused(superblock::LoadError),
+}
+
+impl LoadFailure {
+    /// The errno of a step that needed the superblock: the device's own
+    /// error, or EINVAL for metadata that changed under the table.
+    fn errno(self) -> Error {
+        match self {
+            LoadFailure::Io(e) => e,
+            LoadFailure::Refused(_) => EINVAL,
+        }
+    }
 }
 
 impl IoFollow {
@@ -285,13 +296,14 @@ impl IoFollow {
             return Ok(());
         };
         let io = &mut mio.io;
-        let withdrawn = match md.load(ctx, io) {
-            Ok(found) => checkpoint::reset(&found, md.want)
-                .into_iter()
-                .try_for_each(|step| self.run_step(ctx, md, io, step)),
-            Err(LoadFailure::Io(e)) => Err(e),
-            Err(LoadFailure::Refused(_)) => Err(EINVAL),
-        };
+        let withdrawn = md
+            .load(ctx, io)
+            .map_err(LoadFailure::errno)
+            .and_then(|found| {
+                checkpoint::reset(&found, md.want)
+                    .into_iter()
+                    .try_for_each(|step| self.run_step(ctx, md, io, step))
+            });
         withdrawn.map_err(|e| {
             pr_err!(
                 "{}: reset: cannot withdraw the metadata's checkpoint: error {}; \
@@ -338,11 +350,7 @@ impl IoFollow {
     }
 
     fn write_checkpoint(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
-        let found = match md.load(ctx, io) {
-            Ok(found) => found,
-            Err(LoadFailure::Io(e)) => return Err(e),
-            Err(LoadFailure::Refused(_)) => return Err(EINVAL),
-        };
+        let found = md.load(ctx, io).map_err(LoadFailure::errno)?;
         // Suspended: the map does not change until resume.
         let migrated = self.state.lock().ordering.map().nr_migrated();
         for step in checkpoint::closing(&found, md.want, migrated) {
