@@ -15,6 +15,8 @@ pub trait Blocks {
     fn sectors(&self, dev: DiskId) -> Result<u64>;
     /// For a partition: its whole disk and its start on it.
     fn partition(&self, dev: DiskId) -> Result<Option<(DiskId, u64)>>;
+    /// Its node in /dev (the kernel's name for it).
+    fn node(&self, dev: DiskId) -> Result<String>;
 }
 
 /// The running system's `/sys/dev/block`.
@@ -56,6 +58,16 @@ impl Blocks for Sysfs {
             .parent()
             .ok_or_else(|| Error::new(format!("{}: partition without a disk", real.display())))?;
         Ok(Some((read_dev(&parent.join("dev"))?, start)))
+    }
+
+    fn node(&self, dev: DiskId) -> Result<String> {
+        let path = sys(dev).join("uevent");
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("DEVNAME="))
+            .map(|name| format!("/dev/{name}"))
+            .ok_or_else(|| Error::new(format!("{}: no DEVNAME", path.display())))
     }
 }
 

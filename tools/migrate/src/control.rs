@@ -389,6 +389,20 @@ pub fn run(
     opts: &RunOptions<'_>,
 ) -> Result<Outcome> {
     start(dm, plan, obs)?;
+    carry_on(dm, plan, obs, stop, opts)
+}
+
+/// Steps 3 to 6 of a migration whose iofollow table is live: from
+/// [`run`], or for one a run that has gone left copying
+/// ([`crate::plan::resumed`]). On an interrupt or a failure of the copy
+/// the original table is put back.
+pub fn carry_on(
+    dm: &impl Dm,
+    plan: &Plan,
+    obs: &mut impl Observer,
+    stop: &AtomicBool,
+    opts: &RunOptions<'_>,
+) -> Result<Outcome> {
     loop {
         match wait_synced(dm, plan, obs, stop, opts) {
             Ok(true) => {}

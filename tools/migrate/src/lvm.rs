@@ -202,6 +202,11 @@ pub fn volumes_on_pv(path: &Path) -> Result<Option<Vec<Volume>>> {
 /// Where a volume lies: the device of its one segment's physical volume.
 /// `extra`: options of a command run under the group's lock.
 fn placement(v: &Volume, extra: &[&str]) -> Result<Option<DiskId>> {
+    placement_and_path(v, extra).map(|p| p.map(|(dev, _)| dev))
+}
+
+/// [`placement`], and the physical volume's path as LVM names it.
+fn placement_and_path(v: &Volume, extra: &[&str]) -> Result<Option<(DiskId, String)>> {
     let name = v.full_name();
     let mut args = vec!["lvs", "--noheadings", "-o", "devices"];
     args.extend_from_slice(extra);
@@ -218,7 +223,7 @@ fn placement(v: &Volume, extra: &[&str]) -> Result<Option<DiskId>> {
             "{name} is not one linear segment on one physical volume (lvs says '{line}')"
         )));
     }
-    device_number(Path::new(path)).map(Some)
+    device_number(Path::new(path)).map(|dev| Some((dev, path.to_string())))
 }
 
 /// Whether `volume` has a twin left by a migration (tagged as ours).
@@ -517,6 +522,38 @@ pub fn name_on(volume: &Volume, truth: DiskId) -> Result<Option<Move>> {
     };
     mv.lock()?.commit(Side::Source)?;
     Ok(Some(mv))
+}
+
+/// The move that a run which has gone left copying `volume` into its twin
+/// (for `resume`); `Ok(None)` when it has no twin of ours. The metadata
+/// must still have the volume on `source` (the PV the helper maps, which
+/// holds every acknowledged write): a run killed after its commit is
+/// settled by `abort`, not continued.
+pub fn resumed_move(volume: &Volume, source: DiskId) -> Result<Option<Move>> {
+    let twin = volume.twin();
+    if !is_our_twin(&twin)? {
+        return Ok(None);
+    }
+    match (placement(volume, &[])?, placement_and_path(&twin, &[])?) {
+        (Some(v), Some((dest_pv, dest_path))) if v == source => Ok(Some(Move {
+            volume: volume.clone(),
+            source_pv: source,
+            dest_pv,
+            dest_path,
+        })),
+        (v, t) => {
+            let on = |d: Option<DiskId>| d.map_or("no PV".to_string(), |d| d.to_string());
+            Err(Error::new(format!(
+                "{} copies from {source}, but LVM has it on {} and {} on {}: run \
+                 'iofollow-migrate abort {}' to settle it",
+                volume.full_name(),
+                on(v),
+                twin.full_name(),
+                on(t.map(|(dev, _)| dev)),
+                volume.full_name()
+            )))
+        }
+    }
 }
 
 /// [`name_on`], then the twin removed (nothing may use it any more).

@@ -46,6 +46,7 @@ use std::sync::Arc;
   iofollow-migrate --json status vg0/vm7
   iofollow-migrate status
   iofollow-migrate set vg0/vm7 --ratio 8:1
+  iofollow-migrate resume vg0/vm7                (after the run was killed)
   iofollow-migrate abort vg0/vm7
 
 Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (original table back).
@@ -70,6 +71,9 @@ enum Command {
     },
     /// Change the ratio, deadline or cache of a running migration.
     Set(SetArgs),
+    /// Carry on a migration that a run which has gone left copying, to its
+    /// switch-over.
+    Resume(ResumeArgs),
     /// Stop a migration and put the device's original table back.
     Abort {
         /// The device being migrated (dm name or path).
@@ -125,6 +129,19 @@ struct MigrateArgs {
     /// or a RAID, LVM or LUKS signature.
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Args, Debug)]
+struct ResumeArgs {
+    /// The device being migrated (dm name or path).
+    device: String,
+    /// Compare source and destination while suspended, before switching
+    /// (the VM's IO waits for the whole comparison).
+    #[arg(long)]
+    verify: bool,
+    /// Retries after the copy stops on an IO error, before giving up.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
 }
 
 #[derive(Args, Debug)]
@@ -395,6 +412,16 @@ fn migrate_volume(
     let dm = SystemDm::open()?;
     let live = resolve_live(&dm, device)?;
     let _running = RunLock::take(&live)?;
+    // (A device that does not exist is the plan's to report.)
+    let being_copied =
+        dm.info(&live)?.is_some() && dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    if being_copied {
+        return Err(Error::new(format!(
+            "{live} is already being migrated by iofollow and no run is driving it: \
+             'iofollow-migrate resume {live}' carries the copy on to the switch-over, \
+             'iofollow-migrate abort {live}' puts its original table back"
+        )));
+    }
     blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
     let chunk_sectors = args.chunk.saturating_mul(2);
@@ -512,38 +539,66 @@ fn migrate_volume(
     }
 
     let stop = stop.ok_or_else(|| Error::new("no stop flag for a real run"))?;
+    let how = Drive {
+        verify: args.verify,
+        retries: args.retries,
+        json,
+    };
+    drive(&dm, &plan, mv.as_ref(), &how, group, &stop, control::run)
+}
+
+/// How a run drives the copy to its switch-over.
+struct Drive {
+    verify: bool,
+    retries: u32,
+    json: bool,
+}
+
+/// The run's progress and end: `steps` starts (`control::run`) or carries
+/// on (`control::carry_on`) the migration `plan`; `mv`, an LVM volume
+/// moved within its group.
+fn drive<D: Dm>(
+    dm: &D,
+    plan: &plan::Plan,
+    mv: Option<&lvm::Move>,
+    how: &Drive,
+    group: Option<Arc<ui::Group>>,
+    stop: &AtomicBool,
+    steps: impl FnOnce(&D, &plan::Plan, &mut ui::Ui, &AtomicBool, &RunOptions<'_>) -> Result<Outcome>,
+) -> Result<ExitCode> {
     let helper_path = format!("/dev/mapper/{}", plan.helper);
     let verify =
         |p: &plan::Plan| verify::compare(Path::new(&helper_path), Path::new(&p.dest_path), p.len);
     let opts = RunOptions {
-        retries: args.retries,
+        retries: how.retries,
         retry_ticks: 20,
-        verify: if args.verify { Some(&verify) } else { None },
-        commit: mv.as_ref().map(|m| m as &dyn control::Metadata),
+        verify: if how.verify { Some(&verify) } else { None },
+        commit: mv.map(|m| m as &dyn control::Metadata),
     };
     let mut ui = match group {
-        Some(g) => ui::Ui::in_group(&plan.live, plan.block_bytes(), json, g),
-        None => ui::Ui::new(&plan.live, plan.block_bytes(), json),
+        Some(g) => ui::Ui::in_group(&plan.live, plan.block_bytes(), how.json, g),
+        None => ui::Ui::new(&plan.live, plan.block_bytes(), how.json),
     };
-    let outcome = control::run(&dm, &plan, &mut ui, &stop, &opts);
-    if let Some(mv) = &mv {
-        finish_lvm_move(&dm, &plan, mv, &outcome);
+    let outcome = steps(dm, plan, &mut ui, stop, &opts);
+    if let Some(mv) = mv {
+        finish_lvm_move(dm, plan, mv, &outcome);
     }
     match outcome? {
         Outcome::Switched => {
-            let how = if args.verify {
+            let verb = if how.verify {
                 "verified and switched"
             } else {
                 "switched"
             };
-            let to = match &mv {
+            let to = match mv {
                 Some(mv) => format!(
-                    "{} on {dest_arg} (in LVM's metadata too)",
-                    mv.volume.full_name()
+                    "{} on {} (in LVM's metadata too)",
+                    mv.volume.full_name(),
+                    mv.dest_path
                 ),
                 None => plan.dest_path.clone(),
             };
-            ui.done("switched", &format!("{how}: {} now maps {to}", plan.live));
+            ui.done("switched", &format!("{verb}: {} now maps {to}", plan.live));
             if plan.lvm_raw {
                 eprintln!(
                     "iofollow-migrate: warning: {} now maps {}, but {}",
@@ -562,6 +617,102 @@ fn migrate_volume(
             Ok(ExitCode::from(130))
         }
     }
+}
+
+/// `resume`: a migration that a run which has gone (killed, or its host
+/// session lost without a signal) left copying, carried on to its
+/// switch-over from what the tables say; for an LVM volume copying into
+/// its twin, LVM's metadata follows as in `migrate`. Nothing changes
+/// before the checks.
+fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
+    let dm = SystemDm::open()?;
+    let live = resolve_live(&dm, &args.device)?;
+    let _running = RunLock::take(&live)?;
+    // Before anything is printed: a Ctrl-C from now on puts the original
+    // table back, none is lost before the signals are taken.
+    let stop = stop_on_signals()?;
+    // Refuses a suspended device (a run killed in its switch-over: `abort`
+    // settles it) before anything changes.
+    let plan = plan::resumed(&dm, &blockdev::Sysfs, &live, false)?;
+    let volume = dm
+        .info(&live)?
+        .is_some_and(|i| i.lvm)
+        .then(|| lvm::volume_of_dm_name(&live))
+        .flatten();
+    let mv = match volume {
+        Some(v) => {
+            let source = table::Linear::parse(&plan.original.params)
+                .map(|l| l.dev)
+                .ok_or_else(|| Error::new(format!("{}: cannot read its table", plan.helper)))?;
+            let into_twin = dm
+                .name_of(plan.dest)?
+                .and_then(|n| lvm::volume_of_dm_name(&n))
+                == Some(v.twin());
+            match (lvm::resumed_move(&v, source)?, into_twin) {
+                (Some(mv), true) => Some(mv),
+                (None, false) => None,
+                (Some(_), false) => {
+                    return Err(Error::new(format!(
+                        "{live} copies to {}, not into {}: run 'iofollow-migrate abort {live}'",
+                        plan.dest_path,
+                        v.twin().full_name()
+                    )))
+                }
+                (None, true) => {
+                    return Err(Error::new(format!(
+                        "{live} copies into {}, which is not tagged {}: not a move of \
+                         iofollow-migrate; run 'iofollow-migrate abort {live}'",
+                        v.twin().full_name(),
+                        lvm::TEMP_TAG
+                    )))
+                }
+            }
+        }
+        None => None,
+    };
+    let plan = match &mv {
+        Some(_) => plan::resumed(&dm, &blockdev::Sysfs, &live, true)?,
+        None => plan,
+    };
+    let m = control::status(&dm, &live)?;
+    eprintln!(
+        "iofollow-migrate: carrying on the migration of {live} to {} ({} of {} blocks copied, {})",
+        match &mv {
+            Some(mv) => mv.dest_path.clone(),
+            None => plan.dest_path.clone(),
+        },
+        m.migrated_blocks,
+        m.total_blocks,
+        m.state
+    );
+    if m.state == status::State::Paused {
+        eprintln!(
+            "iofollow-migrate: {live} is paused: the copy goes on after \
+             'dmsetup message {live} 0 resume'"
+        );
+    }
+    if plan.lvm_raw {
+        eprintln!(
+            "iofollow-migrate: warning: {} is an LVM volume moved to {}: {}",
+            plan.live,
+            plan.dest_path,
+            plan::LVM_RAW_WARNING
+        );
+    }
+    let how = Drive {
+        verify: args.verify,
+        retries: args.retries,
+        json,
+    };
+    drive(
+        &dm,
+        &plan,
+        mv.as_ref(),
+        &how,
+        None,
+        &stop,
+        control::carry_on,
+    )
 }
 
 /// Removes the twin when the run ended with the device on one side and
@@ -716,6 +867,7 @@ fn main() -> ExitCode {
         Command::Migrate(m) => &m.device,
         Command::Status { device } => device.as_deref().unwrap_or(""),
         Command::Abort { device } => device,
+        Command::Resume(args) => &args.device,
         Command::Set(args) => &args.device,
     };
     let result = match &cli.command {
@@ -730,6 +882,7 @@ fn main() -> ExitCode {
         }),
         Command::Set(args) => set(args, cli.json).map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => migrate(args, cli.json),
+        Command::Resume(args) => resume(args, cli.json),
     };
     result.unwrap_or_else(|e| {
         eprintln!("iofollow-migrate: {e}");
@@ -858,6 +1011,18 @@ mod cli_tests {
         }
         assert!(parse(&["abort"]).is_err());
         assert!(parse(&["--json", "migrate", "a", "b"]).unwrap().json);
+        match parse(&["resume", "--verify", "vg0/vm7"]).unwrap().command {
+            Command::Resume(r) => {
+                assert_eq!(
+                    (r.device.as_str(), r.verify, r.retries),
+                    ("vg0/vm7", true, 3)
+                );
+            }
+            other => unreachable!("{other:?}"),
+        }
+        // What the table already says cannot be given again.
+        assert!(parse(&["resume", "--ratio", "4:1", "vg0/vm7"]).is_err());
+        assert!(parse(&["resume"]).is_err());
     }
 
     #[test]

@@ -11,8 +11,12 @@
 use crate::blockdev::Blocks;
 use crate::dm::Dm;
 use crate::error::{Error, Result};
-use crate::table::{iofollow_params, single_linear, CopyOptions, DiskPlace, Linear, Segment};
-use iofollow_policy::table::{DiskId, TableConfig, CHUNK_SECTORS_MAX, CHUNK_SECTORS_MIN};
+use crate::table::{
+    iofollow_params, iofollow_source, single_linear, CopyOptions, DiskPlace, Linear, Segment,
+};
+use iofollow_policy::table::{
+    parse_table, DiskId, TableConfig, CHUNK_SECTORS_MAX, CHUNK_SECTORS_MIN,
+};
 
 /// Prefix of the helper device's name and uuid.
 const HELPER_PREFIX: &str = "iofollow-src-";
@@ -221,15 +225,7 @@ pub fn plan(
             CHUNK_SECTORS_MAX / 2
         )));
     }
-    // The twin is an LVM volume (linear): the switch-over maps its extents
-    // directly, so that the twin can go.
-    let switch = match (allow.lvm_twin, dm.name_of(dest)?) {
-        (true, Some(twin)) => {
-            let (_, lin) = single_linear(&twin, &dm.table(&twin)?)?;
-            Segment::linear(len, lin.dev, lin.offset)
-        }
-        _ => Segment::linear(len, dest, 0),
-    };
+    let switch = switch_table(dm, dest, len, allow.lvm_twin)?;
     Ok(Plan {
         live: live.to_string(),
         len,
@@ -241,5 +237,117 @@ pub fn plan(
         copy,
         lvm_raw: info.lvm && !allow.lvm_twin,
         switch,
+    })
+}
+
+/// The table after the switch-over: linear on `dest`, or on what it maps
+/// when it is the twin of an LVM volume (linear: the switch-over maps its
+/// extents directly, so that the twin can go).
+fn switch_table(dm: &impl Dm, dest: DiskId, len: u64, lvm_twin: bool) -> Result<Segment> {
+    Ok(match (lvm_twin, dm.name_of(dest)?) {
+        (true, Some(twin)) => {
+            let (_, lin) = single_linear(&twin, &dm.table(&twin)?)?;
+            Segment::linear(len, lin.dev, lin.offset)
+        }
+        _ => Segment::linear(len, dest, 0),
+    })
+}
+
+/// The plan of a migration that a run which has gone (killed, or its
+/// terminal closed without a signal) left copying: read back from the live
+/// iofollow table and the helper's original mapping. `lvm_twin`: the
+/// destination is the twin the tool allocated for an LVM volume.
+pub fn resumed(dm: &impl Dm, blocks: &impl Blocks, live: &str, lvm_twin: bool) -> Result<Plan> {
+    let info = dm.info(live)?.ok_or_else(|| {
+        Error::new(format!(
+            "no device-mapper device named '{live}' (see 'dmsetup ls')"
+        ))
+    })?;
+    if info.suspended {
+        // Resuming it could swap in a table loaded by a run killed in its
+        // switch-over, or by another tool: `abort` settles what a run left.
+        return Err(Error::new(format!(
+            "{live} is suspended: a run was killed in its switch-over, or another tool is \
+             changing it; 'iofollow-migrate abort {live}' settles what a run left"
+        )));
+    }
+    if info.inactive_table {
+        return Err(Error::new(format!(
+            "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
+        )));
+    }
+    let helper = helper_name(live);
+    let table = dm.table(live)?;
+    let t = match (table.as_slice(), dm.info(&helper)?) {
+        ([t], Some(h)) if t.target == "iofollow" => {
+            if iofollow_source(&t.params) != Some(h.dev) {
+                return Err(Error::new(format!(
+                    "{live} copies from {}, not from {helper}: not a migration of iofollow-migrate",
+                    t.params
+                )));
+            }
+            t
+        }
+        ([t], None) if t.target == "iofollow" => {
+            return Err(Error::new(format!(
+                "{live} has an iofollow table that iofollow-migrate did not set up (no {helper}): \
+                 switch it over with dmsetup"
+            )))
+        }
+        ([t], Some(_)) => {
+            return Err(Error::new(format!(
+                "{live} is not being copied (its table is '{}'): a run stopped before the iofollow \
+                 table took over or after the switch-over; 'iofollow-migrate abort {live}' removes \
+                 what it left",
+                t.target
+            )))
+        }
+        _ => {
+            return Err(Error::new(format!(
+                "{live} is not being migrated: nothing to resume (a reboot or a removed table ends \
+                 a migration: start it again with 'iofollow-migrate migrate', after \
+                 'iofollow-migrate abort {live}' if an LVM twin is left)"
+            )))
+        }
+    };
+    let words: Vec<&str> = t.params.split_whitespace().collect();
+    let cfg = parse_table(&words)
+        .map_err(|e| Error::new(format!("{live}: cannot read its iofollow table: {e}")))?;
+    let dest = DiskId::parse(cfg.dest).ok_or_else(|| {
+        Error::new(format!(
+            "{live}: cannot read its destination '{}'",
+            cfg.dest
+        ))
+    })?;
+    let (len, lin) = single_linear(&helper, &dm.table(&helper)?)?;
+    if len != t.len {
+        return Err(Error::new(format!(
+            "{helper} has {len} sectors and {live} {}: not a migration of iofollow-migrate",
+            t.len
+        )));
+    }
+    let place = place_on_disk(dm, blocks, lin, len)?;
+    let copy = CopyOptions {
+        chunk_sectors: cfg.chunk_sectors,
+        ratio: Some(cfg.ratio),
+        policy: Some(cfg.policy),
+        cache_mib: Some(cfg.cache_mib),
+        deadline_s: None,
+        shared_head: cfg.disk.is_some(),
+    };
+    Ok(Plan {
+        live: live.to_string(),
+        len,
+        original: Segment::linear(len, lin.dev, lin.offset),
+        helper,
+        dest,
+        dest_path: match dm.name_of(dest)? {
+            Some(name) => format!("/dev/mapper/{name}"),
+            None => blocks.node(dest)?,
+        },
+        place,
+        copy,
+        lvm_raw: info.lvm && !lvm_twin,
+        switch: switch_table(dm, dest, len, lvm_twin)?,
     })
 }

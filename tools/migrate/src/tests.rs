@@ -268,6 +268,9 @@ impl Blocks for FakeBlocks {
     fn partition(&self, dev: DiskId) -> Result<Option<(DiskId, u64)>> {
         Ok((dev == PV).then_some((DISK, 2048)))
     }
+    fn node(&self, dev: DiskId) -> Result<String> {
+        Ok(format!("/dev/fake-{dev}"))
+    }
 }
 
 #[derive(Default)]
@@ -398,6 +401,9 @@ fn plan_refuses_a_small_destination_and_a_leftover_helper() {
         }
         fn partition(&self, _: DiskId) -> Result<Option<(DiskId, u64)>> {
             Ok(None)
+        }
+        fn node(&self, _: DiskId) -> Result<String> {
+            Ok("/dev/small".into())
         }
     }
     let dm = FakeDm::new(&[]);
@@ -564,6 +570,120 @@ fn abort_from_another_process_restores_the_original() {
         .unwrap_err()
         .to_string()
         .contains("not being migrated"));
+}
+
+/// `resume`: the plan read back from the tables a run that has gone left
+/// is the plan that run had, and carrying on switches over as `run` does.
+#[test]
+fn resume_reads_the_plan_back_and_carries_on_to_the_switch_over() {
+    let dm = FakeDm::new(&[COPYING, COPYING, SYNCED]);
+    let p = planned(&dm);
+    control::start(&dm, &p, &mut Quiet::default()).unwrap();
+    // The run is killed here: the iofollow table copies on alone.
+    let r = crate::plan::resumed(&dm, &FakeBlocks, "vg-lv", false).unwrap();
+    assert_eq!(r.original, p.original);
+    assert_eq!((r.live.as_str(), r.len, r.dest), ("vg-lv", LEN, DEST));
+    assert_eq!(r.helper, p.helper);
+    assert_eq!(r.switch_table(), p.switch_table());
+    assert_eq!(r.dest_path, "/dev/fake-8:16");
+    assert_eq!(r.block_bytes(), p.block_bytes());
+    assert_eq!(
+        (r.place.disk, r.place.offset),
+        (p.place.disk, p.place.offset)
+    );
+    assert!(!r.lvm_raw);
+    let mut obs = Quiet::default();
+    assert_eq!(
+        control::carry_on(&dm, &r, &mut obs, &dm.stop, &opts()).unwrap(),
+        Outcome::Switched
+    );
+    let lv = dm.dev("vg-lv");
+    assert_eq!(lv.active, vec![p.switch_table()]);
+    assert!(!lv.suspended && lv.inactive.is_none());
+    assert_eq!(dm.st.borrow().devs.len(), 1, "helper removed");
+    // Nothing is left to resume.
+    let e = crate::plan::resumed(&dm, &FakeBlocks, "vg-lv", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not being migrated: nothing to resume"), "{e}");
+}
+
+#[test]
+fn an_interrupted_resume_puts_the_original_table_back() {
+    let dm = FakeDm::new(&[COPYING]);
+    control::start(&dm, &planned(&dm), &mut Quiet::default()).unwrap();
+    let r = crate::plan::resumed(&dm, &FakeBlocks, "vg-lv", false).unwrap();
+    let reads = dm.st.borrow().reads;
+    dm.st.borrow_mut().stop_after = Some(reads + 2);
+    assert_eq!(
+        control::carry_on(&dm, &r, &mut Quiet::default(), &dm.stop, &opts()).unwrap(),
+        Outcome::Restored
+    );
+    dm.assert_original();
+}
+
+#[test]
+fn resume_refuses_what_is_not_a_migration_of_the_tool() {
+    let resumed = |dm: &FakeDm| {
+        crate::plan::resumed(dm, &FakeBlocks, "vg-lv", false)
+            .unwrap_err()
+            .to_string()
+    };
+    let dm = FakeDm::new(&[COPYING]);
+    assert!(resumed(&dm).contains("nothing to resume"));
+    // A helper left before the iofollow table took: abort removes it.
+    dm.create("iofollow-src-vg-lv", "u", &[Segment::linear(LEN, PV, 2048)])
+        .unwrap();
+    let e = resumed(&dm);
+    assert!(
+        e.contains("its table is 'linear'") && e.contains("abort vg-lv"),
+        "{e}"
+    );
+    // An iofollow table set up by hand, without a helper.
+    let by_hand = FakeDm::new(&[COPYING]);
+    by_hand
+        .st
+        .borrow_mut()
+        .devs
+        .get_mut("vg-lv")
+        .unwrap()
+        .active = vec![Segment::new(0, LEN, "iofollow", "7:1 8:16 2048 0")];
+    assert!(resumed(&by_hand).contains("did not set up"));
+    // One that copies from something else than the helper.
+    dm.st.borrow_mut().devs.get_mut("vg-lv").unwrap().active =
+        vec![Segment::new(0, LEN, "iofollow", "7:1 8:16 2048 0")];
+    assert!(resumed(&dm).contains("not from iofollow-src-vg-lv"));
+    // Another tool at work.
+    let busy = FakeDm::new(&[COPYING]);
+    control::start(&busy, &planned(&busy), &mut Quiet::default()).unwrap();
+    busy.st.borrow_mut().devs.get_mut("vg-lv").unwrap().inactive = Some(vec![]);
+    assert!(resumed(&busy).contains("inactive table"));
+    // Suspended, with the switch table loaded by a run killed in its
+    // switch-over: refused, not resumed (abort settles it).
+    let switching = FakeDm::new(&[COPYING]);
+    let p = planned(&switching);
+    control::start(&switching, &p, &mut Quiet::default()).unwrap();
+    {
+        let mut st = switching.st.borrow_mut();
+        let lv = st.devs.get_mut("vg-lv").unwrap();
+        lv.suspended = true;
+        lv.inactive = Some(vec![p.switch_table()]);
+    }
+    let ops = switching.st.borrow().log.len();
+    let e = resumed(&switching);
+    assert!(
+        e.contains("is suspended") && e.contains("abort vg-lv"),
+        "{e}"
+    );
+    // None of the refusals changed anything.
+    assert_eq!(switching.st.borrow().log.len(), ops, "a refusal acted");
+    let lv = switching.dev("vg-lv");
+    assert!(lv.suspended && lv.inactive == Some(vec![p.switch_table()]));
+    assert!(
+        !dm.st.borrow().log.iter().any(|l| l != "create"),
+        "{:?}",
+        dm.st.borrow().log
+    );
 }
 
 #[test]

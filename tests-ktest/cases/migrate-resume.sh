@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# iofollow-migrate killed (kill -9) mid-copy leaves the iofollow table
+# copying with no run to switch it over (issue 26: continue an interrupted
+# migration). A second 'migrate' is refused and names 'resume'; 'resume'
+# carries the copy on and switches the device to the destination, where
+# every write made before, across and after the kill reads back; 'resume'
+# interrupted by Ctrl-C puts the original table back, with every write on
+# the source. (LVM moves: lvm-move-crash.)
+# suite: parallel
+. "$(dirname "$0")/../lib.sh"
+load_module
+command -v fio >/dev/null || fail "fio missing"
+
+MIB=32
+src=$(make_loop $MIB)
+fill "$src" $MIB migrate-resume
+# 100 ms per copy write: the copy of 512 chunks of 64 KiB takes 13 s or so.
+dst_loop=$(make_loop $MIB)
+dst=$(slow_dev rsmdst "$dst_loop" 0 100)
+dst2_loop=$(make_loop $MIB)
+dst2=$(slow_dev rsmdst2 "$dst2_loop" 0 100)
+# Listed before the live device, so removed after it if the case fails.
+echo iofollow-src-rsm-vm >>"$DM_LIST"
+dm_create rsm-vm "0 $(sectors "$src") linear $src 0"
+vm=/dev/mapper/rsm-vm
+devno() { dmsetup info -c --noheadings -o major,minor --separator : "$1"; }
+table_kind() { dmsetup table rsm-vm | awk '{print $3}'; }
+
+# fio_job <seed>: 1 MiB of verified random writes, 100 a second.
+fio_job() {
+	echo --name=vm --filename=$vm --direct=1 --rw=randwrite --bs=4k --size=${MIB}M \
+		--io_size=1M --rate_iops=100 --verify=crc32c --verify_backlog=64 --verify_state_save=0 \
+		--randseed="$1"
+}
+
+# killed_mid_copy <destination> <fio seed>: a migration to <destination>
+# under fio, its run killed once the copy is under way; fio goes on.
+killed_mid_copy() {
+	"$MIGRATE" migrate --chunk 64 rsm-vm "$1" >"$SCRATCH/run.out" 2>&1 &
+	local tool=$! rc=0
+	until [ "$(table_kind)" = iofollow ]; do
+		kill -0 $tool 2>/dev/null || fail "the migration ended early: $(cat "$SCRATCH/run.out")"
+		sleep 0.1
+	done
+	# shellcheck disable=SC2046
+	fio $(fio_job "$2") --output="$SCRATCH/fio.$2" &
+	WRITER=$!
+	sleep 1
+	kill -9 $tool
+	wait $tool || rc=$?
+	[ $rc = 137 ] || fail "the killed run ended with $rc"
+	[ "$(table_kind)" = iofollow ] || fail "no iofollow table after the kill: $(dmsetup table rsm-vm)"
+	mid_copy "after the kill"
+	KILLED_AT=$(migrated_of rsm-vm) || fail "no status after the kill"
+	TOTAL=$(total_of rsm-vm) || fail "no status after the kill"
+}
+
+# mid_copy <when>: the copy is running and not done.
+mid_copy() {
+	[ "$(state_of rsm-vm)" = copying ] && [ "$(migrated_of rsm-vm)" -lt "$(total_of rsm-vm)" ] ||
+		fail "not mid-copy $1: test proves nothing: $(dmsetup status rsm-vm)"
+}
+
+# 1. Killed, then resumed to the switch-over, with --verify.
+killed_mid_copy "$dst" 1
+out=$("$MIGRATE" migrate --chunk 64 rsm-vm "$dst" 2>&1) && fail "a second migrate of rsm-vm started"
+grep -qF "'iofollow-migrate resume rsm-vm' carries the copy on" <<<"$out" ||
+	fail "a second migrate said '$out', not where to go on"
+[ "$(table_kind)" = iofollow ] || fail "the refused migrate changed the table"
+"$MIGRATE" resume --verify rsm-vm >"$SCRATCH/resume.out" 2>&1 ||
+	fail "resume failed: $(tail -n 5 "$SCRATCH/resume.out")"
+grep -q "carrying on the migration of rsm-vm to $dst (" "$SCRATCH/resume.out" ||
+	fail "resume did not say what it carries on: $(head -n 3 "$SCRATCH/resume.out")"
+grep -q "verified and switched: rsm-vm now maps $dst" "$SCRATCH/resume.out" ||
+	fail "no switch message: $(tail -n 3 "$SCRATCH/resume.out")"
+[ "$(dmsetup table rsm-vm)" = "0 $(sectors "$src") linear $(devno rsmdst) 0" ] ||
+	fail "not switched to $dst: $(dmsetup table rsm-vm)"
+! dmsetup info iofollow-src-rsm-vm >/dev/null 2>&1 || fail "helper left after the switch"
+wait $WRITER || fail "fio failed across the kill and the resume: $(tail -n 5 "$SCRATCH/fio.1")"
+# shellcheck disable=SC2046
+fio $(fio_job 1) --verify_only --output="$SCRATCH/fio.1v" ||
+	fail "writes made across the kill do not read back from the destination"
+unslow rsmdst "$dst_loop"
+note "killed at $KILLED_AT of $TOTAL blocks; a second migrate names resume; resume --verify switched; 1 MiB of writes read back from the destination"
+
+# 2. Killed again (from the destination to another disk), then 'resume'
+# interrupted: the table it found is back, every write on it.
+original=$(dmsetup table rsm-vm)
+killed_mid_copy "$dst2" 2
+"$MIGRATE" resume rsm-vm >"$SCRATCH/resume2.out" 2>&1 &
+tool=$!
+until grep -q "carrying on the migration" "$SCRATCH/resume2.out"; do
+	kill -0 $tool 2>/dev/null || fail "resume ended early: $(cat "$SCRATCH/resume2.out")"
+	sleep 0.1
+done
+sleep 1
+mid_copy "when resume is interrupted"
+kill -INT $tool
+rc=0
+wait $tool || rc=$?
+[ $rc = 130 ] || fail "the interrupted resume exited $rc: $(tail -n 3 "$SCRATCH/resume2.out")"
+[ "$(dmsetup table rsm-vm)" = "$original" ] || fail "not the table before the migration: $(dmsetup table rsm-vm)"
+! dmsetup info iofollow-src-rsm-vm >/dev/null 2>&1 || fail "helper left after the interrupted resume"
+wait $WRITER || fail "fio failed across the interrupted resume: $(tail -n 5 "$SCRATCH/fio.2")"
+# shellcheck disable=SC2046
+fio $(fio_job 2) --verify_only --output="$SCRATCH/fio.2v" || fail "writes lost across the interrupted resume"
+out=$("$MIGRATE" resume rsm-vm 2>&1) && fail "resume of a device not being migrated succeeded"
+grep -q "is not being migrated: nothing to resume" <<<"$out" || fail "resume of nothing said '$out'"
+note "killed at $KILLED_AT of $TOTAL blocks; resume interrupted: exit 130, the table before it back, 1 MiB of writes read back; nothing left to resume"
