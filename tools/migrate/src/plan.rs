@@ -9,7 +9,7 @@
 //! linear table on the destination; an abort gives it its original table.
 
 use crate::blockdev::Blocks;
-use crate::dm::Dm;
+use crate::dm::{DevInfo, Dm};
 use crate::error::{Error, Result};
 use crate::table::{
     iofollow_params, iofollow_source, single_linear, CopyOptions, DiskPlace, Linear, Segment,
@@ -143,6 +143,25 @@ pub const LVM_RAW_WARNING: &str = "LVM's metadata will still name its old physic
 anything that activates it from the metadata (a reboot, 'vgchange -ay', 'lvchange --refresh') \
 maps the old disk again, and every write since the switch-over is lost there";
 
+/// The live device, refused when it does not exist, is suspended (`why`
+/// says what that means here) or has an inactive table.
+fn live_info(dm: &impl Dm, live: &str, why: &str) -> Result<DevInfo> {
+    let info = dm.info(live)?.ok_or_else(|| {
+        Error::new(format!(
+            "no device-mapper device named '{live}' (see 'dmsetup ls')"
+        ))
+    })?;
+    if info.suspended {
+        return Err(Error::new(format!("{live} is suspended: {why}")));
+    }
+    if info.inactive_table {
+        return Err(Error::new(format!(
+            "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
+        )));
+    }
+    Ok(info)
+}
+
 /// Everything checked before the first change.
 pub fn plan(
     dm: &impl Dm,
@@ -153,21 +172,11 @@ pub fn plan(
     copy: CopyOptions,
     allow: Allow,
 ) -> Result<Plan> {
-    let info = dm.info(live)?.ok_or_else(|| {
-        Error::new(format!(
-            "no device-mapper device named '{live}' (see 'dmsetup ls')"
-        ))
-    })?;
-    if info.suspended {
-        return Err(Error::new(format!(
-            "{live} is suspended: another tool is changing it; try again when it is resumed"
-        )));
-    }
-    if info.inactive_table {
-        return Err(Error::new(format!(
-            "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
-        )));
-    }
+    let info = live_info(
+        dm,
+        live,
+        "another tool is changing it; try again when it is resumed",
+    )?;
     if info.lvm && !allow.raw_destination && !allow.lvm_twin {
         return Err(Error::new(format!(
             "{live} is an LVM logical volume, and {dest_path} is not a physical volume LVM \
@@ -258,24 +267,17 @@ fn switch_table(dm: &impl Dm, dest: DiskId, len: u64, lvm_twin: bool) -> Result<
 /// iofollow table and the helper's original mapping. `lvm_twin`: the
 /// destination is the twin the tool allocated for an LVM volume.
 pub fn resumed(dm: &impl Dm, blocks: &impl Blocks, live: &str, lvm_twin: bool) -> Result<Plan> {
-    let info = dm.info(live)?.ok_or_else(|| {
-        Error::new(format!(
-            "no device-mapper device named '{live}' (see 'dmsetup ls')"
-        ))
-    })?;
-    if info.suspended {
-        // Resuming it could swap in a table loaded by a run killed in its
-        // switch-over, or by another tool: `abort` settles what a run left.
-        return Err(Error::new(format!(
-            "{live} is suspended: a run was killed in its switch-over, or another tool is \
-             changing it; 'iofollow-migrate abort {live}' settles what a run left"
-        )));
-    }
-    if info.inactive_table {
-        return Err(Error::new(format!(
-            "{live} has an inactive table loaded (another tool is changing it); clear it with 'dmsetup clear {live}' if it is stale"
-        )));
-    }
+    // Resuming a suspended device could swap in a table loaded by a run
+    // killed in its switch-over, or by another tool: `abort` settles what a
+    // run left.
+    let info = live_info(
+        dm,
+        live,
+        &format!(
+            "a run was killed in its switch-over, or another tool is changing it; \
+             'iofollow-migrate abort {live}' settles what a run left"
+        ),
+    )?;
     let helper = helper_name(live);
     let table = dm.table(live)?;
     let t = match (table.as_slice(), dm.info(&helper)?) {
