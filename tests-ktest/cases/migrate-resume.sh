@@ -5,8 +5,9 @@
 # migration). A second 'migrate' is refused and names 'resume'; 'resume'
 # carries the copy on and switches the device to the destination, where
 # every write made before, across and after the kill reads back; 'resume'
-# interrupted by Ctrl-C puts the original table back, with every write on
-# the source. (LVM moves: lvm-move-crash.)
+# of a paused copy says so and waits, and interrupted by Ctrl-C puts the
+# original table back, with every write on the source. (LVM moves:
+# lvm-move-resume.)
 # suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
@@ -15,7 +16,8 @@ command -v fio >/dev/null || fail "fio missing"
 MIB=32
 src=$(make_loop $MIB)
 fill "$src" $MIB migrate-resume
-# 100 ms per copy write: the copy of 512 chunks of 64 KiB takes 13 s or so.
+# 100 ms per copy write: the copy of 512 chunks of 64 KiB takes 13 s or so
+# once it goes on.
 dst_loop=$(make_loop $MIB)
 dst=$(slow_dev rsmdst "$dst_loop" 0 100)
 dst2_loop=$(make_loop $MIB)
@@ -34,15 +36,17 @@ fio_job() {
 		--randseed="$1"
 }
 
-# killed_mid_copy <destination> <fio seed>: a migration to <destination>
-# under fio, its run killed once the copy is under way; fio goes on.
+# killed_mid_copy <destination> <fio seed>: a migration to <destination>,
+# its copy paused once under way (a slow guest must not finish it before
+# the kill), fio's writes started, then the run killed; fio goes on.
 killed_mid_copy() {
 	"$MIGRATE" migrate --chunk 64 rsm-vm "$1" >"$SCRATCH/run.out" 2>&1 &
 	local tool=$! rc=0
-	until [ "$(table_kind)" = iofollow ]; do
+	until [ "$(table_kind)" = iofollow ] && [ "$(migrated_of rsm-vm)" -ge 8 ]; do
 		kill -0 $tool 2>/dev/null || fail "the migration ended early: $(cat "$SCRATCH/run.out")"
 		sleep 0.1
 	done
+	dmsetup message rsm-vm 0 pause || fail "cannot pause the copy"
 	# shellcheck disable=SC2046
 	fio $(fio_job "$2") --output="$SCRATCH/fio.$2" &
 	WRITER=$!
@@ -56,9 +60,9 @@ killed_mid_copy() {
 	TOTAL=$(total_of rsm-vm) || fail "no status after the kill"
 }
 
-# mid_copy <when>: the copy is running and not done.
+# mid_copy <when>: the copy is held (paused) and not done.
 mid_copy() {
-	[ "$(state_of rsm-vm)" = copying ] && [ "$(migrated_of rsm-vm)" -lt "$(total_of rsm-vm)" ] ||
+	[ "$(state_of rsm-vm)" = paused ] && [ "$(migrated_of rsm-vm)" -lt "$(total_of rsm-vm)" ] ||
 		fail "not mid-copy $1: test proves nothing: $(dmsetup status rsm-vm)"
 }
 
@@ -68,6 +72,7 @@ out=$("$MIGRATE" migrate --chunk 64 rsm-vm "$dst" 2>&1) && fail "a second migrat
 grep -qF "'iofollow-migrate resume rsm-vm' carries the copy on" <<<"$out" ||
 	fail "a second migrate said '$out', not where to go on"
 [ "$(table_kind)" = iofollow ] || fail "the refused migrate changed the table"
+dmsetup message rsm-vm 0 resume || fail "cannot let the copy go on"
 "$MIGRATE" resume --verify rsm-vm >"$SCRATCH/resume.out" 2>&1 ||
 	fail "resume failed: $(tail -n 5 "$SCRATCH/resume.out")"
 grep -q "carrying on the migration of rsm-vm to $dst (" "$SCRATCH/resume.out" ||
@@ -90,10 +95,13 @@ original=$(dmsetup table rsm-vm)
 killed_mid_copy "$dst2" 2
 "$MIGRATE" resume rsm-vm >"$SCRATCH/resume2.out" 2>&1 &
 tool=$!
-until grep -q "carrying on the migration" "$SCRATCH/resume2.out"; do
+# Still paused: resume says so and waits.
+until grep -q "rsm-vm is paused: the copy goes on after" "$SCRATCH/resume2.out"; do
 	kill -0 $tool 2>/dev/null || fail "resume ended early: $(cat "$SCRATCH/resume2.out")"
 	sleep 0.1
 done
+grep -q "carrying on the migration of rsm-vm to $dst2 (" "$SCRATCH/resume2.out" ||
+	fail "resume did not say what it carries on: $(cat "$SCRATCH/resume2.out")"
 sleep 1
 mid_copy "when resume is interrupted"
 kill -INT $tool
