@@ -42,17 +42,20 @@ for _ in $(seq 100); do
 done
 [ "$(stat_of rr unflushed_blocks)" = 0 ] || fail "blocks still unflushed 10 s after the pause: $(dmsetup message rr 0 stats)"
 [ "$(migrated_of rr)" -lt 512 ] || fail "the copy reached 32 MiB before the pause: test proves nothing"
-# A late udev probe of rr (its first blocks are migrated now) would move the
-# destination's counter: 2 reads once, under five cases starting at once.
-udevadm settle --timeout=10 2>/dev/null || true
+# The device's counter shows that routed reads reach it; that none of the
+# reads of blocks not copied did is the target's own count: something
+# outside (LVM's scans of the parallel LVM cases) read rr-dst twice in that
+# window, on both kernels.
 r0=$(reads_of /dev/mapper/rr-dst)
 read_range /dev/mapper/rr $((1024 * 1024)) $((1024 * 1024)) "$SCRATCH/m"
 r1=$(reads_of /dev/mapper/rr-dst)
+t1=$(status_field rr dest_reads)
 read_range /dev/mapper/rr $((32 * 1024 * 1024)) $((1024 * 1024)) "$SCRATCH/u"
 r2=$(reads_of /dev/mapper/rr-dst)
-note "destination reads: $r0 -> $r1 (migrated range) -> $r2 (not copied); $(status_field rr source_reads)/$(status_field rr dest_reads) source/destination"
+t2=$(status_field rr dest_reads)
+note "destination reads: $r0 -> $r1 (migrated range) -> $r2 (not copied); the target's: $t1 -> $t2; $(status_field rr source_reads)/$t2 source/destination"
 [ "$r1" -gt "$r0" ] || fail "a read of migrated blocks did not reach the destination"
-[ "$r2" -eq "$r1" ] || fail "a read of blocks not copied yet went to the destination"
+[ "$t2" -eq "$t1" ] || fail "a read of blocks not copied yet went to the destination"
 cmp "$SCRATCH/m" <(dd if="$src" bs=1M skip=1 count=1 iflag=direct status=none) || fail "routed read returned wrong data"
 cmp "$SCRATCH/u" <(dd if="$src" bs=1M skip=32 count=1 iflag=direct status=none) || fail "source read returned wrong data"
 
