@@ -29,9 +29,11 @@ whole() { # <pv> <when>: metadata and table agree on <pv>; the data is all there
 
 other_pv() { if [ "$1" = "$pv_a" ]; then echo "$pv_b"; else echo "$pv_a"; fi; }
 
-# round <step> <where it must end: source|destination> [resume]: after the
-# kill, 'abort' (or 'resume', which carries a copy on to the switch-over and
-# refuses a run killed suspended after its commit, which abort then settles).
+# round <step> <where it must end: source|destination> [resume|migrate]:
+# after the kill, 'abort' (or 'resume', which carries a copy on to the
+# switch-over and refuses a run killed suspended after its commit, which
+# abort then settles; or 'migrate' again, which carries the copy on when
+# it names the same PV).
 round() {
 	local step=$1 src dst rc=0 want how=${3:-abort}
 	src=$(lvm_pv)
@@ -61,15 +63,29 @@ round() {
 		[ "$(lvm_pv)" = "$dst" ] || fail "committed: LVM has the volume on $(lvm_pv), not $dst"
 		reads_model /dev/$VG/vm_iofollow "committed: the destination (through the twin's table)"
 	fi
-	if [ "$how" = resume ] && [ "$step" = copying ]; then
+	if [ "$how" != abort ] && [ "$step" = copying ]; then
 		# The copy was held for the writes; 'resume' honours a pause.
 		[ "$(migrated_of $VG-vm)" -lt "$(total_of $VG-vm)" ] ||
 			fail "$step: the copy was done before the kill: test proves nothing"
+		if [ "$how" = migrate ]; then
+			# Another destination is refused, and changes nothing.
+			out=$("$MIGRATE" migrate --chunk 64 $VG/vm "$src" 2>&1) &&
+				fail "$step: a migrate to $src carried on a copy into $dst"
+			grep -qF "being migrated by iofollow, to $dst and not to $src" <<<"$out" ||
+				fail "$step: a migrate to $src said '$out'"
+			[ "$(state_of $VG-vm)" = paused ] || fail "$step: the refused migrate changed the copy"
+		fi
 		dmsetup message $VG-vm 0 resume || fail "$step: cannot let the copy go on"
-		"$MIGRATE" resume $VG/vm >"$SCRATCH/$step.resume" 2>&1 ||
-			fail "$step: resume failed: $(tail -n 5 "$SCRATCH/$step.resume")"
+		# 'migrate' to the same PV carries the copy on as 'resume' does.
+		if [ "$how" = migrate ]; then
+			"$MIGRATE" migrate --chunk 64 $VG/vm "$dst" >"$SCRATCH/$step.resume" 2>&1
+		else
+			"$MIGRATE" resume $VG/vm >"$SCRATCH/$step.resume" 2>&1
+		fi || fail "$step: $how failed: $(tail -n 5 "$SCRATCH/$step.resume")"
+		grep -q "carrying on the migration of $VG-vm to $dst (" "$SCRATCH/$step.resume" ||
+			fail "$step: $how did not say what it carries on: $(head -n 3 "$SCRATCH/$step.resume")"
 		grep -q "switched: $VG-vm now maps $VG/vm on $dst (in LVM's metadata too)" \
-			"$SCRATCH/$step.resume" || fail "$step: resume said $(tail -n 3 "$SCRATCH/$step.resume")"
+			"$SCRATCH/$step.resume" || fail "$step: $how said $(tail -n 3 "$SCRATCH/$step.resume")"
 	elif [ "$how" = resume ]; then
 		out=$("$MIGRATE" resume $VG/vm 2>&1) && fail "$step: resume carried on a committed run"
 		# Killed suspended, after the commit: refused before anything changes.

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # iofollow-migrate killed (kill -9) mid-copy leaves the iofollow table
 # copying with no run to switch it over (issue 26: continue an interrupted
-# migration). A second 'migrate' is refused and names 'resume'; 'resume'
-# carries the copy on and switches the device to the destination, where
-# every write made before, across and after the kill reads back; 'resume'
-# of a paused copy says so and waits, and interrupted by Ctrl-C puts the
-# original table back, with every write on the source. (LVM moves:
+# migration). A second 'migrate' to another destination is refused and
+# names 'resume'; one to the same destination (a dry run first) carries the
+# copy on and switches the device to the destination, where every write
+# made before, across and after the kill reads back; 'resume' of a paused
+# copy says so and waits, and interrupted by Ctrl-C puts the original table
+# back, with every write on the source. (LVM moves:
 # lvm-move-resume.)
 # suite: parallel
 . "$(dirname "$0")/../lib.sh"
@@ -66,28 +67,38 @@ mid_copy() {
 		fail "not mid-copy $1: test proves nothing: $(dmsetup status rsm-vm)"
 }
 
-# 1. Killed, then resumed to the switch-over, with --verify.
+# 1. Killed, then carried on to the switch-over by a second migrate to the
+# same destination, with --verify.
 killed_mid_copy "$dst" 1
-out=$("$MIGRATE" migrate --chunk 64 rsm-vm "$dst" 2>&1) && fail "a second migrate of rsm-vm started"
-grep -qF "'iofollow-migrate resume rsm-vm' carries the copy on" <<<"$out" ||
-	fail "a second migrate said '$out', not where to go on"
-[ "$(table_kind)" = iofollow ] || fail "the refused migrate changed the table"
+out=$("$MIGRATE" migrate --chunk 64 rsm-vm "$dst2" 2>&1) && fail "a migrate of rsm-vm to $dst2 started"
+grep -qF "being migrated by iofollow, to $dst and not to $dst2" <<<"$out" &&
+	grep -qF "'iofollow-migrate resume rsm-vm' carries the copy on" <<<"$out" ||
+	fail "a migrate to another destination said '$out', not where to go on"
+[ "$(table_kind)" = iofollow ] && [ "$(state_of rsm-vm)" = paused ] ||
+	fail "the refused migrate changed the table or the copy: $(dmsetup status rsm-vm)"
+out=$("$MIGRATE" migrate --dry-run --chunk 64 rsm-vm "$dst" 2>&1) || fail "the dry run failed: $out"
+grep -q "^rsm-vm: carry on the migration to $dst ([0-9]* of $TOTAL blocks copied, paused)" <<<"$out" ||
+	fail "the dry run said '$out'"
+[ "$(table_kind)" = iofollow ] && [ "$(state_of rsm-vm)" = paused ] ||
+	fail "the dry run changed the table or the copy: $(dmsetup status rsm-vm)"
 dmsetup message rsm-vm 0 resume || fail "cannot let the copy go on"
-"$MIGRATE" resume --verify rsm-vm >"$SCRATCH/resume.out" 2>&1 ||
-	fail "resume failed: $(tail -n 5 "$SCRATCH/resume.out")"
+"$MIGRATE" migrate --verify --chunk 64 --ratio 4:1 rsm-vm "$dst" >"$SCRATCH/resume.out" 2>&1 ||
+	fail "the second migrate failed: $(tail -n 5 "$SCRATCH/resume.out")"
 grep -q "carrying on the migration of rsm-vm to $dst (" "$SCRATCH/resume.out" ||
-	fail "resume did not say what it carries on: $(head -n 3 "$SCRATCH/resume.out")"
+	fail "the second migrate did not say what it carries on: $(head -n 3 "$SCRATCH/resume.out")"
+grep -q "the copy keeps its table's settings" "$SCRATCH/resume.out" ||
+	fail "the second migrate did not say that --ratio is not applied: $(head -n 3 "$SCRATCH/resume.out")"
 grep -q "verified and switched: rsm-vm now maps $dst" "$SCRATCH/resume.out" ||
 	fail "no switch message: $(tail -n 3 "$SCRATCH/resume.out")"
 [ "$(dmsetup table rsm-vm)" = "0 $(sectors "$src") linear $(devno rsmdst) 0" ] ||
 	fail "not switched to $dst: $(dmsetup table rsm-vm)"
 ! dmsetup info iofollow-src-rsm-vm >/dev/null 2>&1 || fail "helper left after the switch"
-wait $WRITER || fail "fio failed across the kill and the resume: $(tail -n 5 "$SCRATCH/fio.1")"
+wait $WRITER || fail "fio failed across the kill and the second migrate: $(tail -n 5 "$SCRATCH/fio.1")"
 # shellcheck disable=SC2046
 fio $(fio_job 1) --verify_only --output="$SCRATCH/fio.1v" ||
 	fail "writes made across the kill do not read back from the destination"
 unslow rsmdst "$dst_loop"
-note "killed at $KILLED_AT of $TOTAL blocks; a second migrate names resume; resume --verify switched; 1 MiB of writes read back from the destination"
+note "killed at $KILLED_AT of $TOTAL blocks; a migrate elsewhere refused, its dry run and a migrate --verify to the same destination carried on and switched; 1 MiB of writes read back from the destination"
 
 # 2. Killed again (from the destination to another disk), then 'resume'
 # interrupted: the table it found is back, every write on it.

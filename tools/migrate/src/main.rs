@@ -28,7 +28,7 @@ use clap::{Args, Parser, Subcommand};
 use iofollow_policy::message::Message;
 use iofollow_policy::ratio::Ratio;
 use iofollow_policy::select::PolicyKind;
-use iofollow_policy::table::parse_cache_mib;
+use iofollow_policy::table::{parse_cache_mib, DiskId};
 use nix::sys::signal::{SigSet, Signal};
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,7 +46,8 @@ use std::sync::Arc;
   iofollow-migrate --json status vg0/vm7
   iofollow-migrate status
   iofollow-migrate set vg0/vm7 --ratio 8:1
-  iofollow-migrate resume vg0/vm7                (after the run was killed)
+  iofollow-migrate resume vg0/vm7                (after the run was killed; or
+                                                 the same migrate again)
   iofollow-migrate abort vg0/vm7
 
 Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (original table back).
@@ -415,14 +416,30 @@ fn migrate_volume(
     // (A device that does not exist is the plan's to report.)
     let being_copied =
         dm.info(&live)?.is_some() && dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    let dest_dev = blockdev::device_number(Path::new(dest_arg))?;
     if being_copied {
-        return Err(Error::new(format!(
-            "{live} is already being migrated by iofollow and no run is driving it: \
-             'iofollow-migrate resume {live}' carries the copy on to the switch-over, \
-             'iofollow-migrate abort {live}' puts its original table back"
-        )));
+        // Left copying by a run that has gone: the same migration goes on.
+        if args.ratio.is_some()
+            || args.policy.is_some()
+            || args.cache.is_some()
+            || args.deadline.is_some()
+        {
+            eprintln!(
+                "iofollow-migrate: {live}: the copy keeps its table's settings \
+                 ('iofollow-migrate set' changes the ratio, deadline and cache)"
+            );
+        }
+        let how = Drive {
+            verify: args.verify,
+            retries: args.retries,
+            json,
+        };
+        let asked = Asked {
+            dest: dest_dev,
+            path: dest_arg,
+        };
+        return carry_on_recorded(&dm, &live, Some(asked), &how, group, stop.as_deref());
     }
-    blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
     let chunk_sectors = args.chunk.saturating_mul(2);
     let copy = CopyOptions {
@@ -631,9 +648,37 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
     // Before anything is printed: a Ctrl-C from now on puts the original
     // table back, none is lost before the signals are taken.
     let stop = stop_on_signals()?;
+    let how = Drive {
+        verify: args.verify,
+        retries: args.retries,
+        json,
+    };
+    carry_on_recorded(&dm, &live, None, &how, None, Some(&stop))
+}
+
+/// The destination a `migrate` of a device left copying named.
+struct Asked<'a> {
+    dest: DiskId,
+    path: &'a str,
+}
+
+/// What `resume` does, and `migrate` of a device left copying: the
+/// migration the tables record carried on to its switch-over, once it is
+/// the one `asked` for (if any); `stop` is `None` in a dry run, which
+/// reports what it would carry on and changes nothing. The caller holds
+/// the device's run lock.
+fn carry_on_recorded(
+    dm: &SystemDm,
+    live: &str,
+    asked: Option<Asked<'_>>,
+    how: &Drive,
+    group: Option<Arc<ui::Group>>,
+    stop: Option<&AtomicBool>,
+) -> Result<ExitCode> {
+    let live = live.to_string();
     // Refuses a suspended device (a run killed in its switch-over: `abort`
     // settles it) before anything changes.
-    let plan = plan::resumed(&dm, &blockdev::Sysfs, &live, false)?;
+    let plan = plan::resumed(dm, &blockdev::Sysfs, &live, false)?;
     let volume = dm
         .info(&live)?
         .is_some_and(|i| i.lvm)
@@ -671,19 +716,34 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
         None => None,
     };
     let plan = match &mv {
-        Some(_) => plan::resumed(&dm, &blockdev::Sysfs, &live, true)?,
+        Some(_) => plan::resumed(dm, &blockdev::Sysfs, &live, true)?,
         None => plan,
     };
-    let m = control::status(&dm, &live)?;
+    let (recorded, recorded_path) = match &mv {
+        Some(mv) => (mv.dest_pv, mv.dest_path.as_str()),
+        None => (plan.dest, plan.dest_path.as_str()),
+    };
+    if let Some(asked) = asked.filter(|a| a.dest != recorded) {
+        return Err(Error::new(format!(
+            "{live} is already being migrated by iofollow, to {recorded_path} and not to {}, \
+             and no run is driving it: 'iofollow-migrate resume {live}' carries the copy on \
+             to the switch-over, 'iofollow-migrate abort {live}' puts its original table back",
+            asked.path
+        )));
+    }
+    let m = control::status(dm, &live)?;
+    let Some(stop) = stop else {
+        println!(
+            "{live}: carry on the migration to {recorded_path} ({} of {} blocks copied, {}), \
+             switch over when synced",
+            m.migrated_blocks, m.total_blocks, m.state
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     eprintln!(
-        "iofollow-migrate: carrying on the migration of {live} to {} ({} of {} blocks copied, {})",
-        match &mv {
-            Some(mv) => mv.dest_path.clone(),
-            None => plan.dest_path.clone(),
-        },
-        m.migrated_blocks,
-        m.total_blocks,
-        m.state
+        "iofollow-migrate: carrying on the migration of {live} to {recorded_path} \
+         ({} of {} blocks copied, {})",
+        m.migrated_blocks, m.total_blocks, m.state
     );
     if m.state == status::State::Paused {
         eprintln!(
@@ -699,20 +759,7 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
             plan::LVM_RAW_WARNING
         );
     }
-    let how = Drive {
-        verify: args.verify,
-        retries: args.retries,
-        json,
-    };
-    drive(
-        &dm,
-        &plan,
-        mv.as_ref(),
-        &how,
-        None,
-        &stop,
-        control::carry_on,
-    )
+    drive(dm, &plan, mv.as_ref(), how, group, stop, control::carry_on)
 }
 
 /// Removes the twin when the run ended with the device on one side and
