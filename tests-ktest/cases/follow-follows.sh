@@ -20,9 +20,11 @@ for c in range(len(data) >> 20):
         print(c)'
 }
 
-run() { # <policy>
-	local policy=$1 src dst slow len name=fol-$1
-	migration_pair "$name" 64 200 0
+# run <policy> <ms>: copy reads <ms> late; false if the copy was done
+# before the pause came (a slow guest polls late: the order is then lost).
+run() {
+	local policy=$1 src dst slow len name=fol-$1 whole=0
+	migration_pair "$name" 64 "$2" 0
 	src=$SRC dst=$DST len=$LEN slow=$SLOW
 	dm_create "$name" "0 $len iofollow $slow $dst 2048 5 policy $policy paused cache 0"
 	# The VM works at 48 MiB.
@@ -33,19 +35,29 @@ run() { # <policy>
 	# Four chunks' worth: the status counts 64 KiB blocks.
 	wait_migrated "$name" 64 120 || true # judged after the pause
 	dmsetup message "$name" 0 pause
+	[ "$(migrated_of "$name")" -lt "$(total_of "$name")" ] || whole=1
 	kill $reader; wait $reader 2>/dev/null || true
 	sleep 0.5
 	local chunks
 	chunks=$(copied_chunks "$dst" 64 | tr '\n' ' ')
-	note "$policy: head $(status_field "$name" head_sector), copied chunks: $chunks"
+	note "$policy, copy reads $2 ms late: head $(status_field "$name" head_sector), copied chunks: $chunks"
 	[ -n "$chunks" ] || fail "$policy copied nothing"
 	echo "$chunks" >"$SCRATCH/chunks-$policy"
 	dm_remove "$name"
 	dm_remove "$name-slow"
+	free_loop "$src"
+	free_loop "$dst"
+	[ $whole = 0 ]
 }
 
-run follow
-run sequential
+# Slower copies until the pause lands mid-copy (the debug guest once polled
+# so late that follow had copied the whole device at 200 ms).
+for policy in follow sequential; do
+	for ms in 200 1000 4000 ""; do
+		[ -n "$ms" ] || fail "$policy: the copy was done before the pause even at 4000 ms: test proves nothing"
+		run $policy $ms && break
+	done
+done
 follow=$(cat "$SCRATCH/chunks-follow")
 sequential=$(cat "$SCRATCH/chunks-sequential")
 # run_start <chunks> <n>: the chunk numbers (ascending, as copied_chunks
