@@ -73,7 +73,9 @@ round() {
 				fail "$step: a migrate to $src carried on a copy into $dst"
 			grep -qF "being migrated by iofollow, to $dst and not to $src" <<<"$out" ||
 				fail "$step: a migrate to $src said '$out'"
-			[ "$(state_of $VG-vm)" = paused ] || fail "$step: the refused migrate changed the copy"
+			[ "$(state_of $VG-vm)" = paused ] && [ "$(lvm_pv)" = "$src" ] &&
+				lvs $VG/vm_iofollow >/dev/null 2>&1 ||
+				fail "$step: the refused migrate changed the copy, the metadata or the twin"
 		fi
 		dmsetup message $VG-vm 0 resume || fail "$step: cannot let the copy go on"
 		# 'migrate' to the same PV carries the copy on as 'resume' does.

@@ -115,7 +115,8 @@ struct MigrateArgs {
     /// (the VM's IO waits for the whole comparison).
     #[arg(long)]
     verify: bool,
-    /// Check everything and print the tables; change nothing.
+    /// Check everything and print the tables (or, for a device left
+    /// copying, what it would carry on); change nothing.
     #[arg(long)]
     dry_run: bool,
     /// Retries after the copy stops on an IO error, before giving up.
@@ -402,6 +403,18 @@ fn stop_flag(args: &MigrateArgs) -> Result<Option<Arc<AtomicBool>>> {
     }
 }
 
+/// The copy settings `migrate` asks for.
+fn copy_options(args: &MigrateArgs) -> CopyOptions {
+    CopyOptions {
+        chunk_sectors: args.chunk.saturating_mul(2),
+        ratio: args.ratio,
+        policy: args.policy,
+        cache_mib: args.cache,
+        deadline_s: args.deadline,
+        shared_head: args.shared_head,
+    }
+}
+
 fn migrate_volume(
     args: &MigrateArgs,
     device: &str,
@@ -416,40 +429,29 @@ fn migrate_volume(
     // (A device that does not exist is the plan's to report.)
     let being_copied =
         dm.info(&live)?.is_some() && dm.table(&live)?.iter().any(|t| t.target == "iofollow");
-    let dest_dev = blockdev::device_number(Path::new(dest_arg))?;
     if being_copied {
         // Left copying by a run that has gone: the same migration goes on.
-        if args.ratio.is_some()
-            || args.policy.is_some()
-            || args.cache.is_some()
-            || args.deadline.is_some()
-        {
-            eprintln!(
-                "iofollow-migrate: {live}: the copy keeps its table's settings \
-                 ('iofollow-migrate set' changes the ratio, deadline and cache)"
-            );
-        }
+        let dest = blockdev::device_number(Path::new(dest_arg)).map_err(|e| {
+            e.context(format!(
+                "{live} is being migrated by iofollow with no run driving it \
+                 ('iofollow-migrate resume {live}' carries it on)"
+            ))
+        })?;
         let how = Drive {
             verify: args.verify,
             retries: args.retries,
             json,
         };
         let asked = Asked {
-            dest: dest_dev,
+            dest,
             path: dest_arg,
+            copy: copy_options(args),
         };
         return carry_on_recorded(&dm, &live, Some(asked), &how, group, stop.as_deref());
     }
+    blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
-    let chunk_sectors = args.chunk.saturating_mul(2);
-    let copy = CopyOptions {
-        chunk_sectors,
-        ratio: args.ratio,
-        policy: args.policy,
-        cache_mib: args.cache,
-        deadline_s: args.deadline,
-        shared_head: args.shared_head,
-    };
+    let copy = copy_options(args);
     let mv = lvm_move(&dm, &live, dest_arg)?;
     let allow = plan::Allow {
         raw_destination: args.raw_destination,
@@ -656,10 +658,25 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
     carry_on_recorded(&dm, &live, None, &how, None, Some(&stop))
 }
 
-/// The destination a `migrate` of a device left copying named.
+/// What a `migrate` of a device left copying asked for.
 struct Asked<'a> {
     dest: DiskId,
     path: &'a str,
+    copy: CopyOptions,
+}
+
+/// Whether `asked` names a setting other than the copy's `recorded` one
+/// (the chunk always: it has a default).
+fn settings_differ(asked: &CopyOptions, recorded: &CopyOptions) -> bool {
+    fn given_and_other<T: PartialEq>(asked: Option<T>, recorded: Option<T>) -> bool {
+        asked.is_some() && asked != recorded
+    }
+    asked.chunk_sectors != recorded.chunk_sectors
+        || given_and_other(asked.ratio, recorded.ratio)
+        || given_and_other(asked.policy, recorded.policy)
+        || given_and_other(asked.cache_mib, recorded.cache_mib)
+        || given_and_other(asked.deadline_s, recorded.deadline_s)
+        || asked.shared_head != recorded.shared_head
 }
 
 /// What `resume` does, and `migrate` of a device left copying: the
@@ -723,13 +740,19 @@ fn carry_on_recorded(
         Some(mv) => (mv.dest_pv, mv.dest_path.as_str()),
         None => (plan.dest, plan.dest_path.as_str()),
     };
-    if let Some(asked) = asked.filter(|a| a.dest != recorded) {
+    if let Some(asked) = asked.as_ref().filter(|a| a.dest != recorded) {
         return Err(Error::new(format!(
             "{live} is already being migrated by iofollow, to {recorded_path} and not to {}, \
              and no run is driving it: 'iofollow-migrate resume {live}' carries the copy on \
              to the switch-over, 'iofollow-migrate abort {live}' puts its original table back",
             asked.path
         )));
+    }
+    if asked.is_some_and(|a| settings_differ(&a.copy, &plan.copy)) {
+        eprintln!(
+            "iofollow-migrate: {live}: the copy keeps its table's settings \
+             ('iofollow-migrate set' changes the ratio, deadline and cache)"
+        );
     }
     let m = control::status(dm, &live)?;
     let Some(stop) = stop else {
@@ -1109,5 +1132,49 @@ mod cli_tests {
             migrate.contains("follow") && migrate.contains("sequential"),
             "{migrate}"
         );
+    }
+
+    #[test]
+    fn a_second_migrate_notes_only_settings_it_asks_for_and_the_table_lacks() {
+        // The table's settings, as plan::resumed reads them back.
+        let recorded = copy_options(&migrate_args(&[
+            "migrate", "--chunk", "64", "--ratio", "4:1", "d", "/dev/x",
+        ]));
+        let asked = |args: &[&str]| copy_options(&migrate_args(args));
+        // Nothing asked beyond the chunk it was started with.
+        assert!(!settings_differ(
+            &asked(&["migrate", "--chunk", "64", "d", "/dev/x"]),
+            &recorded
+        ));
+        assert!(!settings_differ(
+            &asked(&["migrate", "--chunk", "64", "--ratio", "4:1", "d", "/dev/x"]),
+            &recorded
+        ));
+        for other in [
+            &["migrate", "d", "/dev/x"][..], // the default chunk, 1024 KiB
+            &["migrate", "--chunk", "64", "--ratio", "8:1", "d", "/dev/x"],
+            &[
+                "migrate",
+                "--chunk",
+                "64",
+                "--policy",
+                "sequential",
+                "d",
+                "/dev/x",
+            ],
+            &["migrate", "--chunk", "64", "--cache", "0", "d", "/dev/x"],
+            &[
+                "migrate",
+                "--chunk",
+                "64",
+                "--deadline",
+                "600",
+                "d",
+                "/dev/x",
+            ],
+            &["migrate", "--chunk", "64", "--shared-head", "d", "/dev/x"],
+        ] {
+            assert!(settings_differ(&asked(other), &recorded), "{other:?}");
+        }
     }
 }
