@@ -40,14 +40,18 @@ vm_load() {
 	echo "$w" >>"$SCRATCH/verified"
 }
 
-# phase <name> <copying|error|any> ["<fault>..."]: the VM load with the copy
-# running, which pauses after it; "copying": no copy failed, "error": one
-# did. The faults (fault dirs, at $PCT %) are armed only while the copy runs:
+# phase <name> <copying|error|if-lost|any> ["<fault>..."]: the VM load with
+# the copy running, which pauses after it; "copying": no copy failed,
+# "error": one did, "if-lost": error exactly when a destination write failed
+# (dest_losses moved; a failed read routed to the destination falls back to
+# the source and is no error: at 10 % the failures can all land on reads).
+# The faults (fault dirs, at $PCT %) are armed only while the copy runs:
 # the pause and resume messages themselves may fail to allocate (ENOMEM, as
 # they should).
 phase() {
-	local m0
+	local m0 l0
 	m0=$(migrated_of fi)
+	l0=$(stat_of fi dest_losses)
 	[ "$m0" -lt "$(total_of fi)" ] || fail "copy complete before '$1': the phase proves nothing"
 	vm_load "$RANDOM" "$1" &
 	local load=$! v0 i
@@ -72,9 +76,16 @@ phase() {
 	dmsetup message fi 0 pause
 	case $2 in
 	error) wait_state fi error 30 ;;
+	if-lost)
+		if [ "$(state_of fi)" = error ] || [ "$(stat_of fi dest_losses)" -gt "$l0" ]; then
+			wait_state fi error 30
+			[ "$(stat_of fi dest_losses)" -gt "$l0" ] ||
+				fail "'$1': in error with no destination write lost: $(dmsetup message fi 0 stats)"
+		fi
+		;;
 	copying) [ "$(state_of fi)" = paused ] || fail "'$1': $(dmsetup status fi)" ;;
 	esac
-	note "$1: VM load verified, copy $m0 -> $(migrated_of fi) of $(total_of fi), state $(state_of fi) (at $SECONDS s)"
+	note "$1: VM load verified, copy $m0 -> $(migrated_of fi) of $(total_of fi), state $(state_of fi), destination losses $l0 -> $(stat_of fi dest_losses) (at $SECONDS s)"
 }
 
 # heal: the destination works again; resume retries what failed.
@@ -112,7 +123,7 @@ heal
 for pct in 10 50; do
 	fault_arm fail_make_request "$pct" 100000
 	fail_bios "$dst" 1
-	phase "fail_make_request $pct % on the destination" error
+	phase "fail_make_request $pct % on the destination" "$([ "$pct" = 10 ] && echo if-lost || echo error)"
 	fail_bios "$dst" 0
 	note "  bios failed on the destination: $(fault_injected fail_make_request 100000)"
 	fault_disarm fail_make_request
