@@ -429,6 +429,11 @@ fn migrate_volume(
     // (A device that does not exist is the plan's to report.)
     let being_copied =
         dm.info(&live)?.is_some() && dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    let how = Drive {
+        verify: args.verify,
+        retries: args.retries,
+        json,
+    };
     if being_copied {
         // Left copying by a run that has gone: the same migration goes on.
         let dest = blockdev::device_number(Path::new(dest_arg)).map_err(|e| {
@@ -437,11 +442,6 @@ fn migrate_volume(
                  ('iofollow-migrate resume {live}' carries it on)"
             ))
         })?;
-        let how = Drive {
-            verify: args.verify,
-            retries: args.retries,
-            json,
-        };
         let asked = Asked {
             dest,
             path: dest_arg,
@@ -558,11 +558,6 @@ fn migrate_volume(
     }
 
     let stop = stop.ok_or_else(|| Error::new("no stop flag for a real run"))?;
-    let how = Drive {
-        verify: args.verify,
-        retries: args.retries,
-        json,
-    };
     drive(&dm, &plan, mv.as_ref(), &how, group, &stop, control::run)
 }
 
@@ -692,14 +687,13 @@ fn carry_on_recorded(
     group: Option<Arc<ui::Group>>,
     stop: Option<&AtomicBool>,
 ) -> Result<ExitCode> {
-    let live = live.to_string();
     // Refuses a suspended device (a run killed in its switch-over: `abort`
     // settles it) before anything changes.
-    let plan = plan::resumed(dm, &blockdev::Sysfs, &live, false)?;
+    let plan = plan::resumed(dm, &blockdev::Sysfs, live, false)?;
     let volume = dm
-        .info(&live)?
+        .info(live)?
         .is_some_and(|i| i.lvm)
-        .then(|| lvm::volume_of_dm_name(&live))
+        .then(|| lvm::volume_of_dm_name(live))
         .flatten();
     let mv = match volume {
         Some(v) => {
@@ -733,7 +727,7 @@ fn carry_on_recorded(
         None => None,
     };
     let plan = match &mv {
-        Some(_) => plan::resumed(dm, &blockdev::Sysfs, &live, true)?,
+        Some(_) => plan::resumed(dm, &blockdev::Sysfs, live, true)?,
         None => plan,
     };
     let (recorded, recorded_path) = match &mv {
@@ -754,7 +748,7 @@ fn carry_on_recorded(
              ('iofollow-migrate set' changes the ratio, deadline and cache)"
         );
     }
-    let m = control::status(dm, &live)?;
+    let m = control::status(dm, live)?;
     let Some(stop) = stop else {
         println!(
             "{live}: carry on the migration to {recorded_path} ({} of {} blocks copied, {}), \
