@@ -259,6 +259,17 @@ impl OwnedBio {
         ptr
     }
 
+    /// Sends the bio on to `dev` at `sector`, as if `map` had remapped it
+    /// there (dm-delay issues the bios it held so): the block layer ends it,
+    /// and its completion reaches `TargetOps::end_io` with its per-bio data.
+    pub(crate) fn submit_remapped(self, dev: &DmDev, sector: u64) {
+        let ptr = self.into_raw();
+        // SAFETY: the bio is live and ours (type invariant): a dm clone taken in map, so
+        // dm_submit_bio_remap may account and submit it; `dev` is held by the table. The
+        // block layer now owns the bio and ends it once.
+        unsafe { ffi::iof_bio_submit_remapped(ptr, dev.as_ptr(), sector) }
+    }
+
     /// Completes the bio with `status`.
     pub(crate) fn end(self, status: BlkStatus) {
         let ptr = self.into_raw();

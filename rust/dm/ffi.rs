@@ -180,6 +180,7 @@ extern "C" {
     pub(crate) fn iof_bio_target_nr(bio: *mut BioRaw) -> c_uint;
     pub(crate) fn iof_bio_remap(bio: *mut BioRaw, dev: *mut DmDevRaw, sector: Sector);
     pub(crate) fn iof_bio_remap_dev(bio: *mut BioRaw, dev: *mut DmDevRaw);
+    pub(crate) fn iof_bio_submit_remapped(bio: *mut BioRaw, dev: *mut DmDevRaw, sector: Sector);
 
     pub(crate) fn iof_bio_data(bio: *mut BioRaw, bytes: c_uint) -> *mut c_void;
     pub(crate) fn iof_bio_endio(bio: *mut BioRaw, status: BlkStatus);

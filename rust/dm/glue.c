@@ -274,6 +274,18 @@ void iof_bio_remap(struct bio *bio, struct dm_dev *dev, sector_t sector)
 	bio->bi_iter.bi_sector = sector;
 }
 
+/*
+ * A bio taken in map (DM_MAPIO_SUBMITTED) sent on to @dev at @sector later,
+ * as dm-delay issues the bios it held: its completion reaches the target's
+ * end_io as a remapped bio's does.
+ */
+void iof_bio_submit_remapped(struct bio *bio, struct dm_dev *dev, sector_t sector)
+{
+	bio_set_dev(bio, dev->bdev);
+	bio->bi_iter.bi_sector = sector;
+	dm_submit_bio_remap(bio, NULL);
+}
+
 /* An empty flush keeps its sector: it has none (as linear_map does). */
 void iof_bio_remap_dev(struct bio *bio, struct dm_dev *dev)
 {

@@ -88,6 +88,7 @@ unsigned int iof_bio_sectors(struct bio *bio);
 unsigned int iof_bio_target_nr(struct bio *bio);
 void iof_bio_remap(struct bio *bio, struct dm_dev *dev, sector_t sector);
 void iof_bio_remap_dev(struct bio *bio, struct dm_dev *dev);
+void iof_bio_submit_remapped(struct bio *bio, struct dm_dev *dev, sector_t sector);
 void *iof_bio_data(struct bio *bio, unsigned int bytes);
 void iof_bio_endio(struct bio *bio, blk_status_t status);
 blk_status_t iof_errno_to_blk_status(int errno);

@@ -33,6 +33,7 @@ impl IoFollow {
                 // The blocks are copied again unless both writes landed; a
                 // destination failure costs everything it had not flushed.
                 st.ordering.write_done(write, source_ok, dest_ok);
+                st.commit_candidates(blocks);
                 drop(st);
                 if to_dest && !dest_ok {
                     pr_err_ratelimited!(
@@ -87,6 +88,9 @@ impl IoFollow {
                 st.put_buf(slot, done.buffer);
                 if let SlotState::Writing(run) = st.slot_state(slot) {
                     st.ordering.copy_run_done(run, ok);
+                    if ok {
+                        st.commit_candidates(run);
+                    }
                     // The buffer is kept for the cache if every block counts as
                     // copied (a VM write during the copy left some dirty: then
                     // none); from now on a write to them marks it stale.

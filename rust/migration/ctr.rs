@@ -4,6 +4,7 @@
 //! error string per rejection.
 
 use super::cache::MigrationCache;
+use super::commit::Commits;
 use super::head::DiskHead;
 use super::metadata::Metadata;
 use super::passthrough::{CachedBlocks, Passthrough};
@@ -156,6 +157,9 @@ pub(super) fn construct(
     )
     .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
     state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
+    if metadata.is_some() {
+        add_commits(&mut state, nr_blocks)?;
+    }
     state.router = ReadRouter::new(cfg.reads);
     state.set_anticipation(cfg.anticipation);
     state.read_at_head = cfg.read_at_head;
@@ -188,4 +192,14 @@ pub(super) fn construct(
         state <- new_irq_spinlock!(state, "iofollow_engine"),
     });
     Ok(init)
+}
+
+/// The metadata commit state of a table with a metadata device. Not
+/// inlined: ctr's frame has no room for it.
+#[inline(never)]
+fn add_commits(state: &mut EngineState, nr_blocks: u64) -> Result<(), CtrError> {
+    let commits = Commits::new(nr_blocks)
+        .map_err(|e| CtrError::new(e, c"Cannot allocate the metadata commit state"))?;
+    state.commits = Some(commits);
+    Ok(())
 }

@@ -72,6 +72,9 @@ pub(super) fn handle(
                     deadline_s_left: st.pacer.seconds_left(super::now_ns()).unwrap_or(0),
                     deadline_steps: st.pacer.steps(),
                     passthrough_reads: t.passthrough.reads(),
+                    metadata_commits: st.commits.as_ref().map_or(0, |c| c.counts().1),
+                    recorded_blocks: st.commits.as_ref().map_or(0, |c| c.counts().0),
+                    held_writes: st.commits.as_ref().map_or(0, |c| c.held_writes),
                 };
                 drop(st);
                 let stats = StatsReply {

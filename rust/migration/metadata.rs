@@ -5,25 +5,29 @@
 //! the copy instead of starting it over (format version 1,
 //! [`crate::policy::superblock`]).
 //!
-//! This version keeps a clean checkpoint only; the protocol's steps and
-//! their order are [`crate::policy::checkpoint`]'s, run here:
+//! A clean checkpoint at suspend, and commits while the table runs
+//! ([`super::commit`]); the checkpoint's steps and their order are
+//! [`crate::policy::checkpoint`]'s, run here:
 //! - `ctr` reads the superblock and refuses metadata of another geometry or
 //!   another device's (a precise `ti->error`); it writes nothing, because
 //!   the table it may replace is still live.
 //! - The first `preresume` reads the newest superblock again (the replaced
 //!   table checkpointed in its postsuspend, after this ctr) and restores the
-//!   bitmap of a clean one; every `preresume` runs `opening`, and an error
-//!   fails the resume before any bio is mapped.
+//!   bitmap of a clean or committed one (its bits recorded, so a write to
+//!   one waits for its clear); every `preresume` runs `opening`, and an
+//!   error fails the resume before any bio is mapped.
 //! - `postsuspend`, once nothing is in flight and the destination is
 //!   durable, runs `closing`. A target in error gets no checkpoint: the
 //!   next table starts over.
 
+use super::state::EngineState;
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{CtrError, CtrTarget, DmDev, MaySleep, MetaIo, DEV_IDENTITY_MAX, META_BLOCK_BYTES};
 use crate::policy::bitmap_page::{decode_page, encode_page_into};
 use crate::policy::checkpoint::{self, Step};
 use crate::policy::map::BlockState;
 use crate::policy::superblock::{self, Found, Geometry, Identity, Layout, Superblock};
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 /// Metadata blocks per IO: both superblock slots, or a batch of bitmap pages.
@@ -43,11 +47,30 @@ pub(super) struct Metadata {
     io: Mutex<MetadataIo>,
 }
 
-/// What suspend and resume change, under the target's metadata mutex.
+/// What suspend, resume and commits change, under the target's metadata
+/// mutex.
 pub(super) struct MetadataIo {
     io: MetaIo,
     /// The first preresume has read the checkpoint (restored or not).
     loaded: bool,
+    /// Every bit the device's bitmap holds is recorded in the commit
+    /// protocol (restored, or written by this table): a superblock may say
+    /// `committed`. Until then a commit writes every page.
+    trusted: bool,
+    /// The newest superblock's sequence number written or read.
+    seq: u64,
+}
+
+impl MetadataIo {
+    /// Whether the first preresume has read the checkpoint.
+    pub(super) fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// The synchronous IO, for the commit's device flushes.
+    pub(super) fn io_mut(&mut self) -> &mut MetaIo {
+        &mut self.io
+    }
 }
 
 impl Metadata {
@@ -89,7 +112,12 @@ impl Metadata {
         let io = MetaIo::new(target, IO_BLOCKS)
             .map_err(|e| CtrError::new(e, c"Cannot allocate the metadata buffer"))?;
         let layout = Layout::for_blocks(want.nr_blocks);
-        let mut mio = MetadataIo { io, loaded: false };
+        let mut mio = MetadataIo {
+            io,
+            loaded: false,
+            trusted: false,
+            seq: 0,
+        };
         load(&dev, &want, target, &mut mio.io).map_err(|e| match e {
             LoadFailure::Io(e) => CtrError::new(e, c"Cannot read the metadata device"),
             LoadFailure::Refused(e) => CtrError::new(EINVAL, e.c_message()),
@@ -111,16 +139,38 @@ impl Metadata {
         self.dev.name()
     }
 
+    /// The IO state, for a commit (sleeps while a checkpoint runs).
+    pub(super) fn lock_io(&self) -> Guard<'_, MetadataIo, MutexBackend> {
+        self.io.lock()
+    }
+
     /// The newest superblock on the device, checked against the table.
     fn load(&self, ctx: &impl MaySleep, io: &mut MetaIo) -> Result<Found, LoadFailure> {
         load(&self.dev, &self.want, ctx, io)
     }
 
     /// Writes `sb` to its slot, durable on return.
-    fn write_superblock(&self, ctx: &ProcessCtx<'_>, io: &mut MetaIo, sb: &Superblock) -> Result {
-        let block = io.block_mut(0).ok_or(EINVAL)?;
+    fn write_superblock(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        mio: &mut MetadataIo,
+        sb: &Superblock,
+    ) -> Result {
+        // The next superblock goes past this one even if its write failed.
+        mio.seq = mio.seq.max(sb.seq);
+        let block = mio.io.block_mut(0).ok_or(EINVAL)?;
         sb.encode_into(block);
-        io.write(ctx, &self.dev, sb.slot(), 1, true)
+        mio.io.write(ctx, &self.dev, sb.slot(), 1, true)
+    }
+
+    /// Both superblock slots zeroed with FUA: a table then finds a new
+    /// device and trusts no bit.
+    pub(super) fn zero_slots(&self, ctx: &ProcessCtx<'_>, mio: &mut MetadataIo) -> Result {
+        mio.trusted = false;
+        for i in 0..2 {
+            mio.io.block_mut(i).ok_or(EINVAL)?.fill(0);
+        }
+        mio.io.write(ctx, &self.dev, 0, 2, true)
     }
 }
 
@@ -186,13 +236,21 @@ impl IoFollow {
             }
             EIO
         })?;
+        mio.seq = mio.seq.max(checkpoint::last_seq(&found));
         if !mio.loaded {
             match found {
                 Found::Superblock(sb) if checkpoint::restores(&found) => {
                     let kept = self.restore(ctx, md, &mut mio.io)?;
+                    // Every bit it holds is recorded now (`restore`).
+                    mio.trusted = true;
                     pr_info!(
-                        "{}: resumed from the metadata's checkpoint {}: {} of {} blocks migrated\n",
+                        "{}: resumed from the metadata's {} {}: {} of {} blocks migrated\n",
                         self.name(),
+                        if sb.clean {
+                            "checkpoint"
+                        } else {
+                            "last commit"
+                        },
                         sb.seq,
                         kept,
                         md.want.nr_blocks
@@ -208,9 +266,15 @@ impl IoFollow {
             }
             mio.loaded = true;
         }
-        let migrated = self.state.lock().ordering.map().nr_migrated();
-        for step in checkpoint::opening(&found, md.want, migrated) {
-            self.run_step(ctx, md, &mut mio.io, step).inspect_err(|e| {
+        let (migrated, recording) = {
+            let st = self.state.lock();
+            (
+                st.ordering.map().nr_migrated(),
+                st.commits.as_ref().is_some_and(|c| c.recording()),
+            )
+        };
+        for step in checkpoint::opening(&found, md.want, migrated, mio.trusted && recording) {
+            self.run_step(ctx, md, mio, step).inspect_err(|e| {
                 pr_err!(
                     "{}: cannot write the metadata superblock: error {}\n",
                     self.name(),
@@ -251,9 +315,16 @@ impl IoFollow {
                 };
                 let index = first.saturating_add(i);
                 let mut st = self.state.lock();
+                let EngineState {
+                    ordering, commits, ..
+                } = &mut **st;
                 let decoded = decode_page(index, nr_blocks, page, |b| {
-                    if st.ordering.restore_migrated(b) {
+                    if ordering.restore_migrated(b) {
                         kept = kept.saturating_add(1);
+                    }
+                    // Set on the device: a write to it waits for its clear.
+                    if let Some(c) = commits.as_mut() {
+                        c.load_recorded(b);
                     }
                 });
                 self.refresh_passthrough(&st);
@@ -283,6 +354,16 @@ impl IoFollow {
         let again = {
             let mut st = self.state.lock();
             let again = st.ordering.start_over();
+            let EngineState {
+                commits,
+                mirror_queue,
+                ..
+            } = &mut **st;
+            // Nothing is recorded, and no write waits for a clear: the
+            // device's bitmap is withdrawn below, before the reply.
+            if let Some(c) = commits.as_mut() {
+                c.restart(mirror_queue);
+            }
             self.refresh_passthrough(&st);
             again
         };
@@ -295,14 +376,15 @@ impl IoFollow {
         let Some((md, mio)) = &mut guard else {
             return Ok(());
         };
-        let io = &mut mio.io;
+        let mio = &mut **mio;
+        mio.trusted = false;
         let withdrawn = md
-            .load(ctx, io)
+            .load(ctx, &mut mio.io)
             .map_err(LoadFailure::errno)
             .and_then(|found| {
                 checkpoint::reset(&found, md.want)
                     .into_iter()
-                    .try_for_each(|step| self.run_step(ctx, md, io, step))
+                    .try_for_each(|step| self.run_step(ctx, md, mio, step))
             });
         withdrawn.map_err(|e| {
             pr_err!(
@@ -340,7 +422,7 @@ impl IoFollow {
             );
             return;
         }
-        if let Err(e) = self.write_checkpoint(ctx, md, &mut mio.io) {
+        if let Err(e) = self.write_checkpoint(ctx, md, mio) {
             pr_err!(
                 "{}: cannot write the metadata checkpoint: error {}; the next table copies again\n",
                 self.name(),
@@ -349,30 +431,51 @@ impl IoFollow {
         }
     }
 
-    fn write_checkpoint(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
-        let found = md.load(ctx, io).map_err(LoadFailure::errno)?;
+    fn write_checkpoint(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        md: &Metadata,
+        mio: &mut MetadataIo,
+    ) -> Result {
+        let found = md.load(ctx, &mut mio.io).map_err(LoadFailure::errno)?;
         // Suspended: the map does not change until resume.
-        let migrated = self.state.lock().ordering.map().nr_migrated();
-        for step in checkpoint::closing(&found, md.want, migrated) {
-            self.run_step(ctx, md, io, step)?;
+        let (migrated, recording) = {
+            let st = self.state.lock();
+            (
+                st.ordering.map().nr_migrated(),
+                st.commits.as_ref().is_some_and(|c| c.recording()),
+            )
+        };
+        for step in checkpoint::closing(&found, md.want, migrated, recording) {
+            self.run_step(ctx, md, mio, step)?;
         }
+        // Every bit written is recorded (`write_bitmap`).
+        mio.trusted = recording;
         Ok(())
     }
 
     /// One step of the checkpoint protocol, done when it returns `Ok`.
-    fn run_step(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo, step: Step) -> Result {
+    fn run_step(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        md: &Metadata,
+        mio: &mut MetadataIo,
+        step: Step,
+    ) -> Result {
         match step {
             Step::FlushData => {
-                io.flush(ctx, &self.source)?;
-                io.flush(ctx, &self.dest)
+                mio.io.flush(ctx, &self.source)?;
+                mio.io.flush(ctx, &self.dest)
             }
-            Step::WriteBitmap => self.write_bitmap(ctx, md, io),
-            Step::FlushMetadata => io.flush(ctx, &md.dev),
-            Step::WriteSuperblock(sb) => md.write_superblock(ctx, io, &sb),
+            Step::WriteBitmap => self.write_bitmap(ctx, md, &mut mio.io),
+            Step::FlushMetadata => mio.io.flush(ctx, &md.dev),
+            Step::WriteSuperblock(sb) => md.write_superblock(ctx, mio, &sb),
         }
     }
 
     /// Every bitmap page from the map, in batches (no FUA: a flush follows).
+    /// Each bit set is recorded in the commit protocol before its page is
+    /// written: a write to its block after the resume waits for its clear.
     fn write_bitmap(&self, ctx: &ProcessCtx<'_>, md: &Metadata, io: &mut MetaIo) -> Result {
         let nr_blocks = md.want.nr_blocks;
         let pages = md.layout.bitmap_pages;
@@ -384,10 +487,17 @@ impl IoFollow {
                 let Some(page) = io.block_mut(usize::try_from(i).unwrap_or(usize::MAX)) else {
                     break;
                 };
-                let st = self.state.lock();
-                let map = st.ordering.map();
+                let mut st = self.state.lock();
+                let EngineState {
+                    ordering, commits, ..
+                } = &mut **st;
+                let map = ordering.map();
                 encode_page_into(page, first.saturating_add(i), nr_blocks, |b| {
-                    map.state(b) == Some(BlockState::Migrated)
+                    let set = map.state(b) == Some(BlockState::Migrated);
+                    if let (true, Some(c)) = (set, commits.as_mut()) {
+                        c.load_recorded(b);
+                    }
+                    set
                 });
             }
             io.write(
@@ -400,6 +510,73 @@ impl IoFollow {
             first = first.saturating_add(n);
             ctx.cond_resched();
         }
+        Ok(())
+    }
+
+    /// The pages and the superblock of the commit in flight: every page the
+    /// commit changes (all of them while the device's bitmap is not
+    /// trusted), a flush of the metadata device, then the superblock of the
+    /// next sequence number, `committed`, with FUA.
+    pub(super) fn write_commit(
+        &self,
+        ctx: &ProcessCtx<'_>,
+        md: &Metadata,
+        mio: &mut MetadataIo,
+    ) -> Result {
+        let nr_blocks = md.want.nr_blocks;
+        let pages = md.layout.bitmap_pages;
+        let every_page = !mio.trusted;
+        let batch = u64::try_from(mio.io.blocks()).unwrap_or(1);
+        let mut first = 0u64;
+        while first < pages {
+            // A run of consecutive pages to write, encoded under the lock.
+            let mut n = 0u64;
+            while n < batch && first.saturating_add(n) < pages {
+                let index = first.saturating_add(n);
+                let st = self.state.lock();
+                let c = st.commits.as_ref().ok_or(EINVAL)?;
+                if !every_page && !c.page_changed(index) {
+                    break;
+                }
+                let page = mio
+                    .io
+                    .block_mut(usize::try_from(n).unwrap_or(usize::MAX))
+                    .ok_or(EINVAL)?;
+                encode_page_into(page, index, nr_blocks, |b| c.page_bit(b));
+                drop(st);
+                n = n.saturating_add(1);
+            }
+            if n == 0 {
+                first = first.saturating_add(1);
+                continue;
+            }
+            mio.io.write(
+                ctx,
+                &md.dev,
+                md.layout.page_mblock(first),
+                usize::try_from(n).unwrap_or(1),
+                false,
+            )?;
+            first = first.saturating_add(n);
+            ctx.cond_resched();
+        }
+        // The pages durable before the superblock that makes them count.
+        mio.io.flush(ctx, &md.dev)?;
+        let recorded = self
+            .state
+            .lock()
+            .commits
+            .as_ref()
+            .map_or(0, |c| c.counts().0);
+        let sb = Superblock {
+            seq: mio.seq.saturating_add(1),
+            clean: false,
+            committed: true,
+            geometry: md.want,
+            migrated_blocks: recorded.min(nr_blocks),
+        };
+        md.write_superblock(ctx, mio, &sb)?;
+        mio.trusted = true;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod commit;
 mod completion;
 mod ctr;
 mod head;

@@ -165,7 +165,22 @@ impl IoFollow {
                     st.ordering
                         .map_write(blocks.first, blocks.blocks, op != BioOp::Write);
                 kick |= decision.kick;
-                if decision.route == WriteRoute::Mirror {
+                let mirrored = decision.route == WriteRoute::Mirror;
+                // A block whose migrated bit is on the metadata device: the
+                // write waits for a commit that clears it (the worker's).
+                let held = st.commits.as_mut().and_then(|c| c.gate(blocks));
+                if let (Some(i), Some(c)) = (held, st.commits.as_mut()) {
+                    if !mirrored {
+                        // Issued later by the worker; end_io accounts it.
+                        bio.set_data(VmBio::SourceOnly(decision.ticket));
+                    }
+                    let (owned, routed) = bio.take();
+                    c.hold(i, owned, mirrored);
+                    drop(st);
+                    ctx.kick();
+                    return routed;
+                }
+                if mirrored {
                     // The worker writes it to both devices (and moves the head then).
                     let (owned, routed) = bio.take();
                     st.mirror_queue.push(owned);

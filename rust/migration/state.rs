@@ -7,6 +7,7 @@
 //! ([`crate::policy::ordering`]).
 
 use super::cache::{MigrationCache, Retired};
+use super::commit::Commits;
 use crate::dm::{BioList, IoBuffer, IoTag, OwnedBio};
 use crate::policy::announce::Announcer;
 use crate::policy::anticipation::{Anticipation, AnticipationParams};
@@ -137,8 +138,9 @@ pub(super) struct EngineState {
     pub(super) slots: [CopySlot; MAX_COPY_SLOTS],
     /// Background copies in flight at most (`depth`, at most the table's).
     pub(super) depth: usize,
-    /// The table's depth: the slots that have buffers, less the piggyback one.
-    pub(super) table_depth: usize,
+    /// The table's depth: the slots that have buffers, less the piggyback
+    /// one (a u32: ctr's frame holds the state on its way into its box).
+    pub(super) table_depth: u32,
     /// When a VM read is served by reading its whole chunk.
     pub(super) piggyback: PiggybackRule,
     /// VM writes to migrated chunks, to be written to both devices by the worker.
@@ -158,6 +160,8 @@ pub(super) struct EngineState {
     pub(super) cache: MigrationCache,
     /// When the destination is flushed during the copy (`flush_interval`).
     pub(super) flush_pacer: FlushPacer,
+    /// The metadata commits, with a metadata device.
+    pub(super) commits: Option<KBox<Commits>>,
 }
 
 impl EngineState {
@@ -193,7 +197,7 @@ impl EngineState {
             wake_at_ns: None,
             slots,
             depth,
-            table_depth: depth,
+            table_depth: u32::try_from(depth).unwrap_or(1),
             piggyback: PiggybackRule::default(),
             mirror_queue: BioList::new(),
             mirrors_in_flight: 0,
@@ -204,6 +208,7 @@ impl EngineState {
             counters: EngineCounters::default(),
             cache,
             flush_pacer: FlushPacer::new(0),
+            commits: None,
         }
     }
 
@@ -299,10 +304,10 @@ impl EngineState {
     /// Sets the background copy depth (`depth` message): at most the table's,
     /// which sized the buffers. Copies beyond a lowered depth finish.
     pub(super) fn set_depth(&mut self, depth: u32) -> Result {
-        let depth = usize::try_from(depth).map_err(|_| EINVAL)?;
         if depth == 0 || depth > self.table_depth {
             return Err(EINVAL);
         }
+        let depth = usize::try_from(depth).map_err(|_| EINVAL)?;
         self.depth = depth;
         Ok(())
     }
@@ -314,7 +319,7 @@ impl EngineState {
 
     /// The table's depth.
     pub(super) fn table_depth(&self) -> u32 {
-        u32::try_from(self.table_depth).unwrap_or(1)
+        self.table_depth
     }
 
     /// Whether new copies may start at all.

@@ -45,6 +45,11 @@ enum Job {
     ReadIn(usize, CopyRun, IoBuffer),
     /// Flush the destination.
     Flush,
+    /// Commit the migrated bitmap to the metadata device (sleeps).
+    Commit,
+    /// Send a VM write or discard that waited for a commit to the source
+    /// alone, as `map` would have.
+    HeldWrite(OwnedBio),
 }
 
 impl IoFollow {
@@ -55,7 +60,12 @@ impl IoFollow {
             let st = &mut *guard;
             let now = super::now_ns();
             // A VM read waiting on a buffer goes before caching one.
-            let job = Self::next_serve(st)
+            // A held write waits for the commit; candidates wait at most a second.
+            let job = st
+                .commit_due(now)
+                .then_some(Job::Commit)
+                .or_else(|| st.next_held_source().map(Job::HeldWrite))
+                .or_else(|| Self::next_serve(st))
                 .or_else(|| Self::next_cache(st))
                 .or_else(|| st.reread_queue.pop().map(Job::Reread))
                 .or_else(|| Self::next_dest_read(st))
@@ -87,6 +97,17 @@ impl IoFollow {
             drop(guard);
             let begin = ctx.target().begin();
             match job {
+                Job::Commit => {
+                    drop(ticket);
+                    self.run_commit(ctx);
+                }
+                Job::HeldWrite(bio) => {
+                    // dm counts it in flight until it ends, as a remapped bio.
+                    drop(ticket);
+                    let sector = bio.sector().saturating_sub(begin);
+                    self.move_head(sector, u64::from(bio.sectors()));
+                    bio.submit_remapped(&self.source, sector);
+                }
                 Job::Cache(slot, run, buf) => {
                     drop(ticket);
                     self.cache_run(ctx, slot, run, buf);

@@ -54,7 +54,7 @@ fn page_crc(page: &[u8; MBLOCK_BYTES]) -> u32 {
 pub fn encode_page(
     index: u64,
     nr_blocks: u64,
-    migrated: impl Fn(u64) -> bool,
+    migrated: impl FnMut(u64) -> bool,
 ) -> [u8; MBLOCK_BYTES] {
     let mut page = [0u8; MBLOCK_BYTES];
     encode_page_into(&mut page, index, nr_blocks, migrated);
@@ -67,7 +67,7 @@ pub fn encode_page_into(
     page: &mut [u8; MBLOCK_BYTES],
     index: u64,
     nr_blocks: u64,
-    migrated: impl Fn(u64) -> bool,
+    mut migrated: impl FnMut(u64) -> bool,
 ) {
     page.fill(0);
     put(page, 8, &index.to_le_bytes());

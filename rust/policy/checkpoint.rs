@@ -6,12 +6,15 @@
 //! block equal and durable on the source and the destination.
 //!
 //! - [`restores`]: a table's first resume trusts the bitmap of a clean
-//!   superblock only.
+//!   superblock, or of one whose bitmap commits keep
+//!   ([`crate::policy::commit`]).
 //! - [`opening`]: before a table maps its first bio, superblocks without the
-//!   clean flag go to both slots with FUA. While it runs no slot is clean, so
-//!   a crash finds nothing to trust (the copy starts over). One slot would
-//!   do on a device that keeps what it acknowledged; the second keeps a slot
-//!   damaged later from bringing an old clean checkpoint back.
+//!   clean flag go to both slots with FUA, `committed` only if the bitmap on
+//!   the device holds nothing but bits the table's commits keep true (the
+//!   bitmap it restored). Else a crash finds nothing to trust until the
+//!   table's first commit has rewritten every page. One slot would do on a
+//!   device that keeps what it acknowledged; the second keeps a slot
+//!   damaged later from bringing an old checkpoint back.
 //! - [`closing`]: at suspend, once nothing of the target is in flight and
 //!   the destination holds every copy and mirrored write: flush the source
 //!   and the destination (a copy may have read what the source held only in
@@ -49,17 +52,19 @@ pub const fn last_seq(found: &Found) -> u64 {
 
 /// Whether a table's first resume marks the bitmap's blocks migrated.
 pub const fn restores(found: &Found) -> bool {
-    matches!(found, Found::Superblock(sb) if sb.clean)
+    matches!(found, Found::Superblock(sb) if sb.trusted())
 }
 
 /// Before a table maps a bio: the steps after the device showed `found`;
-/// `migrated` blocks count as migrated now (informational).
-pub fn opening(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 2] {
+/// `migrated` blocks count as migrated now (informational); `committed`:
+/// every bit on the device is one the table's commits keep true.
+pub fn opening(found: &Found, geometry: Geometry, migrated: u64, committed: bool) -> [Step; 2] {
     let seq = last_seq(found);
     let unclean = |step: u64| {
         Step::WriteSuperblock(Superblock {
             seq: seq.saturating_add(step),
             clean: false,
+            committed,
             geometry,
             migrated_blocks: migrated,
         })
@@ -73,12 +78,14 @@ pub fn opening(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 2] {
 /// write the source outside the target; a suspended table writes no new
 /// checkpoint, so without it a `dmsetup remove` would leave the old one.
 pub fn reset(found: &Found, geometry: Geometry) -> [Step; 2] {
-    opening(found, geometry, 0)
+    opening(found, geometry, 0, false)
 }
 
 /// At suspend, with nothing in flight and the destination durable: the
 /// steps after the device showed `found`, for `migrated` blocks migrated.
-pub fn closing(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 4] {
+/// The bitmap it writes is the map's; `committed`: the table's commits keep
+/// it from then on (not after a metadata failure stopped them).
+pub fn closing(found: &Found, geometry: Geometry, migrated: u64, committed: bool) -> [Step; 4] {
     [
         Step::FlushData,
         Step::WriteBitmap,
@@ -86,6 +93,7 @@ pub fn closing(found: &Found, geometry: Geometry, migrated: u64) -> [Step; 4] {
         Step::WriteSuperblock(Superblock {
             seq: last_seq(found).saturating_add(1),
             clean: true,
+            committed,
             geometry,
             migrated_blocks: migrated,
         }),
@@ -106,34 +114,45 @@ mod tests {
     }
 
     #[test]
-    fn only_a_clean_checkpoint_is_restored() {
+    fn only_a_clean_or_committed_bitmap_is_restored() {
         assert!(!restores(&Found::Fresh));
         assert!(!restores(&sb(4, false)));
         assert!(restores(&sb(4, true)));
+        let committed = Found::Superblock(Superblock {
+            seq: 4,
+            committed: true,
+            ..Superblock::default()
+        });
+        assert!(restores(&committed));
     }
 
     #[test]
     fn opening_fills_both_slots_unclean_after_the_newest() {
-        let steps = opening(&sb(7, true), Geometry::default(), 3);
-        let slots: [(u64, u64, bool); 2] = steps.map(|s| match s {
-            Step::WriteSuperblock(sb) => (sb.slot(), sb.seq, sb.clean),
-            other => panic!("{other:?}"),
-        });
-        assert_eq!(slots, [(0, 8, false), (1, 9, false)]);
-        let fresh = opening(&Found::Fresh, Geometry::default(), 0);
+        for committed in [false, true] {
+            let steps = opening(&sb(7, true), Geometry::default(), 3, committed);
+            let slots: [(u64, u64, bool, bool); 2] = steps.map(|s| match s {
+                Step::WriteSuperblock(sb) => (sb.slot(), sb.seq, sb.clean, sb.committed),
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(slots, [(0, 8, false, committed), (1, 9, false, committed)]);
+        }
+        let fresh = opening(&Found::Fresh, Geometry::default(), 0, false);
         assert!(matches!(fresh[0], Step::WriteSuperblock(s) if s.seq == 1));
+        assert!(reset(&sb(7, true), Geometry::default())
+            .iter()
+            .all(|s| matches!(s, Step::WriteSuperblock(s) if !s.clean && !s.committed)));
     }
 
     #[test]
     fn closing_flushes_before_the_clean_superblock() {
-        let steps = closing(&sb(9, false), Geometry::default(), 5);
+        let steps = closing(&sb(9, false), Geometry::default(), 5, true);
         assert_eq!(
             steps[..3],
             [Step::FlushData, Step::WriteBitmap, Step::FlushMetadata]
         );
         assert!(matches!(
             steps[3],
-            Step::WriteSuperblock(s) if s.seq == 10 && s.clean && s.migrated_blocks == 5
+            Step::WriteSuperblock(s) if s.seq == 10 && s.clean && s.committed && s.migrated_blocks == 5
         ));
     }
 }

@@ -2,7 +2,8 @@
 
 //! The metadata commit protocol (issue 26): when a block's bit in the
 //! metadata device's migrated bitmap ([`crate::policy::bitmap_page`]) may
-//! be set, and when it must be cleared. The target does not use it yet.
+//! be set, and when it must be cleared. The target runs it in its worker
+//! (`rust/migration/commit.rs`).
 //!
 //! A bit survives a crash, and a resume trusts it, so it may stand only for
 //! a block whose data is equal, and durable, on both devices:
@@ -75,6 +76,20 @@ pub enum WriteGate {
     Go,
     /// Hold it until commit number `n` has completed ([`Commit::committed`]).
     Wait(u64),
+}
+
+/// What becomes of a closed candidate once the device flushes completed
+/// ([`Commit::devices_flushed_if`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Equal and durable on both devices: its bit is issued.
+    Record,
+    /// Equal, but a write to the destination no completed flush covers yet:
+    /// a candidate of the next commit.
+    Again,
+    /// No longer migrated (lost, or written since): not recorded; it becomes
+    /// a candidate again when its next copy or write completes.
+    Drop,
 }
 
 /// What [`Commit::begin`] asks the caller to do.
@@ -401,6 +416,65 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         CommitStep::WritePages
     }
 
+    /// [`Commit::devices_flushed`], recording only the closed candidates that
+    /// `check` says are still equal and durable on both devices
+    /// ([`Closed::Record`]). The engine's check that no destination loss,
+    /// VM write or second copy came after the candidate was closed (its own
+    /// flush may succeed on a destination that reset and lost the copy
+    /// meanwhile), and that the flush covered it.
+    pub fn devices_flushed_if(
+        &mut self,
+        ok: bool,
+        mut check: impl FnMut(u64) -> Closed,
+    ) -> CommitStep {
+        if self.phase == Phase::Flushing && ok {
+            let closed = self.set_range(CLOSED);
+            let open = self.set_range(CANDIDATES);
+            for (w, (ci, oi)) in closed.zip(open).enumerate() {
+                let mut word = self.words.get(ci).copied().unwrap_or(0);
+                let (mut record, mut again) = (word, 0u64);
+                while word != 0 {
+                    let bit = word.trailing_zeros();
+                    word &= word.wrapping_sub(1);
+                    let block = u64::try_from(w)
+                        .unwrap_or(u64::MAX)
+                        .saturating_mul(64)
+                        .saturating_add(u64::from(bit));
+                    match check(block) {
+                        Closed::Record => {}
+                        Closed::Again => {
+                            record &= !(1u64 << bit);
+                            again |= 1u64 << bit;
+                        }
+                        Closed::Drop => record &= !(1u64 << bit),
+                    }
+                }
+                if let Some(x) = self.words.get_mut(ci) {
+                    *x = record;
+                }
+                if let Some(x) = self.words.get_mut(oi) {
+                    *x |= again;
+                }
+            }
+        }
+        self.devices_flushed(ok)
+    }
+
+    /// The table wrote the whole bitmap itself (the checkpoint at suspend,
+    /// nothing in flight), or stopped trusting the device (`reset`): every
+    /// set is emptied and commits record again. The caller then calls
+    /// [`Commit::load_recorded`] for each bit the device holds now. No write
+    /// may be held: none is in flight at a suspend, and `reset` releases
+    /// them.
+    pub fn restart(&mut self) {
+        if let Some(words) = self.words.get_mut(..self.set_words.saturating_mul(SETS)) {
+            words.fill(0);
+        }
+        self.recorded_count = 0;
+        self.stale = false;
+        self.phase = Phase::Idle;
+    }
+
     /// Whether bitmap page `page` holds a bit the commit in flight changes.
     pub fn page_changed(&self, page: u64) -> bool {
         let first = page.saturating_mul(BITS_PER_PAGE);
@@ -567,6 +641,69 @@ mod tests {
         c.done(true);
         assert!(c.recorded(0) && !c.recorded(1) && !c.recorded(2));
         assert!(!c.has_work(), "block 50 stayed a candidate");
+    }
+
+    #[test]
+    fn only_candidates_still_durable_after_the_flushes_are_recorded() {
+        let mut c = commit(200);
+        c.candidate(CopyRun {
+            first: 60,
+            blocks: 10,
+        });
+        c.candidate(one(130));
+        assert_eq!(c.begin(), Some(CommitStep::FlushDevices));
+        // The destination reset while it flushed: blocks 62 and 130 were lost.
+        // The destination reset while it flushed: block 62 was lost; block
+        // 64's copy was written again after the flush was issued.
+        let mut asked = Vec::new();
+        let step = c.devices_flushed_if(true, |b| {
+            asked.push(b);
+            match b {
+                62 | 130 => Closed::Drop,
+                64 => Closed::Again,
+                _ => Closed::Record,
+            }
+        });
+        assert_eq!(step, CommitStep::WritePages);
+        assert_eq!(asked, [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 130]);
+        c.done(true);
+        assert!(c.recorded(61) && !c.recorded(62) && c.recorded(63) && !c.recorded(130));
+        assert_eq!(c.recorded_count(), 8);
+        // Block 64 is a candidate of the next commit; the dropped ones are not.
+        assert_eq!(c.begin(), Some(CommitStep::FlushDevices));
+        let mut again = Vec::new();
+        let _ = c.devices_flushed_if(true, |b| {
+            again.push(b);
+            Closed::Record
+        });
+        c.done(true);
+        assert_eq!(again, [64]);
+        assert!(c.recorded(64) && !c.has_work());
+        // A failed flush asks nothing and records nothing.
+        c.candidate(one(5));
+        let _ = c.begin();
+        let _ = c.devices_flushed_if(false, |_| panic!("asked after a failed flush"));
+        c.done(true);
+        assert!(!c.recorded(5));
+    }
+
+    #[test]
+    fn a_restart_forgets_every_set_and_records_again() {
+        let mut c = commit(100);
+        c.load_recorded(3);
+        c.candidate(one(4));
+        assert_eq!(c.map_write(one(3)), WriteGate::Wait(1));
+        let _ = c.begin();
+        let _ = c.devices_flushed(true);
+        c.done(false);
+        assert_eq!(c.phase(), Phase::Failed);
+        c.restart();
+        assert_eq!((c.phase(), c.recorded_count()), (Phase::Idle, 0));
+        assert!(!c.has_work() && !c.recorded(3) && !c.clears_waiting());
+        assert_eq!(c.map_write(one(3)), WriteGate::Go);
+        c.load_recorded(8);
+        assert_eq!(c.recorded_count(), 1);
+        assert_eq!(c.map_write(one(8)), WriteGate::Wait(c.committed() + 1));
     }
 
     #[test]

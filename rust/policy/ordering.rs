@@ -39,6 +39,7 @@
 //! The caller holds one lock around every call, owns the queues and the IO,
 //! and passes back the [`WriteTicket`] or [`FlushTicket`] it was given.
 
+use crate::policy::commit::Closed;
 use crate::policy::copyrun::CopyRun;
 use crate::policy::map::{BlockMap, BlockState};
 pub use crate::policy::unflushed::Unflushed;
@@ -378,6 +379,26 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
                     && !self.unflushed.contains(b)
                     && !self.writes_in_flight(b)
             })
+    }
+
+    /// What a metadata commit whose device flushes completed does with
+    /// candidate `block` ([`crate::policy::commit`]): record it if it is
+    /// migrated, covered by a completed destination flush and has no VM
+    /// write in flight (its destination data is durable and, the source
+    /// flushed too, equal to the source's); try again at the next commit if
+    /// only the flush did not cover it (a flush that was already closing
+    /// another set); else drop it.
+    pub fn commit_check(&self, block: u64) -> Closed {
+        if self.dest_fault
+            || self.writes_in_flight(block)
+            || self.map.state(block) != Some(BlockState::Migrated)
+        {
+            Closed::Drop
+        } else if self.unflushed.contains(block) {
+            Closed::Again
+        } else {
+            Closed::Record
+        }
     }
 
     /// Whether VM writes to `block` (or to a block of its stripe) are in flight.
@@ -799,6 +820,28 @@ pub(crate) mod tests {
     fn flush(p: &mut Ordering<Vec<u64>>, ok: bool) {
         let f = p.dest_flush_issued(true);
         p.dest_flush_done(f, ok);
+    }
+
+    #[test]
+    fn a_commit_records_only_copies_a_completed_flush_covers() {
+        let mut p = proto(8);
+        copy(&mut p, 0);
+        copy(&mut p, 1);
+        assert_eq!(p.commit_check(0), Closed::Again, "not flushed yet");
+        assert_eq!(p.commit_check(2), Closed::Drop, "never copied");
+        flush(&mut p, true);
+        assert_eq!(p.commit_check(0), Closed::Record);
+        // A write in flight, then one that made it dirty.
+        let w = p.map_write(1, 1, false);
+        assert_eq!(p.commit_check(1), Closed::Drop);
+        let _ = p.write_done(w.ticket, true, true);
+        let w = p.map_write(0, 1, true);
+        let _ = p.write_done(w.ticket, true, true);
+        assert_eq!(p.commit_check(0), Closed::Drop, "a discard made it dirty");
+        // A copy no flush covers is lost with the destination's cache.
+        copy(&mut p, 3);
+        flush(&mut p, false);
+        assert_eq!(p.commit_check(3), Closed::Drop);
     }
 
     #[test]

@@ -52,11 +52,17 @@ pub struct StatsReply {
     /// Reads sent to the source without the engine lock once `synced`
     /// (counted in `vm_ios` too).
     pub passthrough_reads: u64,
+    /// Metadata commits completed (0 without a metadata device).
+    pub metadata_commits: u64,
+    /// Blocks recorded migrated on the metadata device (or being written).
+    pub recorded_blocks: u64,
+    /// VM writes that waited for a commit to clear their blocks' bits.
+    pub held_writes: u64,
 }
 
 impl StatsReply {
     /// The numeric pairs, in reply order (the fault comes last, as a word).
-    pub fn pairs(&self) -> [(&'static str, u64); 23] {
+    pub fn pairs(&self) -> [(&'static str, u64); 26] {
         let o = &self.ordering;
         let e = &self.engine;
         [
@@ -83,6 +89,9 @@ impl StatsReply {
             ("deadline_s_left", u64::from(self.deadline_s_left)),
             ("deadline_steps", u64::from(self.deadline_steps)),
             ("passthrough_reads", self.passthrough_reads),
+            ("metadata_commits", self.metadata_commits),
+            ("recorded_blocks", self.recorded_blocks),
+            ("held_writes", self.held_writes),
         ]
     }
 }

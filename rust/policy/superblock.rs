@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The metadata device's layout and superblock, format version 1 (issue 26:
+//! The metadata device's layout and superblock, format version 2 (issue 26:
 //! a migration that survives a reload, a reboot or a crash). Only the
 //! format; `rust/migration/metadata.rs` reads and writes it.
 //!
@@ -22,10 +22,10 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `IOFOLLOW` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (2; version 1 is read too) |
 //! | 12 | 4 | CRC-32C of the 4 KiB block with this field zero |
 //! | 16 | 8 | commit sequence number |
-//! | 24 | 4 | flags: bit 0 clean shutdown (no dirty region to copy again) |
+//! | 24 | 4 | flags: bit 0 clean shutdown (no dirty region to copy again); bit 1 (version 2) committed: the bitmap is kept by commits during the copy, trusted without a clean shutdown |
 //! | 32 | 4 | block size, sectors |
 //! | 36 | 4 | chunk size, sectors (informational: a reload may change it) |
 //! | 40 | 8 | number of blocks |
@@ -52,12 +52,15 @@ use core::fmt;
 pub const MBLOCK_SECTORS: u64 = 8;
 /// First bytes of a superblock.
 pub const MAGIC: [u8; 8] = *b"IOFOLLOW";
-/// The format this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The format this code writes (and reads, with [`VERSION_CLEAN_ONLY`]).
+pub const VERSION: u32 = 2;
+/// The first format: a clean checkpoint only, no `committed` flag.
+pub const VERSION_CLEAN_ONLY: u32 = 1;
 /// Superblock slots, at metadata blocks 0 and 1.
 pub const SUPERBLOCK_SLOTS: u64 = 2;
 
 const FLAG_CLEAN: u32 = 1;
+const FLAG_COMMITTED: u32 = 2;
 /// Offset of the checksum field.
 const CRC_AT: usize = 12;
 
@@ -143,6 +146,10 @@ pub struct Superblock {
     pub seq: u64,
     /// Written by a clean shutdown: no region is dirty.
     pub clean: bool,
+    /// The bitmap is kept by commits while the table runs: every bit set in
+    /// it stands for a block equal and durable on both devices, clean
+    /// shutdown or not ([`crate::policy::commit`]).
+    pub committed: bool,
     /// What it was written for.
     pub geometry: Geometry,
     /// Migrated blocks in the bitmap at this commit.
@@ -262,7 +269,8 @@ impl Superblock {
         put(b, 0, &MAGIC);
         put(b, 8, &VERSION.to_le_bytes());
         put(b, 16, &self.seq.to_le_bytes());
-        let flags = if self.clean { FLAG_CLEAN } else { 0 };
+        let flags = if self.clean { FLAG_CLEAN } else { 0 }
+            | if self.committed { FLAG_COMMITTED } else { 0 };
         put(b, 24, &flags.to_le_bytes());
         put(b, 32, &g.block_sectors.to_le_bytes());
         put(b, 36, &g.chunk_sectors.to_le_bytes());
@@ -293,9 +301,11 @@ impl Superblock {
             return Err(SlotError::Checksum);
         }
         let version = get_u32(b, 8);
-        if version != VERSION {
-            return Err(SlotError::Version(version));
-        }
+        let known_flags = match version {
+            VERSION => FLAG_CLEAN | FLAG_COMMITTED,
+            VERSION_CLEAN_ONLY => FLAG_CLEAN,
+            _ => return Err(SlotError::Version(version)),
+        };
         let flags = get_u32(b, 24);
         let geometry = Geometry {
             block_sectors: get_u32(b, 32),
@@ -314,11 +324,12 @@ impl Superblock {
         let sb = Self {
             seq: get_u64(b, 16),
             clean: flags & FLAG_CLEAN != 0,
+            committed: flags & FLAG_COMMITTED != 0,
             geometry,
             migrated_blocks: get_u64(b, 120),
         };
         let layout = sb.layout();
-        let consistent = flags & !FLAG_CLEAN == 0
+        let consistent = flags & !known_flags == 0
             && get_u32(b, 28) == 0
             && geometry.block_sectors.is_power_of_two()
             && geometry.chunk_sectors.is_power_of_two()
@@ -340,6 +351,12 @@ impl Superblock {
         } else {
             Err(SlotError::Malformed)
         }
+    }
+
+    /// Whether its bitmap may be trusted: written by a clean shutdown, or
+    /// kept by commits.
+    pub const fn trusted(&self) -> bool {
+        self.clean || self.committed
     }
 
     /// Whether a table of geometry `want` may resume from it; the chunk
@@ -439,6 +456,7 @@ mod tests {
         Superblock {
             seq,
             clean: seq % 3 == 0,
+            committed: seq % 2 == 0,
             geometry: geometry(),
             migrated_blocks: 1000,
         }
@@ -450,8 +468,11 @@ mod tests {
         let b = enc(&s);
         assert_eq!(Superblock::decode(&b), Ok(s));
         assert_eq!(&b[0..8], b"IOFOLLOW");
-        assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 1);
+        assert_eq!(u32::from_le_bytes(b[8..12].try_into().unwrap()), 2);
         assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 7);
+        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 0);
+        let c = enc(&sb(6));
+        assert_eq!(u32::from_le_bytes(c[24..28].try_into().unwrap()), 3);
         assert_eq!(&b[64..80], b"LVM-src-uuid-001");
         assert_eq!(u64::from_le_bytes(b[104..112].try_into().unwrap()), 2);
         assert_eq!(u64::from_le_bytes(b[112..120].try_into().unwrap()), 1);
@@ -506,14 +527,34 @@ mod tests {
 
     #[test]
     fn versions_and_malformed_fields() {
-        let mut b = enc(&sb(1));
-        b[8] = 2;
-        let crc = block_crc(&b);
-        b[12..16].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(Superblock::decode(&b), Err(SlotError::Version(2)));
+        let with = |s: &Superblock, version: u8, flags: u8| {
+            let mut b = enc(s);
+            b[8] = version;
+            b[24] = flags;
+            let crc = block_crc(&b);
+            b[12..16].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let b = with(&sb(1), 3, 0);
+        assert_eq!(Superblock::decode(&b), Err(SlotError::Version(3)));
         let zero = [0u8; MBLOCK_BYTES];
         let e = newest(Superblock::decode(&b), Superblock::decode(&zero)).unwrap_err();
-        assert_eq!(std::format!("{e}"), "Unsupported metadata version 2");
+        assert_eq!(std::format!("{e}"), "Unsupported metadata version 3");
+        // Version 1 (a clean checkpoint only) is read; its flags know no
+        // `committed`, and no version knows bit 2.
+        let v1 = Superblock::decode(&with(&sb(3), 1, 1)).unwrap();
+        assert!(v1.clean && !v1.committed && v1.trusted());
+        assert_eq!(
+            Superblock::decode(&with(&sb(3), 1, 2)),
+            Err(SlotError::Malformed)
+        );
+        assert_eq!(
+            Superblock::decode(&with(&sb(3), 2, 4)),
+            Err(SlotError::Malformed)
+        );
+        let committed = Superblock::decode(&with(&sb(1), 2, 2)).unwrap();
+        assert!(!committed.clean && committed.trusted());
+        assert!(!Superblock::decode(&with(&sb(1), 2, 0)).unwrap().trusted());
 
         let mut bad = sb(1);
         bad.geometry.nr_blocks += 1;

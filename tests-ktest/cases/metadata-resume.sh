@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # `metadata <dev>`: a suspend, a remove and a reload keep the migrated map,
 # and the next table copies only the rest (the source's read counter says
-# so), ending byte-identical; a table that did not shut down cleanly (the
-# slots a crash leaves) starts over; metadata of another geometry, another
+# so), ending byte-identical; while the table runs, commits keep the bitmap
+# (a VM write to a recorded block returns only after its bit is cleared on
+# the device), so what a crash leaves resumes from the last commit and ends
+# identical; metadata of another geometry, another
 # program's data, a device too small or one inside a leg each fail the
 # table with its own error and are not written; a reset, live or
 # suspended, starts over; metadata of another volume or of the legs
@@ -31,6 +33,29 @@ sectors_read() {
 # dump_field <pattern>: the metadata's dump, one line matched.
 dump_line() {
 	"$DUMP" "$meta" | grep -E "$1" || true
+}
+# bit_of <block>: block's bit in the device's first bitmap page (metadata
+# block 2, bits after a 16-byte header), read past the page cache.
+bit_of() {
+	local byte
+	byte=$(dd if="$meta" bs=4096 skip=2 count=1 iflag=direct status=none |
+		od -An -tu1 -j $((16 + $1 / 8)) -N1 | tr -d ' ')
+	echo $(((byte >> ($1 % 8)) & 1))
+}
+# first_recorded: the first block whose bit is set on the device.
+first_recorded() {
+	dd if="$meta" bs=4096 skip=2 count=1 iflag=direct status=none |
+		od -An -tu1 -v -j 16 | tr -s ' ' '\n' | grep -v '^$' |
+		awk '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2) { print (NR - 1) * 8 + b; exit } }'
+}
+# wait_recorded <name> <seconds>: polls until every migrated block is
+# recorded on the metadata device (a commit every second at most).
+wait_recorded() {
+	local end=$((SECONDS + $2))
+	until [ "$(stat_of "$1" recorded_blocks)" = "$(migrated_of "$1")" ]; do
+		[ $SECONDS -lt $end ] || fail "recorded $(stat_of "$1" recorded_blocks) of $(migrated_of "$1") migrated blocks after $2 s"
+		sleep 0.2
+	done
 }
 
 # A fresh device: the table prints it, and while it is live no slot is clean.
@@ -123,26 +148,87 @@ pattern "$SCRATCH/outside" 1 mdr-outside
 dd if="$SCRATCH/outside" of="$src" bs=1M seek=8 oflag=direct conv=notrunc status=none
 dm_remove mdr
 kmsg_mark
-dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
+# The metadata behind dm-delay (fast for now): the gate below slows it.
+meta_slow=$(slow_dev mdr-meta "$meta" 0 0)
+dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta_slow paused"
 [ "$(migrated_of mdr)" = 0 ] || fail "after a reset the next table trusted $(migrated_of mdr) blocks"
 kmsg_since_mark | grep -q "did not shut down cleanly or was reset" || fail "no start-over line in the log"
+[ -n "$(dump_line '^superblock: .*clean shutdown no, committed no')" ] ||
+	fail "a table that trusts nothing yet says committed: $("$DUMP" "$meta")"
+
+# Commits while the table runs: the copied blocks reach the bitmap without
+# a suspend, under a superblock that is committed and not clean (copy
+# reads slowed again, so that the copy is still running then).
+set_slow mdr-slow "$src" 200 0
+dmsetup message mdr 0 resume
+wait_migrated mdr 200 120 || fail "copy did not reach 200 blocks: $(dmsetup status mdr)"
+dmsetup message mdr 0 pause
+wait_recorded mdr 20
+recorded=$(stat_of mdr recorded_blocks)
+[ "$recorded" -lt "$total" ] || fail "copy complete before the commit: test proves nothing"
+[ -n "$(dump_line '^superblock: .*clean shutdown no, committed yes')" ] ||
+	fail "no committed superblock while live: $("$DUMP" "$meta")"
+[ -n "$(dump_line "^migrated: $recorded of $total blocks in the bitmap, $recorded at the last commit")" ] ||
+	fail "the bitmap does not hold the $recorded recorded blocks: $("$DUMP" "$meta")"
+
+# A VM write to a recorded block is acknowledged only after a commit has
+# cleared its bit on the device; once it is on both legs, a later commit
+# records the block again. The metadata's writes take 300 ms each, so a
+# write let through before its clear returns with the bit still set.
+block=$(first_recorded)
+[ -n "$block" ] && [ "$(bit_of "$block")" = 1 ] || fail "no recorded block on the device: '$block'"
+held=$(stat_of mdr held_writes) commits=$(stat_of mdr metadata_commits)
+pattern "$SCRATCH/gate" 1 mdr-gate
+set_slow mdr-meta "$meta" 0 300
+dd if="$SCRATCH/gate" of=/dev/mapper/mdr bs=4096 count=1 seek=$((block * 16)) oflag=direct conv=notrunc status=none ||
+	fail "write to recorded block $block failed"
+cleared=$(bit_of "$block")
+# Set again only by a second commit after the one that cleared it (the
+# written block waits a second for it).
+if [ "$cleared" != 0 ] && [ "$(stat_of mdr metadata_commits)" -lt $((commits + 2)) ]; then
+	fail "block $block's bit was set on the device when its write returned"
+fi
+[ "$(stat_of mdr held_writes)" -gt "$held" ] || fail "the write to recorded block $block was not held"
+# A discard goes to the source alone (map remaps it, no worker in between):
+# it too returns only after its block's clear.
+discarded=$(first_recorded)
+[ -n "$discarded" ] && [ "$discarded" != "$block" ] || discarded=$((block + 1))
+[ "$(bit_of "$discarded")" = 1 ] || fail "block $discarded is not recorded: cannot test the discard"
+blkdiscard -o $((discarded * 65536)) -l 65536 /dev/mapper/mdr || fail "discard of block $discarded failed"
+[ "$(bit_of "$discarded")" = 0 ] || fail "block $discarded's bit was set on the device when its discard returned"
+unslow mdr-meta "$meta"
+wait_recorded mdr 20
+[ "$(bit_of "$block")" = 1 ] || fail "block $block was not recorded again after its write"
+note "commits: $recorded blocks recorded live; a write to block $block waited for its clear, then it was recorded again; a discard of block $discarded waited for its clear"
+
+# What a crash leaves: the whole metadata device of this live table (a
+# crash of the guest is make crash's). The copy goes on to the end first;
+# with no write since, every bit the image holds is still true.
+recorded=$(stat_of mdr recorded_blocks)
+dd if="$meta" of="$SCRATCH/live-meta" bs=64k iflag=direct status=none
+unslow mdr-slow "$src"
 dmsetup message mdr 0 resume
 wait_state mdr synced 300
 compare_devices "$src" "$dst" $((64 * 1048576))
 note "reset while suspended: checkpoint withdrawn, the outside write copied; identical"
-
-# What a crash leaves: the slots of a live table, not clean. The next table
-# starts over, whatever the bitmap pages hold.
-dd if="$meta" of="$SCRATCH/live-slots" bs=4096 count=2 iflag=direct status=none
 dm_remove mdr
 [ -n "$(dump_line '^superblock: .*clean shutdown yes')" ] || fail "no clean checkpoint after the second remove"
-dd if="$SCRATCH/live-slots" of="$meta" bs=4096 count=2 oflag=direct conv=notrunc status=none
+dd if="$SCRATCH/live-meta" of="$meta" bs=64k oflag=direct conv=notrunc status=none
 kmsg_mark
 dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
-[ "$(migrated_of mdr)" = 0 ] || fail "an unclean checkpoint was trusted: $(migrated_of mdr) blocks"
-kmsg_since_mark | grep -q "did not shut down cleanly" || fail "no unclean-shutdown line in the log"
+[ "$(migrated_of mdr)" = "$recorded" ] || fail "resumed from a live table's metadata with $(migrated_of mdr) blocks, it had committed $recorded"
+kmsg_since_mark | grep -q "resumed from the metadata's last commit [0-9]*: $recorded of $total blocks migrated" ||
+	fail "no resume-from-commit line in the log: $(kmsg_since_mark | grep iofollow)"
+before=$(sectors_read "$src")
+dmsetup message mdr 0 resume
+wait_state mdr synced 300
+read_again=$(($(sectors_read "$src") - before))
+rest=$(((total - recorded) * 128))
+[ "$read_again" -le $((rest + 2048)) ] ||
+	fail "resumed from a commit, the copy read $read_again sectors, the $((total - recorded)) blocks left are $rest"
+compare_devices "$src" "$dst" $((64 * 1048576))
 dm_remove mdr
-note "unclean slots: the copy starts over"
+note "a live table's metadata: resumed from its last commit at $recorded blocks, read $read_again sectors for $rest left; identical"
 
 # Refused metadata is not written. Each attempt's error is in the log.
 refused() { # <what> <error text> <table>

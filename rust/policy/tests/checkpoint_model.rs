@@ -247,7 +247,7 @@ impl Checker {
         w.map = if checkpoint::restores(&f) { page } else { 0 };
         let steps = match self.misuse {
             Misuse::NoOpening => Vec::new(),
-            _ => checkpoint::opening(&f, geometry(), u64::from(w.map.count_ones())).to_vec(),
+            _ => checkpoint::opening(&f, geometry(), u64::from(w.map.count_ones()), false).to_vec(),
         };
         w.tables += 1;
         w.phase = Phase::Steps {
@@ -274,7 +274,7 @@ impl Checker {
 
     fn closing_steps(&self, w: &World) -> Vec<Step> {
         let f = found(w.meta.slots).unwrap_or(Found::Fresh);
-        checkpoint::closing(&f, geometry(), u64::from(w.map.count_ones()))
+        checkpoint::closing(&f, geometry(), u64::from(w.map.count_ones()), false)
             .into_iter()
             .filter(|s| {
                 !matches!(

@@ -24,6 +24,15 @@
 //! prevent, and must find each: `SkipDeviceFlush` records candidates without
 //! flushing the devices first, `IgnoreGate` issues a write to a recorded
 //! block without waiting for the commit that clears it.
+//!
+//! It runs twice: as the protocol's documentation has it (the engine
+//! withdraws the blocks a destination reset lost), and as the target runs
+//! it (`rust/migration/commit.rs`): nothing is withdrawn, the commit's own
+//! destination flush may succeed after the reset, and each closed candidate
+//! is checked when the flushes complete (`devices_flushed_if` with the
+//! ordering protocol's `commit_check`: migrated, no write or copy in
+//! flight, not in the destination's cache). `RecordClosed` skips that
+//! check and must be caught.
 #![allow(
     clippy::arithmetic_side_effects,
     clippy::unwrap_used,
@@ -32,7 +41,7 @@
     clippy::panic
 )]
 
-use iofollow_policy::commit::{Commit, CommitStep, Phase, WriteGate};
+use iofollow_policy::commit::{Closed, Commit, CommitStep, Phase, WriteGate};
 use iofollow_policy::copyrun::CopyRun;
 use std::collections::HashSet;
 
@@ -50,6 +59,8 @@ enum Misuse {
     None,
     SkipDeviceFlush,
     IgnoreGate,
+    /// The target's way, recording every closed candidate unchecked.
+    RecordClosed,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -154,6 +165,8 @@ struct World {
     meta_failed: bool,
     dst_reset: bool,
     max_writes: u8,
+    /// The target's way: no withdraw, a check when the flushes complete.
+    engine: bool,
 }
 
 fn run(b: usize) -> CopyRun {
@@ -194,6 +207,19 @@ impl World {
             meta_failed: false,
             dst_reset: false,
             max_writes: MAX_WRITES,
+            engine: false,
+        }
+    }
+
+    /// The target's check of a closed candidate once the device flushes
+    /// completed (`Ordering::commit_check`).
+    fn commit_check(&self, b: usize) -> Closed {
+        if !self.migrated[b] || self.write_on(b) || self.copies[b].is_some() {
+            Closed::Drop
+        } else if self.dst.cache[b].is_some() {
+            Closed::Again
+        } else {
+            Closed::Record
         }
     }
 
@@ -328,11 +354,18 @@ impl World {
             for b in 0..BLOCKS {
                 if w.dst.cache[b].take().is_some() {
                     w.migrated[b] = false;
-                    w.commit.withdraw(run(b));
+                    if !w.engine {
+                        w.commit.withdraw(run(b));
+                    }
                 }
                 if let Some(c) = w.copies[b].as_mut() {
                     c.dirty = true;
                 }
+            }
+            if w.engine {
+                // The failing IO was another one: the commit's flush goes on,
+                // and may succeed on the reset device.
+                out.push(w.clone());
             }
             if w.commit.phase() == Phase::Flushing {
                 let _ = w.commit.devices_flushed(false);
@@ -359,7 +392,16 @@ impl World {
             }
             Phase::Flushing if !self.flush_src && !self.flush_dst => {
                 let mut w = self.clone();
-                let _ = w.commit.devices_flushed(true);
+                if misuse == Misuse::RecordClosed {
+                    let _ = w.commit.devices_flushed_if(true, |_| Closed::Record);
+                } else if w.engine {
+                    let checked = self.clone();
+                    let _ = w
+                        .commit
+                        .devices_flushed_if(true, |b| checked.commit_check(b as usize));
+                } else {
+                    let _ = w.commit.devices_flushed(true);
+                }
                 out.push(w);
             }
             Phase::Writing if !self.pages_written => {
@@ -485,8 +527,14 @@ impl World {
 /// Explores every state; returns the first violation with the steps to it.
 /// `faults`: a metadata write may fail once, the destination reset once.
 fn explore(misuse: Misuse, faults: bool) -> Result<usize, String> {
+    explore_as(misuse, faults, false)
+}
+
+/// [`explore`], the target's way when `engine`.
+fn explore_as(misuse: Misuse, faults: bool, engine: bool) -> Result<usize, String> {
     let mut seen = HashSet::new();
     let mut start = World::new();
+    start.engine = engine || misuse == Misuse::RecordClosed;
     if !faults {
         // As if both had happened: no more of them.
         start.meta_failed = true;
@@ -553,4 +601,20 @@ fn writing_a_recorded_block_without_its_clear_is_caught() {
     let e = explore(Misuse::IgnoreGate, false)
         .expect_err("the checker missed the write before its clear");
     assert!(e.contains("issued while its bit may survive"), "{e}");
+}
+
+#[test]
+fn the_targets_check_on_flush_keeps_every_recorded_block_equal() {
+    for faults in [false, true] {
+        let states = explore_as(Misuse::None, faults, true).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("the target's way, faults {faults}: {states} states");
+        assert!(states > 100_000, "only {states} states");
+    }
+}
+
+#[test]
+fn recording_closed_candidates_unchecked_after_a_reset_is_caught() {
+    let e = explore(Misuse::RecordClosed, true)
+        .expect_err("the checker missed a candidate the destination lost");
+    assert!(e.contains("recorded migrated"), "{e}");
 }

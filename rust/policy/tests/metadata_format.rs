@@ -47,9 +47,10 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn superblock()(g in geometry(), seq in any::<u64>(), clean in any::<bool>(), frac in 0u64..=1000)
+    fn superblock()(g in geometry(), seq in any::<u64>(), clean in any::<bool>(),
+        committed in any::<bool>(), frac in 0u64..=1000)
         -> Superblock {
-        Superblock { seq, clean, geometry: g, migrated_blocks: g.nr_blocks / 1000 * frac }
+        Superblock { seq, clean, committed, geometry: g, migrated_blocks: g.nr_blocks / 1000 * frac }
     }
 }
 

@@ -129,10 +129,11 @@ impl fmt::Display for Report {
         let g = &sb.geometry;
         writeln!(
             f,
-            "superblock: seq {} in slot {} of {SUPERBLOCK_SLOTS}, clean shutdown {}",
+            "superblock: seq {} in slot {} of {SUPERBLOCK_SLOTS}, clean shutdown {}, committed {}",
             sb.seq,
             sb.slot(),
-            if sb.clean { "yes" } else { "no" }
+            if sb.clean { "yes" } else { "no" },
+            if sb.committed { "yes" } else { "no" }
         )?;
         writeln!(
             f,

@@ -21,6 +21,7 @@ fn superblock(seq: u64, migrated: u64) -> Superblock {
     Superblock {
         seq,
         clean: false,
+        committed: true,
         geometry: Geometry {
             block_sectors: 128,
             chunk_sectors: 2048,
@@ -74,7 +75,7 @@ fn the_newest_slot_and_the_bitmap_counts() {
     for line in [
         "slot 0: seq 2",
         "slot 1: seq 3",
-        "superblock: seq 3 in slot 1 of 2, clean shutdown no",
+        "superblock: seq 3 in slot 1 of 2, clean shutdown no, committed yes",
         "geometry: block 128 sectors, chunk 2048 sectors, 40000 blocks, target 5120000 sectors",
         "source: 5120000 sectors, tag 4c564d2d7372632d757569642d303031",
         "destination: 5120064 sectors, tag none",
