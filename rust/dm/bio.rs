@@ -320,6 +320,11 @@ impl BioList {
         unsafe { ffi::iof_bio_list_add(&mut self.raw, bio.into_raw()) }
     }
 
+    /// Whether the list holds no bio.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.raw.head.is_null()
+    }
+
     /// Removes the first bio.
     pub(crate) fn pop(&mut self) -> Option<OwnedBio> {
         // SAFETY: `raw` is a valid bio_list of owned bios.

@@ -134,10 +134,22 @@ impl Commits {
         }
     }
 
-    /// Whether the worker should commit now; else when to look again.
-    fn due(&self, now: u64) -> (bool, Option<u64>) {
+    /// Whether a VM write waits for a commit.
+    fn holding(&self) -> bool {
+        let waiting = |lists: &[BioList; 2]| lists.iter().any(|l| !l.is_empty());
+        waiting(&self.held_mirrors) || waiting(&self.held_source)
+    }
+
+    /// Whether the worker should commit now; else when to look again. A
+    /// suspended table commits only for the writes it holds (dm waits for
+    /// them before postsuspend): after its checkpoint, the next table owns
+    /// the metadata device.
+    fn due(&self, now: u64, suspended: bool) -> (bool, Option<u64>) {
         let p = &self.protocol;
-        if !matches!(p.phase(), Phase::Idle | Phase::Failed) || !p.has_work() {
+        if !matches!(p.phase(), Phase::Idle | Phase::Failed)
+            || !p.has_work()
+            || (suspended && !self.holding())
+        {
             return (false, None);
         }
         if p.phase() == Phase::Failed || p.clears_waiting() {
@@ -188,7 +200,7 @@ impl EngineState {
         let Some(c) = &self.commits else {
             return false;
         };
-        let (now_due, later) = c.due(now);
+        let (now_due, later) = c.due(now, self.suspended);
         if let Some(at) = later {
             self.wake_at(at);
         }

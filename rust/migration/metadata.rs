@@ -351,6 +351,22 @@ impl IoFollow {
     /// again, and without this a remove would leave the old one to trust.
     pub(super) fn reset(&self, ctx: &ProcessCtx<'_>) -> Result {
         let mut guard = self.metadata.as_ref().map(|md| (md, md.io.lock()));
+        // Withdrawn first, while writes to recorded blocks are still held: a
+        // crash before it completes finds only bits that are still true.
+        let withdrawn = match &mut guard {
+            None => Ok(()),
+            Some((md, mio)) => {
+                let mio = &mut **mio;
+                mio.trusted = false;
+                md.load(ctx, &mut mio.io)
+                    .map_err(LoadFailure::errno)
+                    .and_then(|found| {
+                        checkpoint::reset(&found, md.want)
+                            .into_iter()
+                            .try_for_each(|step| self.run_step(ctx, md, mio, step))
+                    })
+            }
+        };
         let again = {
             let mut st = self.state.lock();
             let again = st.ordering.start_over();
@@ -359,9 +375,10 @@ impl IoFollow {
                 mirror_queue,
                 ..
             } = &mut **st;
-            // Nothing is recorded, and no write waits for a clear: the
-            // device's bitmap is withdrawn below, before the reply.
-            if let Some(c) = commits.as_mut() {
+            // Nothing is trusted on the device any more: nothing is recorded,
+            // and no write waits for a clear. If the withdrawal failed, the
+            // bits stay recorded (and writes to them held until a commit).
+            if let (Some(c), true) = (commits.as_mut(), withdrawn.is_ok()) {
                 c.restart(mirror_queue);
             }
             self.refresh_passthrough(&st);
@@ -373,19 +390,6 @@ impl IoFollow {
             again
         );
         ctx.kick();
-        let Some((md, mio)) = &mut guard else {
-            return Ok(());
-        };
-        let mio = &mut **mio;
-        mio.trusted = false;
-        let withdrawn = md
-            .load(ctx, &mut mio.io)
-            .map_err(LoadFailure::errno)
-            .and_then(|found| {
-                checkpoint::reset(&found, md.want)
-                    .into_iter()
-                    .try_for_each(|step| self.run_step(ctx, md, mio, step))
-            });
         withdrawn.map_err(|e| {
             pr_err!(
                 "{}: reset: cannot withdraw the metadata's checkpoint: error {}; \

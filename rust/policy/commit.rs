@@ -116,8 +116,9 @@ pub struct Commit<S> {
     phase: Phase,
     /// Commits completed (the superblock's sequence counts on from this).
     committed: u64,
-    /// Bits in `recorded`.
-    recorded_count: u64,
+    /// Bits in each set (so that emptiness costs no scan under the
+    /// engine's lock).
+    counts: [u64; SETS],
     /// A failed commit could not be invalidated either.
     stale: bool,
 }
@@ -127,7 +128,7 @@ impl<S> core::fmt::Debug for Commit<S> {
         f.debug_struct("Commit")
             .field("phase", &self.phase)
             .field("committed", &self.committed)
-            .field("recorded", &self.recorded_count)
+            .field("recorded", &self.recorded_count())
             .finish()
     }
 }
@@ -155,7 +156,24 @@ impl<S> Commit<S> {
 
     /// Blocks recorded migrated (set on the device, or issued to it).
     pub fn recorded_count(&self) -> u64 {
-        self.recorded_count
+        self.counts.get(RECORDED).copied().unwrap_or(0)
+    }
+
+    /// Whether every set's count matches its bits (a test's check of the
+    /// counts that stand in for scans).
+    #[doc(hidden)]
+    pub fn counts_match(&self) -> bool
+    where
+        S: Deref<Target = [u64]>,
+    {
+        (0..SETS).all(|set| {
+            let start = self.set_words.saturating_mul(set);
+            let bits: u64 = self
+                .words
+                .get(start..start.saturating_add(self.set_words))
+                .map_or(0, |w| w.iter().map(|x| u64::from(x.count_ones())).sum());
+            self.counts.get(set) == Some(&bits)
+        })
     }
 
     /// Whether the device may still hold bits that are no longer true (a
@@ -184,7 +202,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
             set_words: total / SETS,
             phase: Phase::Idle,
             committed: 0,
-            recorded_count: 0,
+            counts: [0; SETS],
             stale: false,
         })
     }
@@ -220,12 +238,14 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         } else {
             *w &= !bit;
         }
-        if set == RECORDED && before != value {
-            self.recorded_count = if value {
-                self.recorded_count.saturating_add(1)
-            } else {
-                self.recorded_count.saturating_sub(1)
-            };
+        if before != value {
+            if let Some(n) = self.counts.get_mut(set) {
+                *n = if value {
+                    n.saturating_add(1)
+                } else {
+                    n.saturating_sub(1)
+                };
+            }
         }
         before
     }
@@ -235,11 +255,20 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         start..start.saturating_add(self.set_words)
     }
 
+    fn count_add(&mut self, set: usize, n: u64) {
+        if let Some(c) = self.counts.get_mut(set) {
+            *c = c.saturating_add(n);
+        }
+    }
+
+    fn count_sub(&mut self, set: usize, n: u64) {
+        if let Some(c) = self.counts.get_mut(set) {
+            *c = c.saturating_sub(n);
+        }
+    }
+
     fn is_empty(&self, set: usize) -> bool {
-        !self
-            .words
-            .get(self.set_range(set))
-            .is_some_and(|s| s.iter().any(|&w| w != 0))
+        !matches!(self.counts.get(set), Some(&n) if n != 0)
     }
 
     /// Moves set `from` into set `to` (which is empty) and empties `from`.
@@ -253,6 +282,13 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
             if let Some(x) = self.words.get_mut(fi) {
                 *x = 0;
             }
+        }
+        let moved = self.counts.get(from).copied().unwrap_or(0);
+        if let Some(n) = self.counts.get_mut(to) {
+            *n = moved;
+        }
+        if let Some(n) = self.counts.get_mut(from) {
+            *n = 0;
         }
     }
 
@@ -269,11 +305,11 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
             } else {
                 *r &= !w;
             }
-            self.recorded_count = if value {
-                self.recorded_count.saturating_add(changed)
+            if value {
+                self.count_add(RECORDED, changed);
             } else {
-                self.recorded_count.saturating_sub(changed)
-            };
+                self.count_sub(RECORDED, changed);
+            }
         }
     }
 
@@ -281,6 +317,9 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         let r = self.set_range(set);
         if let Some(words) = self.words.get_mut(r) {
             words.fill(0);
+        }
+        if let Some(n) = self.counts.get_mut(set) {
+            *n = 0;
         }
     }
 
@@ -449,12 +488,18 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
                         Closed::Drop => record &= !(1u64 << bit),
                     }
                 }
+                let dropped =
+                    u64::from((self.words.get(ci).copied().unwrap_or(0) & !record).count_ones());
                 if let Some(x) = self.words.get_mut(ci) {
                     *x = record;
                 }
+                let mut added = 0u64;
                 if let Some(x) = self.words.get_mut(oi) {
+                    added = u64::from((again & !*x).count_ones());
                     *x |= again;
                 }
+                self.count_sub(CLOSED, dropped);
+                self.count_add(CANDIDATES, added);
             }
         }
         self.devices_flushed(ok)
@@ -470,7 +515,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         if let Some(words) = self.words.get_mut(..self.set_words.saturating_mul(SETS)) {
             words.fill(0);
         }
-        self.recorded_count = 0;
+        self.counts = [0; SETS];
         self.stale = false;
         self.phase = Phase::Idle;
     }
@@ -526,7 +571,6 @@ impl<S: Deref<Target = [u64]> + DerefMut> Commit<S> {
         for set in 0..SETS {
             self.clear_set(set);
         }
-        self.recorded_count = 0;
         self.stale = !ok;
         self.phase = Phase::Off;
     }

@@ -386,15 +386,14 @@ impl<S: Deref<Target = [u64]> + DerefMut> Ordering<S> {
     /// migrated, covered by a completed destination flush and has no VM
     /// write in flight (its destination data is durable and, the source
     /// flushed too, equal to the source's); try again at the next commit if
-    /// only the flush did not cover it (a flush that was already closing
-    /// another set); else drop it.
+    /// the flush did not cover it (a flush that was already closing another
+    /// set), or a write to its stripe is in flight (a write to the block
+    /// itself withdrew it from the commit when it was mapped: this is
+    /// another block's); else drop it.
     pub fn commit_check(&self, block: u64) -> Closed {
-        if self.dest_fault
-            || self.writes_in_flight(block)
-            || self.map.state(block) != Some(BlockState::Migrated)
-        {
+        if self.dest_fault || self.map.state(block) != Some(BlockState::Migrated) {
             Closed::Drop
-        } else if self.unflushed.contains(block) {
+        } else if self.unflushed.contains(block) || self.writes_in_flight(block) {
             Closed::Again
         } else {
             Closed::Record
@@ -833,7 +832,11 @@ pub(crate) mod tests {
         assert_eq!(p.commit_check(0), Closed::Record);
         // A write in flight, then one that made it dirty.
         let w = p.map_write(1, 1, false);
-        assert_eq!(p.commit_check(1), Closed::Drop);
+        assert_eq!(
+            p.commit_check(1),
+            Closed::Again,
+            "the stripe's write is in flight"
+        );
         let _ = p.write_done(w.ticket, true, true);
         let w = p.map_write(0, 1, true);
         let _ = p.write_done(w.ticket, true, true);

@@ -30,9 +30,10 @@
 //! it (`rust/migration/commit.rs`): nothing is withdrawn, the commit's own
 //! destination flush may succeed after the reset, and each closed candidate
 //! is checked when the flushes complete (`devices_flushed_if` with the
-//! ordering protocol's `commit_check`: migrated, no write or copy in
-//! flight, not in the destination's cache). `RecordClosed` skips that
-//! check and must be caught.
+//! ordering protocol's `commit_check`: migrated and no copy in flight, else
+//! dropped; a write in flight (the target counts them per stripe of
+//! blocks) or a destination cache still holding it: again at the next
+//! commit). `RecordClosed` skips that check and must be caught.
 #![allow(
     clippy::arithmetic_side_effects,
     clippy::unwrap_used,
@@ -214,9 +215,9 @@ impl World {
     /// The target's check of a closed candidate once the device flushes
     /// completed (`Ordering::commit_check`).
     fn commit_check(&self, b: usize) -> Closed {
-        if !self.migrated[b] || self.write_on(b) || self.copies[b].is_some() {
+        if !self.migrated[b] || self.copies[b].is_some() {
             Closed::Drop
-        } else if self.dst.cache[b].is_some() {
+        } else if self.write_on(b) || self.dst.cache[b].is_some() {
             Closed::Again
         } else {
             Closed::Record
@@ -547,6 +548,11 @@ fn explore_as(misuse: Misuse, faults: bool, engine: bool) -> Result<usize, Strin
     while let Some((w, depth)) = stack.pop() {
         if !seen.insert(w.clone()) {
             continue;
+        }
+        if !w.commit.counts_match() {
+            return Err(format!(
+                "the protocol's set counts differ from its bits (depth {depth}): {w:?}"
+            ));
         }
         if let Some(v) = w
             .crash_violation()
