@@ -479,3 +479,32 @@ make_lv() {
 	lvcreate -q -n "$2" -L "$3M" "$1" >/dev/null || fail "lvcreate $1/$2 failed"
 	[ -b "/dev/mapper/$1-$2" ] || fail "/dev/mapper/$1-$2 is not a block device"
 }
+
+# --- metadata devices (`metadata <dev>`) ---
+
+# md_bit <metadata dev> <block>: block's bit in the device's first bitmap
+# page (metadata block 2, bits after a 16-byte header), read past the page
+# cache.
+md_bit() {
+	local byte
+	byte=$(dd if="$1" bs=4096 skip=2 count=1 iflag=direct status=none |
+		od -An -tu1 -j $((16 + $2 / 8)) -N1 | tr -d ' ')
+	echo $(((byte >> ($2 % 8)) & 1))
+}
+
+# md_first_recorded <metadata dev>: the first block whose bit is set on it.
+md_first_recorded() {
+	dd if="$1" bs=4096 skip=2 count=1 iflag=direct status=none |
+		od -An -tu1 -v -j 16 | tr -s ' ' '\n' | grep -v '^$' |
+		awk '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2) { print (NR - 1) * 8 + b; exit } }'
+}
+
+# wait_recorded <name> <seconds>: polls until every migrated block is
+# recorded on the metadata device (a commit every second at most).
+wait_recorded() {
+	local end=$((SECONDS + $2))
+	until [ "$(stat_of "$1" recorded_blocks)" = "$(migrated_of "$1")" ]; do
+		[ $SECONDS -lt $end ] || fail "recorded $(stat_of "$1" recorded_blocks) of $(migrated_of "$1") migrated blocks after $2 s"
+		sleep 0.2
+	done
+}

@@ -24,7 +24,7 @@ use super::metadata::{Metadata, MetadataIo};
 use super::state::EngineState;
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{BioList, OwnedBio};
-use crate::policy::commit::{Commit, CommitStep, Phase, WriteGate};
+use crate::policy::commit::{Commit, CommitStep, Health, Phase, WriteGate};
 use crate::policy::copyrun::CopyRun;
 use crate::policy::map::BlockState;
 use kernel::prelude::*;
@@ -89,6 +89,11 @@ impl Commits {
     /// Whether commits still record blocks (not after a metadata failure).
     pub(super) fn recording(&self) -> bool {
         self.protocol.phase() != Phase::Off
+    }
+
+    /// The device's state, for `stats`.
+    pub(super) fn health(&self) -> Health {
+        self.protocol.health()
     }
 
     /// A block the device's bitmap holds (restored, or written by a

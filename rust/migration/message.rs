@@ -6,6 +6,7 @@
 use super::cache::{MigrationCache, Retired};
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{Reply, StatusWriter};
+use crate::policy::commit::Health;
 use crate::policy::liveness::Eviction;
 use crate::policy::{
     message::{parse_message, Message},
@@ -75,6 +76,7 @@ pub(super) fn handle(
                     metadata_commits: st.commits.as_ref().map_or(0, |c| c.counts().1),
                     recorded_blocks: st.commits.as_ref().map_or(0, |c| c.counts().0),
                     held_writes: st.commits.as_ref().map_or(0, |c| c.held_writes),
+                    metadata: st.commits.as_ref().map_or(Health::None, |c| c.health()),
                 };
                 drop(st);
                 let stats = StatsReply {

@@ -504,15 +504,7 @@ impl IoFollow {
                     set
                 });
             }
-            io.write(
-                ctx,
-                &md.dev,
-                md.layout.page_mblock(first),
-                usize::try_from(n).unwrap_or(1),
-                false,
-            )?;
-            first = first.saturating_add(n);
-            ctx.cond_resched();
+            first = write_pages(ctx, md, io, first, n)?;
         }
         Ok(())
     }
@@ -554,15 +546,7 @@ impl IoFollow {
                 first = first.saturating_add(1);
                 continue;
             }
-            mio.io.write(
-                ctx,
-                &md.dev,
-                md.layout.page_mblock(first),
-                usize::try_from(n).unwrap_or(1),
-                false,
-            )?;
-            first = first.saturating_add(n);
-            ctx.cond_resched();
+            first = write_pages(ctx, md, &mut mio.io, first, n)?;
         }
         // The pages durable before the superblock that makes them count.
         mio.io.flush(ctx, &md.dev)?;
@@ -583,4 +567,24 @@ impl IoFollow {
         mio.trusted = true;
         Ok(())
     }
+}
+
+/// Writes the `n` bitmap pages encoded in `io`'s buffer from page `first`
+/// on (no FUA: a flush follows), then yields: returns the next page.
+fn write_pages(
+    ctx: &ProcessCtx<'_>,
+    md: &Metadata,
+    io: &mut MetaIo,
+    first: u64,
+    n: u64,
+) -> Result<u64> {
+    io.write(
+        ctx,
+        &md.dev,
+        md.layout.page_mblock(first),
+        usize::try_from(n).unwrap_or(1),
+        false,
+    )?;
+    ctx.cond_resched();
+    Ok(first.saturating_add(n))
 }

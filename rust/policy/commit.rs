@@ -69,6 +69,38 @@ pub enum Phase {
     Off,
 }
 
+/// The metadata device's state as `stats` reports it (`metadata <word>`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    /// The table has no metadata device.
+    #[default]
+    None,
+    /// Commits record blocks.
+    Ok,
+    /// A metadata write failed; its superblock slots are being zeroed, and
+    /// writes to recorded blocks wait for that.
+    Failed,
+    /// The slots were zeroed after a failed write: the copy goes on
+    /// without commits, and the next table copies everything again.
+    Invalidated,
+    /// Zeroing the slots failed too: the device may hold stale bits, and
+    /// must not be resumed from ([`Commit::stale_on_disk`]).
+    Stale,
+}
+
+impl Health {
+    /// The word as printed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Health::None => "none",
+            Health::Ok => "ok",
+            Health::Failed => "failed",
+            Health::Invalidated => "invalidated",
+            Health::Stale => "stale",
+        }
+    }
+}
+
 /// What a VM write must do before it is issued ([`Commit::map_write`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteGate {
@@ -181,6 +213,16 @@ impl<S> Commit<S> {
     /// resume from it (the operator resets the migration).
     pub fn stale_on_disk(&self) -> bool {
         self.stale
+    }
+
+    /// What `stats` says of the device.
+    pub fn health(&self) -> Health {
+        match self.phase {
+            Phase::Idle | Phase::Flushing | Phase::Writing => Health::Ok,
+            Phase::Failed | Phase::Invalidating => Health::Failed,
+            Phase::Off if self.stale => Health::Stale,
+            Phase::Off => Health::Invalidated,
+        }
     }
 
     /// Whether commits record blocks (not after a metadata failure).
@@ -766,10 +808,11 @@ mod tests {
             let mut c = commit(100);
             c.load_recorded(2);
             c.load_recorded(4);
+            assert_eq!(c.health(), Health::Ok);
             assert_eq!(c.map_write(one(2)), WriteGate::Wait(1));
             let _ = c.begin();
             c.done(false);
-            assert_eq!(c.phase(), Phase::Failed);
+            assert_eq!((c.phase(), c.health()), (Phase::Failed, Health::Failed));
             // The stale bits may be on the device: nothing to a recorded block goes.
             assert!(!c.may_issue(1));
             let WriteGate::Wait(n) = c.map_write(one(4)) else {
@@ -782,6 +825,12 @@ mod tests {
             assert!(!c.may_issue(1) && c.begin().is_none());
             c.invalidated(zeroed);
             assert_eq!((c.phase(), c.stale_on_disk()), (Phase::Off, !zeroed));
+            let health = if zeroed {
+                Health::Invalidated
+            } else {
+                Health::Stale
+            };
+            assert_eq!(c.health(), health);
             // Nothing is recorded any more: held writes go, new ones too.
             assert!(c.may_issue(1) && c.may_issue(n));
             assert_eq!(c.map_write(one(2)), WriteGate::Go);

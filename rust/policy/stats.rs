@@ -4,6 +4,7 @@
 //! pairs, in the order of [`StatsReply::pairs`] (callers read values by
 //! name, so new counters go at the end).
 
+use crate::policy::commit::Health;
 use crate::policy::ordering::{Fault, OrderingStats};
 use core::fmt;
 
@@ -58,10 +59,13 @@ pub struct StatsReply {
     pub recorded_blocks: u64,
     /// VM writes that waited for a commit to clear their blocks' bits.
     pub held_writes: u64,
+    /// The metadata device's state (a word, before the fault).
+    pub metadata: Health,
 }
 
 impl StatsReply {
-    /// The numeric pairs, in reply order (the fault comes last, as a word).
+    /// The numeric pairs, in reply order (the metadata's state and the
+    /// fault come last, as words).
     pub fn pairs(&self) -> [(&'static str, u64); 26] {
         let o = &self.ordering;
         let e = &self.engine;
@@ -101,7 +105,12 @@ impl fmt::Display for StatsReply {
         for (name, value) in self.pairs() {
             write!(f, "{name} {value} ")?;
         }
-        write!(f, "fault {}", self.fault.map_or("none", Fault::name))
+        write!(
+            f,
+            "metadata {} fault {}",
+            self.metadata.as_str(),
+            self.fault.map_or("none", Fault::name)
+        )
     }
 }
 
@@ -127,8 +136,8 @@ mod tests {
             text.contains(" depth 4 ") && text.contains(" flush_interval 1000 "),
             "{text}"
         );
-        assert!(text.ends_with(" fault source"), "{text}");
+        assert!(text.ends_with(" metadata none fault source"), "{text}");
         let words: std::vec::Vec<&str> = text.split(' ').collect();
-        assert_eq!(words.len(), 2 * (r.pairs().len() + 1));
+        assert_eq!(words.len(), 2 * (r.pairs().len() + 2));
     }
 }

@@ -34,30 +34,6 @@ sectors_read() {
 dump_line() {
 	"$DUMP" "$meta" | grep -E "$1" || true
 }
-# bit_of <block>: block's bit in the device's first bitmap page (metadata
-# block 2, bits after a 16-byte header), read past the page cache.
-bit_of() {
-	local byte
-	byte=$(dd if="$meta" bs=4096 skip=2 count=1 iflag=direct status=none |
-		od -An -tu1 -j $((16 + $1 / 8)) -N1 | tr -d ' ')
-	echo $(((byte >> ($1 % 8)) & 1))
-}
-# first_recorded: the first block whose bit is set on the device.
-first_recorded() {
-	dd if="$meta" bs=4096 skip=2 count=1 iflag=direct status=none |
-		od -An -tu1 -v -j 16 | tr -s ' ' '\n' | grep -v '^$' |
-		awk '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2) { print (NR - 1) * 8 + b; exit } }'
-}
-# wait_recorded <name> <seconds>: polls until every migrated block is
-# recorded on the metadata device (a commit every second at most).
-wait_recorded() {
-	local end=$((SECONDS + $2))
-	until [ "$(stat_of "$1" recorded_blocks)" = "$(migrated_of "$1")" ]; do
-		[ $SECONDS -lt $end ] || fail "recorded $(stat_of "$1" recorded_blocks) of $(migrated_of "$1") migrated blocks after $2 s"
-		sleep 0.2
-	done
-}
-
 # A fresh device: the table prints it, and while it is live no slot is clean.
 dm_create mdr "0 $len iofollow $slow $dst 512 3 metadata $meta paused"
 dmsetup table mdr | grep -q " metadata $meta_majmin\( \|$\)" ||
@@ -175,14 +151,14 @@ recorded=$(stat_of mdr recorded_blocks)
 # cleared its bit on the device; once it is on both legs, a later commit
 # records the block again. The metadata's writes take 300 ms each, so a
 # write let through before its clear returns with the bit still set.
-block=$(first_recorded)
-[ -n "$block" ] && [ "$(bit_of "$block")" = 1 ] || fail "no recorded block on the device: '$block'"
+block=$(md_first_recorded "$meta")
+[ -n "$block" ] && [ "$(md_bit "$meta" "$block")" = 1 ] || fail "no recorded block on the device: '$block'"
 held=$(stat_of mdr held_writes) commits=$(stat_of mdr metadata_commits)
 pattern "$SCRATCH/gate" 1 mdr-gate
 set_slow mdr-meta "$meta" 0 300
 dd if="$SCRATCH/gate" of=/dev/mapper/mdr bs=4096 count=1 seek=$((block * 16)) oflag=direct conv=notrunc status=none ||
 	fail "write to recorded block $block failed"
-cleared=$(bit_of "$block")
+cleared=$(md_bit "$meta" "$block")
 # Set again only by a second commit after the one that cleared it (the
 # written block waits a second for it).
 if [ "$cleared" != 0 ] && [ "$(stat_of mdr metadata_commits)" -lt $((commits + 2)) ]; then
@@ -191,14 +167,14 @@ fi
 [ "$(stat_of mdr held_writes)" -gt "$held" ] || fail "the write to recorded block $block was not held"
 # A discard goes to the source alone (map remaps it, no worker in between):
 # it too returns only after its block's clear.
-discarded=$(first_recorded)
+discarded=$(md_first_recorded "$meta")
 [ -n "$discarded" ] && [ "$discarded" != "$block" ] || discarded=$((block + 1))
-[ "$(bit_of "$discarded")" = 1 ] || fail "block $discarded is not recorded: cannot test the discard"
+[ "$(md_bit "$meta" "$discarded")" = 1 ] || fail "block $discarded is not recorded: cannot test the discard"
 blkdiscard -o $((discarded * 65536)) -l 65536 /dev/mapper/mdr || fail "discard of block $discarded failed"
-[ "$(bit_of "$discarded")" = 0 ] || fail "block $discarded's bit was set on the device when its discard returned"
+[ "$(md_bit "$meta" "$discarded")" = 0 ] || fail "block $discarded's bit was set on the device when its discard returned"
 unslow mdr-meta "$meta"
 wait_recorded mdr 20
-[ "$(bit_of "$block")" = 1 ] || fail "block $block was not recorded again after its write"
+[ "$(md_bit "$meta" "$block")" = 1 ] || fail "block $block was not recorded again after its write"
 note "commits: $recorded blocks recorded live; a write to block $block waited for its clear, then it was recorded again; a discard of block $discarded waited for its clear"
 
 # What a crash leaves: the whole metadata device of this live table (a
