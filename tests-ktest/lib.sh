@@ -492,11 +492,12 @@ md_bit() {
 	echo $(((byte >> ($2 % 8)) & 1))
 }
 
-# md_first_recorded <metadata dev>: the first block whose bit is set on it.
+# md_first_recorded <metadata dev> [n]: the first (or n-th) block whose bit
+# is set on it, in its first bitmap page.
 md_first_recorded() {
 	dd if="$1" bs=4096 skip=2 count=1 iflag=direct status=none |
 		od -An -tu1 -v -j 16 | tr -s ' ' '\n' | grep -v '^$' |
-		awk '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2) { print (NR - 1) * 8 + b; exit } }'
+		awk -v n="${2:-1}" '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2 && ++k == n) { print (NR - 1) * 8 + b; exit } }'
 }
 
 # wait_recorded <name> <seconds>: polls until every migrated block is

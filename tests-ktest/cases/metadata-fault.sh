@@ -25,15 +25,17 @@ meta_table() {
 	dmsetup suspend mdf-meta && dmsetup resume mdf-meta || fail "cannot reload mdf-meta"
 }
 # recorded_then_fault <fault table lines>: a copy part-way with every
-# migrated block recorded, then the fault; sets block to a recorded one.
+# migrated block recorded, then the fault; sets block and other to two
+# recorded blocks.
 recorded_then_fault() {
 	dmsetup message mdf 0 resume
 	wait_migrated mdf 100 120 || fail "copy did not reach 100 blocks: $(dmsetup status mdf)"
 	dmsetup message mdf 0 pause
 	wait_recorded mdf 20
 	[ "$(stat_of mdf metadata)" = ok ] || fail "metadata not ok before the fault: $(dmsetup message mdf 0 stats)"
-	block=$(md_first_recorded "$meta")
+	block=$(md_first_recorded "$meta") other=$(md_first_recorded "$meta" 2)
 	[ -n "$block" ] && [ "$(md_bit "$meta" "$block")" = 1 ] || fail "no recorded block on the device: '$block'"
+	[ -n "$other" ] && [ "$(md_bit "$meta" "$other")" = 1 ] || fail "no second recorded block on the device: '$other'"
 	meta_table "$@"
 }
 # write_recorded <block> <pattern file>: a VM write to the block, which
@@ -63,11 +65,11 @@ kmsg_since_mark | grep -q "metadata commit failed" || fail "no failed-commit lin
 kmsg_since_mark | grep -q "metadata invalidated after a failed commit" || fail "no invalidation line in the log"
 [ -z "$(dd if="$meta" bs=4096 count=2 iflag=direct status=none | tr -d '\0' | head -c 1)" ] ||
 	fail "the superblock slots were not zeroed after the failed commit"
-# Nothing is recorded any more: the block's next write (recorded again by
-# now, had commits gone on) goes at once.
+# Nothing is recorded any more: a write to another block recorded before
+# the fault (held, were it still recorded) goes at once.
 held=$(stat_of mdf held_writes)
 pattern "$SCRATCH/w2" 1 mdf-w2
-write_recorded "$block" "$SCRATCH/w2"
+write_recorded "$other" "$SCRATCH/w2"
 [ "$(stat_of mdf held_writes)" = "$held" ] || fail "a write was held after the metadata was invalidated"
 unslow mdf-slow "$src"
 dmsetup message mdf 0 resume
@@ -79,15 +81,17 @@ dm_remove mdf
 meta_table "0 $msz linear $meta 0"
 dm_create mdf "0 $len iofollow $slow $dst 512 3 metadata $mdev paused"
 [ "$(migrated_of mdf)" = 0 ] || fail "after an invalidation the next table trusted $(migrated_of mdf) blocks"
-note "bitmap writes failed: write to block $block acknowledged on both legs, slots zeroed, no commit after; identical; the next table trusts nothing"
+note "bitmap writes failed: write to block $block acknowledged on both legs, slots zeroed, a write to recorded block $other then not held, no commit after; identical; the next table trusts nothing"
 
 # Every metadata write fails: the slots cannot be zeroed. The held write
 # still completes; the device is called stale.
 set_slow mdf-slow "$src" 100 0
 kmsg_mark
 recorded_then_fault "0 $msz error"
+held=$(stat_of mdf held_writes)
 pattern "$SCRATCH/w3" 1 mdf-w3
 write_recorded "$block" "$SCRATCH/w3"
+[ "$(stat_of mdf held_writes)" -gt "$held" ] || fail "the write to recorded block $block was not held"
 [ "$(stat_of mdf metadata)" = stale ] || fail "after a failed invalidation: $(dmsetup message mdf 0 stats)"
 kmsg_since_mark | grep -q "cannot invalidate the metadata after a failed commit.*zero its first 8 KiB" ||
 	fail "no stale-metadata line naming the remedy in the log"
