@@ -151,6 +151,12 @@ reads_of() {
 	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
 	echo "${f[0]}"
 }
+# writes_of <dev>: write requests the device completed (field 5 of its stat).
+writes_of() {
+	local f
+	read -r -a f <"/sys/block/$(sysfs_name "$1")/stat"
+	echo "${f[4]}"
+}
 state_of() { status_field "$1" state; }
 migrated_of() { status_field "$1" migrated_blocks; }
 total_of() { status_field "$1" total_blocks; }

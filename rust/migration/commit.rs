@@ -4,12 +4,15 @@
 //! so that a crash costs only the copy since the last commit. The protocol
 //! is [`crate::policy::commit`]'s; this is its mechanism:
 //!
-//! - `map` asks the protocol about every VM write; one to a recorded block
-//!   is held here until the commit that clears its bit has completed
-//!   (dm-raid1 marks its region in the log before it writes).
-//! - A copy or a mirrored write that completes makes its migrated blocks
-//!   candidates; the worker commits them every `COMMIT_INTERVAL_NS`, or at
-//!   once when a write is held.
+//! - `map` asks the protocol about every VM write; one to a chunk holding
+//!   a recorded block is held here until the commit that clears the
+//!   chunk's bits has completed (dm-raid1 marks its region in the log
+//!   before it writes: the chunk is the region).
+//! - A copy that completes makes its migrated blocks candidates; the worker
+//!   commits them every `COMMIT_INTERVAL_NS`, or at once when a write is
+//!   held. A written chunk is offered again only after an interval with no
+//!   write to it ([`crate::policy::cleaning`]), so a VM that keeps writing
+//!   one waits for a commit once.
 //! - A commit runs in the worker, synchronously, under the metadata mutex
 //!   (as dm-clone's worker commits): flush the source and the destination,
 //!   record the candidates that are still durable, write the pages that
@@ -24,6 +27,7 @@ use super::metadata::{Metadata, MetadataIo};
 use super::state::EngineState;
 use super::{IoFollow, ProcessCtx};
 use crate::dm::{BioList, OwnedBio};
+use crate::policy::cleaning::Cleaning;
 use crate::policy::commit::{Commit, CommitStep, Health, Phase, WriteGate};
 use crate::policy::copyrun::CopyRun;
 use crate::policy::map::BlockState;
@@ -37,6 +41,10 @@ const COMMIT_INTERVAL_NS: u64 = 1_000_000_000;
 /// lock.
 pub(super) struct Commits {
     protocol: Commit<KVVec<u64>>,
+    /// Chunks written lately, offered to the protocol again once quiet.
+    cleaning: Cleaning<KVVec<u64>>,
+    /// When the written chunks are looked at again (ns).
+    tick_ns: Option<u64>,
     /// Held VM writes, by the commit they wait for: `[0]` the next one to
     /// complete, `[1]` the one after. Mirrored ones, and ones to the source
     /// alone.
@@ -51,15 +59,21 @@ pub(super) struct Commits {
 }
 
 impl Commits {
-    /// Nothing recorded, for `nr_blocks` blocks. Boxed, and not inlined:
+    /// Nothing recorded, for `nr_blocks` blocks in chunks of
+    /// `chunk_blocks`. Boxed, and not inlined:
     /// ctr's frame has no room for it.
     #[inline(never)]
-    pub(super) fn new(nr_blocks: u64) -> Result<KBox<Self>> {
+    pub(super) fn new(nr_blocks: u64, chunk_blocks: u32) -> Result<KBox<Self>> {
         let words = Commit::<KVVec<u64>>::words_needed(nr_blocks).ok_or(EINVAL)?;
         let storage = KVVec::from_elem(0u64, words, GFP_KERNEL)?;
+        let written =
+            Cleaning::<KVVec<u64>>::words_needed(nr_blocks, chunk_blocks).ok_or(EINVAL)?;
+        let written = KVVec::from_elem(0u64, written, GFP_KERNEL)?;
         let commits = KBox::new(
             Self {
                 protocol: Commit::new(storage, nr_blocks).ok_or(EINVAL)?,
+                cleaning: Cleaning::new(written, nr_blocks, chunk_blocks).ok_or(EINVAL)?,
+                tick_ns: None,
                 held_mirrors: [BioList::new(), BioList::new()],
                 held_source: [BioList::new(), BioList::new()],
                 source_queue: BioList::new(),
@@ -103,9 +117,10 @@ impl Commits {
     }
 
     /// A VM write to `blocks` reaches `map`: `Some(i)` if it must be held
-    /// (in `held_*[i]`) until a commit has cleared its blocks' bits.
-    pub(super) fn gate(&mut self, blocks: CopyRun) -> Option<usize> {
-        match self.protocol.map_write(blocks) {
+    /// (in `held_*[i]`) until a commit has cleared its chunks' bits.
+    pub(super) fn gate(&mut self, blocks: CopyRun, now: u64) -> Option<usize> {
+        self.written(blocks, now);
+        match self.protocol.map_write(self.cleaning.regions_of(blocks)) {
             WriteGate::Go => None,
             WriteGate::Wait(n) => {
                 self.held_writes = self.held_writes.saturating_add(1);
@@ -114,6 +129,15 @@ impl Commits {
                     .saturating_sub(1);
                 Some(usize::from(ahead > 0))
             }
+        }
+    }
+
+    /// A VM write to `blocks` was mapped or completed: their chunks are
+    /// offered to the protocol again after an interval without another.
+    fn written(&mut self, blocks: CopyRun, now: u64) {
+        self.cleaning.written(blocks);
+        if self.tick_ns.is_none() {
+            self.tick_ns = Some(now.saturating_add(COMMIT_INTERVAL_NS));
         }
     }
 
@@ -187,6 +211,8 @@ impl Commits {
     /// is no longer trusted).
     pub(super) fn restart(&mut self, mirror_queue: &mut BioList) {
         self.protocol.restart();
+        self.cleaning.clear();
+        self.tick_ns = None;
         self.due_ns = None;
         self.release(mirror_queue, true);
     }
@@ -202,6 +228,7 @@ impl EngineState {
     /// Under the lock, in the worker: whether a commit is due now, and
     /// records when to look again if one will be.
     pub(super) fn commit_due(&mut self, now: u64) -> bool {
+        self.offer_quiet_chunks(now);
         let Some(c) = &self.commits else {
             return false;
         };
@@ -212,8 +239,73 @@ impl EngineState {
         now_due
     }
 
-    /// A copy or a mirrored write of `run` completed: its blocks that are
-    /// migrated with no write in flight are commit candidates.
+    /// Under the lock, in the worker: once an interval has passed, every
+    /// chunk written in the last one and not since offers its blocks that
+    /// are migrated with no write in flight (not while suspended: the next
+    /// table may own the metadata device).
+    fn offer_quiet_chunks(&mut self, now: u64) {
+        if self.suspended {
+            return;
+        }
+        let EngineState {
+            commits: Some(c),
+            ordering,
+            wake_at_ns,
+            ..
+        } = self
+        else {
+            return;
+        };
+        let wake = |wake_at_ns: &mut Option<u64>, at: u64| {
+            *wake_at_ns = Some(wake_at_ns.map_or(at, |t| t.min(at)));
+        };
+        match c.tick_ns {
+            Some(at) if at <= now => {}
+            Some(at) => return wake(wake_at_ns, at),
+            None => return,
+        }
+        let Commits {
+            cleaning, protocol, ..
+        } = &mut **c;
+        let mut offered = false;
+        cleaning.tick(|chunk| {
+            let mut quiet = true;
+            for block in chunk.iter() {
+                if ordering.writes_in_flight(block) {
+                    quiet = false;
+                } else if ordering.map().state(block) == Some(BlockState::Migrated) {
+                    protocol.candidate(CopyRun {
+                        first: block,
+                        blocks: 1,
+                    });
+                    offered = true;
+                }
+            }
+            quiet
+        });
+        c.tick_ns = c
+            .cleaning
+            .has_work()
+            .then(|| now.saturating_add(COMMIT_INTERVAL_NS));
+        if offered && c.due_ns.is_none() && c.protocol.has_work() {
+            c.due_ns = Some(now.saturating_add(COMMIT_INTERVAL_NS));
+        }
+        if let Some(at) = c.tick_ns {
+            wake(wake_at_ns, at);
+        }
+    }
+
+    /// A mirrored write of `run` completed: its chunks are offered again
+    /// after an interval without another write.
+    pub(super) fn commit_written(&mut self, run: CopyRun) {
+        if let Some(c) = self.commits.as_mut() {
+            c.written(run, super::now_ns());
+        }
+    }
+
+    /// A copy of `run` completed: its blocks that are migrated with no write
+    /// in flight are commit candidates (those of a chunk written lately
+    /// are offered with it, once quiet).
     pub(super) fn commit_candidates(&mut self, run: CopyRun) {
         let Some(c) = self.commits.as_mut() else {
             return;
@@ -222,6 +314,7 @@ impl EngineState {
         for block in run.iter() {
             if self.ordering.map().state(block) == Some(BlockState::Migrated)
                 && !self.ordering.writes_in_flight(block)
+                && !c.cleaning.settling(block)
             {
                 c.candidate(
                     CopyRun {

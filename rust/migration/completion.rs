@@ -33,7 +33,7 @@ impl IoFollow {
                 // The blocks are copied again unless both writes landed; a
                 // destination failure costs everything it had not flushed.
                 st.ordering.write_done(write, source_ok, dest_ok);
-                st.commit_candidates(blocks);
+                st.commit_written(blocks);
                 drop(st);
                 if to_dest && !dest_ok {
                     pr_err_ratelimited!(

@@ -158,7 +158,9 @@ pub(super) fn construct(
     .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
     state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
     if metadata.is_some() {
-        add_commits(&mut state, nr_blocks)?;
+        let chunk_blocks =
+            u32::try_from(cfg.chunk_sectors >> block_sectors.trailing_zeros()).unwrap_or(u32::MAX);
+        add_commits(&mut state, nr_blocks, chunk_blocks)?;
     }
     state.router = ReadRouter::new(cfg.reads);
     state.set_anticipation(cfg.anticipation);
@@ -197,8 +199,8 @@ pub(super) fn construct(
 /// The metadata commit state of a table with a metadata device. Not
 /// inlined: ctr's frame has no room for it.
 #[inline(never)]
-fn add_commits(state: &mut EngineState, nr_blocks: u64) -> Result<(), CtrError> {
-    let commits = Commits::new(nr_blocks)
+fn add_commits(state: &mut EngineState, nr_blocks: u64, chunk_blocks: u32) -> Result<(), CtrError> {
+    let commits = Commits::new(nr_blocks, chunk_blocks)
         .map_err(|e| CtrError::new(e, c"Cannot allocate the metadata commit state"))?;
     state.commits = Some(commits);
     Ok(())

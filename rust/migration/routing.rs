@@ -168,7 +168,10 @@ impl IoFollow {
                 let mirrored = decision.route == WriteRoute::Mirror;
                 // A block whose migrated bit is on the metadata device: the
                 // write waits for a commit that clears it (the worker's).
-                let held = st.commits.as_mut().and_then(|c| c.gate(blocks));
+                let held = st
+                    .commits
+                    .as_mut()
+                    .and_then(|c| c.gate(blocks, super::now_ns()));
                 if let (Some(i), Some(c)) = (held, st.commits.as_mut()) {
                     if !mirrored {
                         // Issued later by the worker; end_io accounts it.

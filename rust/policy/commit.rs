@@ -19,8 +19,9 @@
 //! * **Clearing.** A VM write to a block whose bit is recorded, or issued,
 //!   waits until a commit that clears it has completed (dm-raid1's
 //!   `dm_rh_flush()` before `do_write()`); once it has completed on both
-//!   devices the block is a candidate again, recorded by a later commit
-//!   (regions are cleaned lazily).
+//!   devices the block may be a candidate again, recorded by a later commit
+//!   (the target offers it once its writes have been quiet for a while:
+//!   [`crate::policy::cleaning`]).
 //! * **A commit** writes the bitmap pages holding a bit it changes, flushes
 //!   the metadata device, then writes the superblock of the next sequence
 //!   with FUA ([`crate::policy::superblock`]). A torn page reads as all

@@ -21,6 +21,7 @@ pub mod anticipation;
 pub mod bitmap_page;
 pub mod cache;
 pub mod checkpoint;
+pub mod cleaning;
 pub mod commit;
 pub mod copyrun;
 pub mod crc32c;

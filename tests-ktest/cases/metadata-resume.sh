@@ -148,23 +148,58 @@ recorded=$(stat_of mdr recorded_blocks)
 	fail "the bitmap does not hold the $recorded recorded blocks: $("$DUMP" "$meta")"
 
 # A VM write to a recorded block is acknowledged only after a commit has
-# cleared its bit on the device; once it is on both legs, a later commit
-# records the block again. The metadata's writes take 300 ms each, so a
-# write let through before its clear returns with the bit still set.
+# cleared the bits of its chunk (the region: 4 blocks) on the device; once
+# the chunk's writes have been quiet for a second, a later commit records
+# it again. The metadata's writes take 300 ms each, so a write let through
+# before its clear returns with the bit still set.
 block=$(md_first_recorded "$meta")
 [ -n "$block" ] && [ "$(md_bit "$meta" "$block")" = 1 ] || fail "no recorded block on the device: '$block'"
+# A recorded block of the same chunk, and one of another chunk.
+near=$((block % 4 == 3 ? block - 1 : block + 1))
+[ "$(md_bit "$meta" "$near")" = 1 ] || fail "block $near, in block $block's chunk, is not recorded: cannot test the region"
+far=$((block + 4))
+[ "$(md_bit "$meta" "$far")" = 1 ] || fail "block $far, in the next chunk, is not recorded: cannot test the region"
 held=$(stat_of mdr held_writes) commits=$(stat_of mdr metadata_commits)
 pattern "$SCRATCH/gate" 1 mdr-gate
 set_slow mdr-meta "$meta" 0 300
 dd if="$SCRATCH/gate" of=/dev/mapper/mdr bs=4096 count=1 seek=$((block * 16)) oflag=direct conv=notrunc status=none ||
 	fail "write to recorded block $block failed"
-cleared=$(md_bit "$meta" "$block")
-# Set again only by a second commit after the one that cleared it (the
-# written block waits a second for it).
-if [ "$cleared" != 0 ] && [ "$(stat_of mdr metadata_commits)" -lt $((commits + 2)) ]; then
-	fail "block $block's bit was set on the device when its write returned"
-fi
-[ "$(stat_of mdr held_writes)" -gt "$held" ] || fail "the write to recorded block $block was not held"
+# The chunk's clear covered block $near: a write to it right after is not
+# held (it would be, were it still recorded).
+dd if="$SCRATCH/gate" of=/dev/mapper/mdr bs=4096 count=1 seek=$((near * 16)) oflag=direct conv=notrunc status=none ||
+	fail "write to block $near failed"
+[ "$(stat_of mdr held_writes)" = $((held + 1)) ] ||
+	fail "$(($(stat_of mdr held_writes) - held)) writes held, not 1: the write to block $block, then the one to block $near in its cleared chunk"
+# Set again only by a second commit after the one that cleared them (the
+# written chunk waits a second or more for it).
+for b in $block $near; do
+	if [ "$(md_bit "$meta" "$b")" != 0 ] && [ "$(stat_of mdr metadata_commits)" -lt $((commits + 2)) ]; then
+		fail "block $b's bit was set on the device when the writes returned"
+	fi
+done
+[ "$(md_bit "$meta" "$far")" = 1 ] || fail "block $far's bit, in another chunk, was cleared by a write to block $block"
+# Cleaned lazily: while the VM keeps writing block $block (back-to-back
+# writes for 4 s, one process), it is not recorded again between them, so
+# none waits (one commit a second would record it after each write, were
+# the written block offered again at once). Counted from fio's second
+# completed write: its start may leave the block quiet long enough to be
+# recorded, and its first write then waits, as it should.
+fio --name=hot --filename=/dev/mapper/mdr --rw=write --bs=4096 --direct=1 --ioengine=psync \
+	--offset=$((block * 65536)) --size=4096 --time_based --runtime=4 --output-format=json \
+	--output="$SCRATCH/hot.json" &
+hot=$!
+writes=$(writes_of /dev/mapper/mdr)
+until [ "$(writes_of /dev/mapper/mdr)" -ge $((writes + 2)) ]; do
+	kill -0 $hot 2>/dev/null || fail "fio ended before its second write to block $block"
+	sleep 0.05
+done
+held=$(stat_of mdr held_writes) writes=$(writes_of /dev/mapper/mdr)
+wait $hot || fail "writes to block $block failed"
+n=$(($(writes_of /dev/mapper/mdr) - writes))
+[ "$n" -gt 10 ] || fail "only $n writes to block $block in 4 s: cannot test the cleaning"
+[ "$(stat_of mdr held_writes)" = "$held" ] ||
+	fail "$(($(stat_of mdr held_writes) - held)) of the last $n writes to block $block were held: it was recorded again between them"
+[ "$(md_bit "$meta" "$block")" = 0 ] || fail "block $block was recorded while the VM kept writing it"
 # A discard goes to the source alone (map remaps it, no worker in between):
 # it too returns only after its block's clear.
 discarded=$(md_first_recorded "$meta")
@@ -174,8 +209,9 @@ blkdiscard -o $((discarded * 65536)) -l 65536 /dev/mapper/mdr || fail "discard o
 [ "$(md_bit "$meta" "$discarded")" = 0 ] || fail "block $discarded's bit was set on the device when its discard returned"
 unslow mdr-meta "$meta"
 wait_recorded mdr 20
-[ "$(md_bit "$meta" "$block")" = 1 ] || fail "block $block was not recorded again after its write"
-note "commits: $recorded blocks recorded live; a write to block $block waited for its clear, then it was recorded again; a discard of block $discarded waited for its clear"
+[ "$(md_bit "$meta" "$block")" = 1 ] && [ "$(md_bit "$meta" "$near")" = 1 ] ||
+	fail "blocks $block and $near were not recorded again after their writes"
+note "commits: $recorded blocks recorded live; a write to block $block waited for its chunk's clear (block $near's too, not block $far's), the last $n of 4 s back-to-back did not, and the chunk was recorded again once quiet; a discard of block $discarded waited for its clear"
 
 # What a crash leaves: the whole metadata device of this live table (a
 # crash of the guest is make crash's). The copy goes on to the end first;
