@@ -153,9 +153,8 @@ impl Commits {
         }
     }
 
-    /// The blocks of `run` are migrated with no write in flight (a copy, or
-    /// a mirrored write, completed on both devices): a later commit records
-    /// them.
+    /// The blocks of `run` are migrated with no write in flight (their copy
+    /// completed on both devices): a later commit records them.
     pub(super) fn candidate(&mut self, run: CopyRun, now: u64) {
         self.protocol.candidate(run);
         if self.due_ns.is_none() && self.protocol.has_work() {

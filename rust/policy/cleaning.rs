@@ -8,7 +8,8 @@
 //! ([`crate::policy::ordering`]) and as dm-mirror's region: a write clears
 //! the bits of the whole chunks it touches, and a chunk is offered again
 //! only once a full [`Cleaning::tick`] interval has passed with no write
-//! mapped to it or completed in it. So a VM that keeps writing a chunk
+//! mapped to it or completed in it (the target reports mirrored
+//! completions; a write still in flight at the tick makes it wait). So a VM that keeps writing a chunk
 //! waits for a commit once, not once a second (as it would if a written
 //! block were recorded again a second after each write), and what a crash
 //! costs is the copy of the chunks written in the last interval or two. A
@@ -190,7 +191,7 @@ impl<S: Deref<Target = [u64]> + DerefMut> Cleaning<S> {
         self.counts = [0, self.counts[WRITTEN]];
     }
 
-    /// `reset` or an invalidation: nothing waits.
+    /// `reset`: nothing waits.
     pub fn clear(&mut self) {
         self.words.fill(0);
         self.counts = [0, 0];
