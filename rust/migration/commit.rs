@@ -31,6 +31,7 @@ use crate::policy::cleaning::Cleaning;
 use crate::policy::commit::{Commit, CommitStep, Health, Phase, WriteGate};
 use crate::policy::copyrun::CopyRun;
 use crate::policy::map::BlockState;
+use crate::policy::ordering::Ordering;
 use kernel::prelude::*;
 
 /// How long a candidate waits for a commit at most, when no write is held
@@ -141,6 +142,39 @@ impl Commits {
         }
     }
 
+    /// The interval is over: the chunks written in the last one and not
+    /// since offer their blocks that are migrated with no write in flight.
+    /// When to look at the written chunks again, if any are left.
+    fn offer_quiet(&mut self, ordering: &Ordering<KVVec<u64>>, now: u64) -> Option<u64> {
+        let Self {
+            cleaning, protocol, ..
+        } = self;
+        let mut offered = false;
+        cleaning.tick(|chunk| {
+            let mut quiet = true;
+            for block in chunk.iter() {
+                if ordering.writes_in_flight(block) {
+                    quiet = false;
+                } else if ordering.map().state(block) == Some(BlockState::Migrated) {
+                    protocol.candidate(CopyRun {
+                        first: block,
+                        blocks: 1,
+                    });
+                    offered = true;
+                }
+            }
+            quiet
+        });
+        if offered && self.due_ns.is_none() && self.protocol.has_work() {
+            self.due_ns = Some(now.saturating_add(COMMIT_INTERVAL_NS));
+        }
+        self.tick_ns = self
+            .cleaning
+            .has_work()
+            .then(|| now.saturating_add(COMMIT_INTERVAL_NS));
+        self.tick_ns
+    }
+
     /// Holds a write `gate` said waits in `held_*[i]`.
     pub(super) fn hold(&mut self, i: usize, bio: OwnedBio, mirrored: bool) {
         let lists = if mirrored {
@@ -246,51 +280,15 @@ impl EngineState {
         if self.suspended {
             return;
         }
-        let EngineState {
-            commits: Some(c),
-            ordering,
-            wake_at_ns,
-            ..
-        } = self
-        else {
+        let Some(c) = self.commits.as_mut() else {
             return;
         };
-        let wake = |wake_at_ns: &mut Option<u64>, at: u64| {
-            *wake_at_ns = Some(wake_at_ns.map_or(at, |t| t.min(at)));
+        let look_again = match c.tick_ns {
+            Some(at) if at <= now => c.offer_quiet(&self.ordering, now),
+            later => later,
         };
-        match c.tick_ns {
-            Some(at) if at <= now => {}
-            Some(at) => return wake(wake_at_ns, at),
-            None => return,
-        }
-        let Commits {
-            cleaning, protocol, ..
-        } = &mut **c;
-        let mut offered = false;
-        cleaning.tick(|chunk| {
-            let mut quiet = true;
-            for block in chunk.iter() {
-                if ordering.writes_in_flight(block) {
-                    quiet = false;
-                } else if ordering.map().state(block) == Some(BlockState::Migrated) {
-                    protocol.candidate(CopyRun {
-                        first: block,
-                        blocks: 1,
-                    });
-                    offered = true;
-                }
-            }
-            quiet
-        });
-        c.tick_ns = c
-            .cleaning
-            .has_work()
-            .then(|| now.saturating_add(COMMIT_INTERVAL_NS));
-        if offered && c.due_ns.is_none() && c.protocol.has_work() {
-            c.due_ns = Some(now.saturating_add(COMMIT_INTERVAL_NS));
-        }
-        if let Some(at) = c.tick_ns {
-            wake(wake_at_ns, at);
+        if let Some(at) = look_again {
+            self.wake_at(at);
         }
     }
 

@@ -156,19 +156,6 @@ pub(super) fn construct(
         GFP_KERNEL,
     )
     .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate target context"))?;
-    state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
-    if metadata.is_some() {
-        let chunk_blocks =
-            u32::try_from(cfg.chunk_sectors >> block_sectors.trailing_zeros()).unwrap_or(u32::MAX);
-        add_commits(&mut state, nr_blocks, chunk_blocks)?;
-    }
-    state.router = ReadRouter::new(cfg.reads);
-    state.set_anticipation(cfg.anticipation);
-    state.read_at_head = cfg.read_at_head;
-    state.set_queue_aware(cfg.queue_aware);
-    state.idle_run_sectors = cfg.idle_run_sectors;
-    state.set_avoid_islands(cfg.avoid_islands);
-    state.set_deadline(super::now_ns(), cfg.deadline_s);
     let geometry = Geometry {
         len,
         chunk_sectors: cfg.chunk_sectors,
@@ -177,6 +164,17 @@ pub(super) fn construct(
         nr_blocks,
         disk_offset,
     };
+    state.flush_pacer = FlushPacer::new(cfg.flush_interval_ms);
+    if metadata.is_some() {
+        add_commits(&mut state, nr_blocks, geometry.chunk_blocks())?;
+    }
+    state.router = ReadRouter::new(cfg.reads);
+    state.set_anticipation(cfg.anticipation);
+    state.read_at_head = cfg.read_at_head;
+    state.set_queue_aware(cfg.queue_aware);
+    state.idle_run_sectors = cfg.idle_run_sectors;
+    state.set_avoid_islands(cfg.avoid_islands);
+    state.set_deadline(super::now_ns(), cfg.deadline_s);
     let settings = Settings {
         source_offset: cfg.source_offset,
         disk: cfg.disk,

@@ -9,11 +9,11 @@
 //! the bits of the whole chunks it touches, and a chunk is offered again
 //! only once a full [`Cleaning::tick`] interval has passed with no write
 //! mapped to it or completed in it (the target reports mirrored
-//! completions; a write still in flight at the tick makes it wait). So a VM that keeps writing a chunk
-//! waits for a commit once, not once a second (as it would if a written
-//! block were recorded again a second after each write), and what a crash
-//! costs is the copy of the chunks written in the last interval or two. A
-//! coarser region waits less often under scattered writes and keeps less
+//! completions; a write still in flight at the tick makes it wait). So a
+//! VM that keeps writing a chunk waits for a commit once, not once a
+//! second (as it would if a written block were recorded again a second
+//! after each write), and what a crash costs is the copy of the chunks
+//! written in the last interval or two. A coarser region waits less often under scattered writes and keeps less
 //! of the copy across a crash: the operator chooses it with the chunk. A
 //! cleared bit only ever costs a copy, never data: offering a block is the
 //! caller's [`crate::policy::commit::Commit::candidate`], with its own
