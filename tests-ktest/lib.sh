@@ -46,6 +46,13 @@ cleanup() {
 	for dev in $(cat "$LOOP_LIST" 2>/dev/null); do
 		losetup -d "$dev" 2>/dev/null || true
 	done
+	# The metadata devices of migrations a failed case left recorded.
+	for name in "$SCRATCH"/state/*.meta; do
+		[ -e "$name" ] || continue
+		for dev in $(losetup -nO NAME -j "$name"); do
+			losetup -d "$dev" 2>/dev/null || true
+		done
+	done
 	wait 2>/dev/null || true
 	rm -rf "$SCRATCH"
 }
@@ -409,6 +416,9 @@ nbd_cleanup() {
 }
 
 MIGRATE=$REPO/target/release/iofollow-migrate
+# Where iofollow-migrate keeps its migrations' checkpoints (its default,
+# /var/lib, is the host's, read-only in the guest).
+export IOFOLLOW_MIGRATE_STATE_DIR=$SCRATCH/state
 
 # lvm_env: LVM confined to this case's loop devices, its metadata backups
 # in the scratch directory (the guest's /etc is read-only).
@@ -504,6 +514,18 @@ md_first_recorded() {
 	dd if="$1" bs=4096 skip=2 count=1 iflag=direct status=none |
 		od -An -tu1 -v -j 16 | tr -s ' ' '\n' | grep -v '^$' |
 		awk -v n="${2:-1}" '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2 && ++k == n) { print (NR - 1) * 8 + b; exit } }'
+}
+
+# resumed_from_checkpoint <name> <tool output> <copied at the kill> <total>:
+# iofollow-migrate carried the copy of <name> on from its checkpoint, and
+# the target (its kernel log since kmsg_mark) resumed with at least the
+# blocks copied at the kill; KEPT is how many.
+resumed_from_checkpoint() {
+	grep -q "not written since they appeared: the copy goes on from the checkpoint" "$2" ||
+		fail "$1: not carried on from the checkpoint: $(head -n 5 "$2")"
+	KEPT=$(kmsg_since_mark | sed -n "s/.* $1 ([0-9]*:[0-9]*): resumed from the metadata's checkpoint [0-9]*: \([0-9]*\) of $4 blocks migrated.*/\1/p" | head -n 1)
+	[ -n "$KEPT" ] || fail "$1: the target did not resume from the checkpoint: $(kmsg_since_mark | grep iofollow | tail -n 3)"
+	[ "$KEPT" -ge "$3" ] || fail "$1: the checkpoint kept $KEPT blocks, $3 were copied at the kill"
 }
 
 # wait_recorded <name> <seconds>: polls until every migrated block is

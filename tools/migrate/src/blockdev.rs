@@ -164,3 +164,49 @@ pub fn probe_signatures(path: &Path) -> Result<Signatures> {
         ))),
     }
 }
+
+/// Why `dev` may have been written since it appeared (created, activated
+/// or attached), from its IO counters in sysfs; `None`: it was not.
+/// Writes and discards, completed or in flight, count; a device whose
+/// counters are off (`queue/iostats` 0) or unreadable proves nothing.
+pub fn written_since_created(dev: DiskId) -> Option<String> {
+    let dir = sys(dev);
+    // A partition's queue is its disk's.
+    let iostats = fs::read_to_string(dir.join("queue/iostats"))
+        .or_else(|_| fs::read_to_string(dir.join("../queue/iostats")));
+    match iostats.as_deref().map(str::trim) {
+        Ok("1") => {}
+        _ => {
+            return Some(format!(
+                "{dev} does not count its IO (queue/iostats is off)"
+            ))
+        }
+    }
+    let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
+        return Some(format!("{dev}: cannot read its IO counters"));
+    };
+    match written_in_stat(&stat)? {
+        u64::MAX => Some(format!("{dev}: cannot read its IO counters")),
+        n => Some(format!(
+            "{dev} took {n} writes or discards since it appeared"
+        )),
+    }
+}
+
+/// The writes, discards and IOs in flight that a sysfs `stat` line counts
+/// (Documentation/block/stat.rst: fields 5, 9 and 12); `None` if none.
+/// A line that cannot be read counts as written (`u64::MAX`).
+pub fn written_in_stat(stat: &str) -> Option<u64> {
+    let fields: Vec<u64> = stat
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(u64::MAX))
+        .collect();
+    if fields.len() < 11 {
+        return Some(u64::MAX);
+    }
+    let n = [4, 8, 11]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .fold(0u64, |a, &b| a.saturating_add(b));
+    (n > 0).then_some(n)
+}

@@ -183,6 +183,29 @@ pub fn start(dm: &impl Dm, plan: &Plan, obs: &mut impl Observer) -> Result<()> {
     Ok(())
 }
 
+/// Steps 1 and 2 of a migration carried on from its metadata's checkpoint
+/// after its table was gone: the live device is suspended first, so that
+/// `check` (which withdraws the checkpoint if the devices may have been
+/// written outside the migration) sees the last write before the iofollow
+/// table reads the metadata; what it says is noted. On failure the device
+/// is resumed with its original table.
+pub fn start_at_checkpoint(
+    dm: &impl Dm,
+    plan: &Plan,
+    obs: &mut impl Observer,
+    check: &mut dyn FnMut() -> Result<String>,
+) -> Result<()> {
+    dm.suspend(&plan.live)?;
+    let started = check().and_then(|note| {
+        obs.note(&note);
+        start(dm, plan, obs)
+    });
+    if started.is_err() {
+        let _ = dm.resume(&plan.live);
+    }
+    started
+}
+
 /// Step 3: polls until `synced`. `Ok(false)` when `stop` was raised.
 fn wait_synced(
     dm: &impl Dm,

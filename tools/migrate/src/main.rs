@@ -6,12 +6,14 @@
 //! Documentation/iofollow-migrate.rst.
 
 mod blockdev;
+mod checkpoint;
 mod control;
 mod dm;
 mod error;
 mod lvm;
 mod lvm_text;
 mod plan;
+mod record;
 mod status;
 mod table;
 #[cfg(test)]
@@ -46,8 +48,8 @@ use std::sync::Arc;
   iofollow-migrate --json status vg0/vm7
   iofollow-migrate status
   iofollow-migrate set vg0/vm7 --ratio 8:1
-  iofollow-migrate resume vg0/vm7                (after the run was killed; or
-                                                 the same migrate again)
+  iofollow-migrate resume vg0/vm7                (after the run was killed or a
+                                                 reboot; or the same migrate again)
   iofollow-migrate abort vg0/vm7
 
 Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted (original table back).
@@ -72,7 +74,8 @@ enum Command {
     },
     /// Change the ratio, deadline or cache of a running migration.
     Set(SetArgs),
-    /// Carry on a migration that a run which has gone left copying, to its
+    /// Carry on a migration that a run which has gone left copying, or
+    /// whose table went with a reboot (from its checkpoint), to its
     /// switch-over.
     Resume(ResumeArgs),
     /// Stop a migration and put the device's original table back.
@@ -449,9 +452,19 @@ fn migrate_volume(
         };
         return carry_on_recorded(&dm, &live, Some(asked), &how, group, stop.as_deref());
     }
-    blockdev::device_number(Path::new(dest_arg))?;
+    let dest_asked = blockdev::device_number(Path::new(dest_arg))?;
     ensure_module(&dm)?;
     let copy = copy_options(args);
+    if let Some(rec) = record::Record::load(&live)? {
+        // Its table went (a reboot, a crash, a removed device) with the
+        // checkpoint kept: the same migration goes on from it.
+        let asked = Asked {
+            dest: dest_asked,
+            path: dest_arg,
+            copy,
+        };
+        return checkpoint::carry_on(&dm, &live, &rec, Some(asked), &how, group, stop.as_deref());
+    }
     let mv = lvm_move(&dm, &live, dest_arg)?;
     let allow = plan::Allow {
         raw_destination: args.raw_destination,
@@ -558,6 +571,7 @@ fn migrate_volume(
     }
 
     let stop = stop.ok_or_else(|| Error::new("no stop flag for a real run"))?;
+    let plan = checkpoint::record_new(&dm, &plan, dest_arg).map_err(drop_twin)?;
     drive(&dm, &plan, mv.as_ref(), &how, group, &stop, control::run)
 }
 
@@ -596,6 +610,12 @@ fn drive<D: Dm>(
     let outcome = steps(dm, plan, &mut ui, stop, &opts);
     if let Some(mv) = mv {
         finish_lvm_move(dm, plan, mv, &outcome);
+    }
+    if outcome.is_ok() {
+        // Switched, or the original table back: the checkpoint is over.
+        if let Err(e) = record::forget(&plan.live) {
+            eprintln!("iofollow-migrate: {}: {e}", plan.live);
+        }
     }
     match outcome? {
         Outcome::Switched => {
@@ -650,7 +670,13 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
         retries: args.retries,
         json,
     };
-    carry_on_recorded(&dm, &live, None, &how, None, Some(&stop))
+    let copying = dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    match record::Record::load(&live)? {
+        Some(rec) if !copying => {
+            checkpoint::carry_on(&dm, &live, &rec, None, &how, None, Some(&stop))
+        }
+        _ => carry_on_recorded(&dm, &live, None, &how, None, Some(&stop)),
+    }
 }
 
 /// What a `migrate` of a device left copying asked for.
@@ -813,6 +839,18 @@ fn finish_lvm_move(dm: &impl Dm, plan: &plan::Plan, mv: &lvm::Move, outcome: &Re
 /// names the leg holding every write and no twin.
 fn abort(dm: &impl Dm, live: &str) -> Result<()> {
     let _running = RunLock::take(live)?;
+    let recorded = record::metadata_file(live).exists();
+    abort_tables(dm, live, recorded)?;
+    if recorded {
+        record::forget(live)?;
+        eprintln!("{live}: removed the migration's checkpoint");
+    }
+    Ok(())
+}
+
+/// `abort`'s tables and LVM metadata; `recorded`: a checkpoint of the
+/// migration is kept (its table may be gone: then only LVM's is settled).
+fn abort_tables(dm: &impl Dm, live: &str, recorded: bool) -> Result<()> {
     let info = dm
         .info(live)?
         .ok_or_else(|| Error::new(format!("no device-mapper device named '{live}'")))?;
@@ -848,7 +886,9 @@ fn abort(dm: &impl Dm, live: &str) -> Result<()> {
             return Ok(());
         }
     }
-    control::abort(dm, live, &mut Notes)?;
+    if migrating || !recorded {
+        control::abort(dm, live, &mut Notes)?;
+    }
     // The twin of a move aborted before the settle (it held the copy).
     if let Some(v) = &volume {
         let truth = table::single_linear(live, &dm.table(live)?)?.1.dev;
@@ -892,7 +932,15 @@ fn show_all(json: bool) -> Result<()> {
 
 /// One migration's progress, `live` a dm name.
 fn show_status(dm: &impl Dm, live: &str, json: bool) -> Result<()> {
-    let (st, block_bytes) = control::status_and_block(dm, live)?;
+    let (st, block_bytes) =
+        control::status_and_block(dm, live).map_err(|e| match record::Record::load(live) {
+            Ok(Some(r)) => Error::new(format!(
+                "{e}; its migration to {} is recorded, with a checkpoint: \
+                 'iofollow-migrate resume {live}' carries it on",
+                r.destination
+            )),
+            _ => e,
+        })?;
     if json {
         println!("{}", status::json_line(live, &st, block_bytes, None));
     } else {

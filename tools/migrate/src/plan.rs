@@ -54,6 +54,9 @@ pub struct Plan {
     /// The table after the switch-over: linear on the destination, or on
     /// what the destination (an LVM volume's twin) maps.
     pub switch: Segment,
+    /// The target's metadata device (crate::record), if the copy keeps a
+    /// checkpoint.
+    pub metadata: Option<DiskId>,
 }
 
 impl Plan {
@@ -65,7 +68,14 @@ impl Plan {
     /// The table loaded under the live device, copying from the helper.
     /// `helper` names it: `major:minor`, or a path for `--dry-run`.
     pub fn iofollow_table(&self, helper: &str) -> Result<Segment> {
-        let params = iofollow_params(helper, &self.dest.to_string(), &self.copy, Some(self.place))?;
+        let metadata = self.metadata.map(|m| m.to_string());
+        let params = iofollow_params(
+            helper,
+            &self.dest.to_string(),
+            &self.copy,
+            Some(self.place),
+            metadata.as_deref(),
+        )?;
         Ok(Segment::new(0, self.len, "iofollow", params))
     }
 
@@ -246,6 +256,7 @@ pub fn plan(
         copy,
         lvm_raw: info.lvm && !allow.lvm_twin,
         switch,
+        metadata: None,
     })
 }
 
@@ -351,5 +362,6 @@ pub fn resumed(dm: &impl Dm, blocks: &impl Blocks, live: &str, lvm_twin: bool) -
         copy,
         lvm_raw: info.lvm && !lvm_twin,
         switch: switch_table(dm, dest, len, lvm_twin)?,
+        metadata: cfg.metadata.and_then(DiskId::parse),
     })
 }

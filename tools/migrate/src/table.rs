@@ -109,14 +109,17 @@ pub struct DiskPlace {
 }
 
 /// The iofollow parameters for a copy from `source` to `dest`; `place`
-/// (where the source is on its disk) is written only with `shared_head`.
+/// (where the source is on its disk) is written only with `shared_head`;
+/// `metadata`, the metadata device, if the copy keeps a checkpoint.
 pub fn iofollow_params(
     source: &str,
     dest: &str,
     opts: &CopyOptions,
     place: Option<DiskPlace>,
+    metadata: Option<&str>,
 ) -> Result<String> {
     let mut cfg = TableConfig::new("", "", opts.chunk_sectors);
+    cfg.metadata = metadata;
     if let Some(r) = opts.ratio {
         cfg.ratio = r;
     }
@@ -218,15 +221,17 @@ mod tests {
                 disk: d(7, 0),
                 offset: 4096,
             }),
+            Some("7:3"),
         )
         .unwrap();
         assert_eq!(
             p,
-            "253:5 8:16 2048 12 ratio 4:1 policy sequential cache 0 source_offset 4096 disk 7:0 deadline 600"
+            "253:5 8:16 2048 14 ratio 4:1 policy sequential cache 0 source_offset 4096 disk 7:0 deadline 600 metadata 7:3"
         );
         let words: Vec<&str> = p.split_whitespace().collect();
         let cfg = iofollow_policy::table::parse_table(&words).unwrap();
         assert_eq!(cfg.disk, Some(d(7, 0)));
+        assert_eq!(cfg.metadata, Some("7:3"));
         assert_eq!(iofollow_source(&p), Some(d(253, 5)));
         let plain = CopyOptions {
             chunk_sectors: 128,
@@ -237,7 +242,7 @@ mod tests {
             shared_head: false,
         };
         assert_eq!(
-            iofollow_params("1:2", "3:4", &plain, None).unwrap(),
+            iofollow_params("1:2", "3:4", &plain, None, None).unwrap(),
             "1:2 3:4 128"
         );
         // A head model of its own by default: the place is not written.
@@ -246,7 +251,7 @@ mod tests {
             offset: 4096,
         };
         assert_eq!(
-            iofollow_params("1:2", "3:4", &plain, Some(place)).unwrap(),
+            iofollow_params("1:2", "3:4", &plain, Some(place), None).unwrap(),
             "1:2 3:4 128"
         );
     }

@@ -976,3 +976,68 @@ fn a_commit_that_failed_after_writing_still_switches() {
     assert_eq!(meta.side.get(), Side::Destination);
     assert_eq!(dm.dev("vg-lv").active, vec![switch]);
 }
+
+#[test]
+fn a_device_counts_as_written_by_its_writes_discards_and_ios_in_flight() {
+    use crate::blockdev::written_in_stat;
+    let idle = "     120        0     4800      33        0        0        0        0        0       40       33        0        0        0        0        0        0";
+    assert_eq!(written_in_stat(idle), None);
+    let wrote = idle.replacen(
+        "       0        0        0        0        0       40",
+        "       2        0        0        0        0       40",
+        1,
+    );
+    assert_eq!(written_in_stat(&wrote), Some(2));
+    let fields = |at: usize| {
+        let mut f = vec!["0"; 17];
+        f[at] = "3";
+        f.join(" ")
+    };
+    assert_eq!(written_in_stat(&fields(4)), Some(3), "writes");
+    assert_eq!(written_in_stat(&fields(8)), Some(3), "in flight");
+    assert_eq!(written_in_stat(&fields(11)), Some(3), "discards");
+    assert_eq!(written_in_stat(&fields(0)), None, "reads");
+    assert_eq!(written_in_stat("0 0 0"), Some(u64::MAX), "unreadable");
+    assert!(written_in_stat(&fields(4).replace('3', "x")).is_some());
+}
+
+#[test]
+fn a_checkpoint_is_checked_while_the_device_is_suspended_and_loaded_with_its_metadata() {
+    let dm = FakeDm::new(&[]);
+    let p = Plan {
+        metadata: Some(DiskId { major: 7, minor: 9 }),
+        ..planned(&dm)
+    };
+    let mut obs = Quiet::default();
+    let mut check = || -> Result<String> {
+        assert!(
+            dm.dev("vg-lv").suspended,
+            "checked while the device takes writes"
+        );
+        assert!(
+            dm.dev("vg-lv").inactive.is_none(),
+            "checked after the table read the metadata"
+        );
+        Ok("checked".into())
+    };
+    control::start_at_checkpoint(&dm, &p, &mut obs, &mut check).unwrap();
+    let live = dm.dev("vg-lv");
+    assert!(!live.suspended);
+    assert_eq!(live.active.len(), 1);
+    assert!(
+        live.active[0].params.ends_with(" metadata 7:9"),
+        "{}",
+        live.active[0].params
+    );
+    assert!(obs.notes.iter().any(|n| n == "checked"), "{:?}", obs.notes);
+
+    // A failed check changes nothing, and the device takes IO again.
+    let dm = FakeDm::new(&[]);
+    let mut refuse = || -> Result<String> { Err(Error::new("cannot withdraw")) };
+    let e = control::start_at_checkpoint(&dm, &p, &mut obs, &mut refuse).unwrap_err();
+    assert!(e.to_string().contains("cannot withdraw"));
+    let live = dm.dev("vg-lv");
+    assert!(!live.suspended);
+    assert_eq!(live.active, vec![Segment::linear(LEN, PV, 2048)]);
+    assert!(dm.st.borrow().devs.get("iofollow-src-vg-lv").is_none());
+}
