@@ -119,7 +119,7 @@ grep -qF "has a migration to $dst2 recorded, not to $other_loop" <<<"$out" ||
 kmsg_mark
 "$MIGRATE" migrate --verify --chunk 64 rbt-vm "$dst2" >"$SCRATCH/again.out" 2>&1 ||
 	fail "the migrate after the write failed: $(tail -n 5 "$SCRATCH/again.out")"
-grep -q "took [0-9]* writes or discards since it appeared: the checkpoint cannot be trusted" "$SCRATCH/again.out" ||
+grep -q "took [0-9]* writes, discards or IOs in flight since it appeared: the checkpoint cannot be trusted" "$SCRATCH/again.out" ||
 	fail "migrate did not withdraw the checkpoint: $(head -n 5 "$SCRATCH/again.out")"
 ! kmsg_since_mark | grep -q "rbt-vm.*resumed from the metadata" ||
 	fail "the target trusted the withdrawn checkpoint: $(kmsg_since_mark | grep resumed)"

@@ -188,7 +188,7 @@ pub fn written_since_created(dev: DiskId) -> Option<String> {
     match written_in_stat(&stat)? {
         u64::MAX => Some(format!("{dev}: cannot read its IO counters")),
         n => Some(format!(
-            "{dev} took {n} writes or discards since it appeared"
+            "{dev} took {n} writes, discards or IOs in flight since it appeared"
         )),
     }
 }
@@ -209,4 +209,62 @@ pub fn written_in_stat(stat: &str) -> Option<u64> {
         .filter_map(|&i| fields.get(i))
         .fold(0u64, |a, &b| a.saturating_add(b));
     (n > 0).then_some(n)
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A name of `dev` that outlives its device number across a reboot: a
+/// device-mapper device's uuid (or, without one, its name), a loop
+/// device's backing file, a disk's WWID or serial, a partition's number on
+/// its disk's; `None` for a device with none of these.
+pub fn stable_id(dev: DiskId) -> Option<String> {
+    let dir = sys(dev);
+    if let Some(uuid) = read_trimmed(&dir.join("dm/uuid")) {
+        return Some(format!("dm-uuid:{uuid}"));
+    }
+    if let Some(name) = read_trimmed(&dir.join("dm/name")) {
+        return Some(format!("dm-name:{name}"));
+    }
+    if let Some(file) = read_trimmed(&dir.join("loop/backing_file")) {
+        return Some(format!("loop:{file}"));
+    }
+    if let Some(n) = read_trimmed(&dir.join("partition")) {
+        let disk = read_dev(&dir.join("../dev")).ok()?;
+        return Some(format!("{} partition {n}", stable_id(disk)?));
+    }
+    ["wwid", "device/wwid", "device/serial"]
+        .iter()
+        .find_map(|f| read_trimmed(&dir.join(f)))
+        .map(|id| format!("disk:{id}"))
+}
+
+/// `dev` and every block device under it (its dm or md slaves, a
+/// partition's disk), down to the disks.
+pub fn stack_below(dev: DiskId) -> Vec<DiskId> {
+    let mut seen = vec![dev];
+    let mut next = 0;
+    while let Some(&d) = seen.get(next) {
+        next += 1;
+        let dir = sys(d);
+        let mut below: Vec<DiskId> = fs::read_dir(dir.join("slaves"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| read_dev(&e.path().join("dev")).ok())
+            .collect();
+        if dir.join("partition").exists() {
+            below.extend(read_dev(&dir.join("../dev")).ok());
+        }
+        for b in below {
+            if !seen.contains(&b) && seen.len() < 64 {
+                seen.push(b);
+            }
+        }
+    }
+    seen
 }

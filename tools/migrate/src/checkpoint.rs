@@ -35,23 +35,25 @@ use std::sync::Arc;
 /// A new migration's record, and `plan` with its metadata device.
 /// `destination` is as the operator named it.
 pub fn record_new(dm: &impl Dm, plan: &Plan, destination: &str) -> Result<Plan> {
+    let source = Linear::parse(&plan.original.params).map(|l| l.dev);
     let rec = Record {
         live: plan.live.clone(),
         destination: destination.to_string(),
         original: plan.original.clone(),
         copy: plan.copy.clone(),
+        source_id: source.and_then(blockdev::stable_id),
+        destination_id: blockdev::stable_id(plan.dest),
     };
     let live = dm
         .info(&plan.live)?
         .ok_or_else(|| Error::new(format!("no device-mapper device named '{}'", plan.live)))?;
-    let source = Linear::parse(&plan.original.params).map(|l| l.dev);
     let devices: Vec<DiskId> = [Some(live.dev), source, Some(plan.dest)]
         .into_iter()
         .flatten()
         .collect();
     rec.create(&devices).map_err(|e| {
         e.context(format!(
-            "cannot keep the checkpoint of {} in {} (set {} to another directory;              'iofollow-migrate abort {0}' removes a record a run left)",
+            "cannot keep the checkpoint of {} in {} (set {} to another directory)",
             plan.live,
             record::state_dir().display(),
             record::STATE_DIR_ENV
@@ -127,6 +129,14 @@ pub fn carry_on(
         eprintln!("iofollow-migrate: {live}: the copy keeps its recorded settings");
     }
     let dest = blockdev::device_number(Path::new(&dest_path))?;
+    // Device numbers may name other devices after a reboot.
+    let unproven = match (
+        same_device("source", source, rec.source_id.as_deref())?,
+        same_device("destination", dest, rec.destination_id.as_deref())?,
+    ) {
+        (Some(why), _) | (_, Some(why)) => Some(why),
+        (None, None) => None,
+    };
     let allow = plan::Allow {
         raw_destination: true,
         lvm_twin: mv.is_some(),
@@ -164,7 +174,9 @@ pub fn carry_on(
     );
     let live_dev = info.dev;
     let mut check = || -> Result<String> {
-        let written = [live_dev, dest].into_iter().find_map(written_since_created);
+        let written = unproven
+            .clone()
+            .or_else(|| [live_dev, dest].into_iter().find_map(written_since_created));
         match written {
             None => Ok(format!(
                 "{live} and {dest_path} were not written since they appeared: \
@@ -188,4 +200,22 @@ pub fn carry_on(
         control::carry_on(dm, plan, ui, stop, opts)
     };
     drive(dm, &plan, mv.as_ref(), how, group, stop, steps)
+}
+
+/// Whether `dev`, the migration's `what`, is the device recorded as
+/// `recorded` (`blockdev::stable_id`): `Err` if it is another one, `Ok(Some)`
+/// (why not) if that cannot be told, `Ok(None)` if it is.
+fn same_device(what: &str, dev: DiskId, recorded: Option<&str>) -> Result<Option<String>> {
+    match (recorded, blockdev::stable_id(dev)) {
+        (Some(r), Some(now)) if r == now => Ok(None),
+        (Some(r), now) => Err(Error::new(format!(
+            "the {what} {dev} is {}, not the recorded {r}: another device took its number; \
+             'iofollow-migrate abort' drops the record",
+            now.as_deref().unwrap_or("a device without a stable name")
+        ))),
+        (None, _) => Ok(Some(format!(
+            "the {what} {dev} has no name that outlives its device number (dm uuid, disk WWID \
+             or serial, loop file), so it may be another device"
+        ))),
+    }
 }

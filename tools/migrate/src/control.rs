@@ -379,7 +379,13 @@ fn switch_over(
 }
 
 /// Puts `original` back under the suspended device `live`; removes `helper`.
+/// The iofollow table's checkpoint is withdrawn first (`reset` writes both
+/// superblock slots before it replies): the source will be written outside
+/// the migration, so no later table may trust it.
 fn restore_suspended(dm: &impl Dm, live: &str, helper: &str, original: &Segment) -> Result<()> {
+    if let Err(e) = dm.message(live, "reset") {
+        eprintln!("iofollow-migrate: {live}: {e}: its checkpoint may still be trusted");
+    }
     dm.load(live, std::slice::from_ref(original))?;
     dm.resume(live)?;
     dm.remove(helper)

@@ -611,10 +611,20 @@ fn drive<D: Dm>(
     if let Some(mv) = mv {
         finish_lvm_move(dm, plan, mv, &outcome);
     }
-    if outcome.is_ok() {
-        // Switched, or the original table back: the checkpoint is over.
+    // The checkpoint lives as long as the iofollow table does (and across a
+    // reboot): once the device maps the destination, or the source again
+    // (writes may reach it outside the migration), it is over, whatever
+    // the outcome.
+    let copying = dm
+        .table(&plan.live)
+        .map_or(true, |t| t.iter().any(|s| s.target == "iofollow"));
+    if !copying {
         if let Err(e) = record::forget(&plan.live) {
-            eprintln!("iofollow-migrate: {}: {e}", plan.live);
+            eprintln!(
+                "iofollow-migrate: {}: {e}: remove {} before the next migration of it",
+                plan.live,
+                record::metadata_file(&plan.live).display()
+            );
         }
     }
     match outcome? {

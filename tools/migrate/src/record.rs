@@ -45,6 +45,11 @@ pub struct Record {
     pub original: Segment,
     /// The copy's settings.
     pub copy: CopyOptions,
+    /// What the original table maps, and the destination, by names that
+    /// outlive device numbers (`blockdev::stable_id`), if they have one.
+    pub source_id: Option<String>,
+    /// See `source_id`.
+    pub destination_id: Option<String>,
 }
 
 fn file(live: &str, ext: &str) -> PathBuf {
@@ -61,6 +66,9 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, "cannot sync", e))
@@ -91,6 +99,12 @@ impl Record {
         if let Some(d) = c.deadline_s {
             out += &format!("deadline_s {d}\n");
         }
+        if let Some(id) = &self.source_id {
+            out += &format!("source_id {id}\n");
+        }
+        if let Some(id) = &self.destination_id {
+            out += &format!("destination_id {id}\n");
+        }
         out
     }
 
@@ -102,6 +116,7 @@ impl Record {
         }
         let (mut live, mut destination, mut original) = (None, None, None);
         let (mut chunk, mut shared_head) = (None, None);
+        let (mut source_id, mut destination_id) = (None, None);
         let mut copy = CopyOptions {
             chunk_sectors: 0,
             ratio: None,
@@ -126,6 +141,8 @@ impl Record {
                 "policy" => copy.policy = Some(PolicyKind::from_name(value)?),
                 "cache_mib" => copy.cache_mib = Some(value.parse().ok()?),
                 "deadline_s" => copy.deadline_s = Some(value.parse().ok()?),
+                "source_id" => source_id = Some(value.to_string()),
+                "destination_id" => destination_id = Some(value.to_string()),
                 _ => return None,
             }
         }
@@ -136,6 +153,8 @@ impl Record {
             destination: destination?,
             original: original?,
             copy,
+            source_id,
+            destination_id,
         })
     }
 
@@ -176,9 +195,12 @@ impl Record {
             major: libc::major(fs_dev),
             minor: libc::minor(fs_dev),
         };
-        if devices.contains(&on) {
+        if let Some(d) = crate::blockdev::stack_below(on)
+            .into_iter()
+            .find(|d| devices.contains(d))
+        {
             return Err(Error::new(format!(
-                "{} is on {on}, a device of the migration",
+                "{} is on {on}, which is on {d}, a device of the migration",
                 dir.display()
             )));
         }
@@ -189,6 +211,11 @@ impl Record {
             .max((SUPERBLOCK_SLOTS + 1) * MBLOCK_SECTORS)
             .saturating_mul(512);
         let meta = metadata_file(&self.live);
+        if meta.exists() && Self::load(&self.live)?.is_none() {
+            // Left by a run that ended between the two removals of
+            // `forget`, or died before its record was written.
+            forget(&self.live)?;
+        }
         let m = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -283,23 +310,24 @@ impl AlignedZeros {
 /// them), the record and the metadata removed. Nothing kept: `Ok`.
 pub fn forget(live: &str) -> Result<()> {
     let meta = metadata_file(live);
-    let record = file(live, "record");
+    // The record first, durably: without it no run loads the metadata
+    // again, whatever fails below.
+    remove(&file(live, "record"))?;
+    sync_dir(&state_dir())?;
     if meta.exists() {
         for dev in loops_of(&meta)? {
             losetup(&["-d", &dev])?;
         }
     }
-    for path in [&record, &meta] {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(path, "cannot remove", e)),
-        }
+    remove(&meta)
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path, "cannot remove", e)),
     }
-    // Removed either way; a record a crash brings back is caught by the
-    // next run's check of the devices' writes.
-    let _ = sync_dir(&state_dir());
-    Ok(())
 }
 
 #[cfg(test)]
@@ -326,6 +354,8 @@ mod tests {
                 deadline_s: Some(600),
                 shared_head: true,
             },
+            source_id: Some("disk:0x5000c500a1b2c3d4".into()),
+            destination_id: Some("dm-uuid:LVM-abc".into()),
         }
     }
 
@@ -342,6 +372,8 @@ mod tests {
                 shared_head: false,
                 ..r.copy.clone()
             },
+            source_id: None,
+            destination_id: None,
             ..r
         };
         assert_eq!(Record::from_text(&plain.to_text()), Some(plain));
@@ -387,6 +419,15 @@ mod tests {
         forget("vg0-vm7").unwrap();
         assert_eq!(Record::load("vg0-vm7").unwrap(), None);
         assert!(!metadata_file("vg0-vm7").exists());
+        forget("vg0-vm7").unwrap();
+        // A metadata file without its record (a run died between the two)
+        // is not a migration: a new one replaces it.
+        fs::write(metadata_file("vg0-vm7"), b"left").unwrap();
+        r.create(&[]).unwrap();
+        assert_eq!(
+            fs::metadata(metadata_file("vg0-vm7")).unwrap().len(),
+            3 * 4096
+        );
         forget("vg0-vm7").unwrap();
         fs::remove_dir(&dir).unwrap();
     }
