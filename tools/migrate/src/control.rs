@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::lvm::Side;
 use crate::plan::{helper_name, Plan};
 use crate::status::{State, Status};
-use crate::table::{iofollow_source, single_linear, Segment};
+use crate::table::{iofollow_source, is_iofollow, single_linear, Segment};
 use iofollow_policy::message::Message;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -127,7 +127,7 @@ pub fn migrations(dm: &impl Dm) -> Result<Vec<String>> {
         let Ok(table) = dm.table(&name) else {
             continue;
         };
-        if table.iter().any(|s| s.target == "iofollow") {
+        if is_iofollow(&table) {
             found.push(name);
         }
     }

@@ -21,6 +21,7 @@
 //! undoes what a killed run left.
 
 use crate::blockdev::device_number;
+use crate::command::output_of;
 use crate::error::{Error, Result};
 use crate::lvm_text;
 use iofollow_policy::table::DiskId;
@@ -107,21 +108,14 @@ pub enum PvOf {
 /// vgcfgrestore half-way (with --nolocking, LVM does not block signals
 /// around its metadata write itself).
 fn lvm(args: &[&str]) -> Result<String> {
-    let out = Command::new("lvm")
-        .args(args)
-        // Our descriptors are not LVM's business.
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .process_group(0)
-        .output()
-        .map_err(|e| Error::new(format!("cannot run lvm {}: {e}", args.join(" "))))?;
-    if !out.status.success() {
-        return Err(Error::new(format!(
-            "'lvm {}' failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    output_of(
+        Command::new("lvm")
+            .args(args)
+            // Our descriptors are not LVM's business.
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .process_group(0),
+        &format!("lvm {}", args.join(" ")),
+    )
 }
 
 /// An `lvs` report; `None` when the volume does not exist.

@@ -7,6 +7,7 @@
 
 mod blockdev;
 mod checkpoint;
+mod command;
 mod control;
 mod dm;
 mod error;
@@ -430,8 +431,7 @@ fn migrate_volume(
     let live = resolve_live(&dm, device)?;
     let _running = RunLock::take(&live)?;
     // (A device that does not exist is the plan's to report.)
-    let being_copied =
-        dm.info(&live)?.is_some() && dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    let being_copied = dm.info(&live)?.is_some() && table::is_iofollow(&dm.table(&live)?);
     let how = Drive {
         verify: args.verify,
         retries: args.retries,
@@ -617,7 +617,7 @@ fn drive<D: Dm>(
     // the outcome.
     let copying = dm
         .table(&plan.live)
-        .map_or(true, |t| t.iter().any(|s| s.target == "iofollow"));
+        .map_or(true, |t| table::is_iofollow(&t));
     if !copying {
         if let Err(e) = record::forget(&plan.live) {
             eprintln!(
@@ -680,7 +680,7 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
         retries: args.retries,
         json,
     };
-    let copying = dm.table(&live)?.iter().any(|t| t.target == "iofollow");
+    let copying = table::is_iofollow(&dm.table(&live)?);
     match record::Record::load(&live)? {
         Some(rec) if !copying => {
             checkpoint::carry_on(&dm, &live, &rec, None, &how, None, Some(&stop))
@@ -874,7 +874,7 @@ fn abort_tables(dm: &impl Dm, live: &str, recorded: bool) -> Result<()> {
     let volume = info.lvm.then(|| lvm::volume_of_dm_name(live)).flatten();
     let helper = plan::helper_name(live);
     let table = dm.table(live)?;
-    let migrating = table.iter().any(|t| t.target == "iofollow") || dm.info(&helper)?.is_some();
+    let migrating = table::is_iofollow(&table) || dm.info(&helper)?.is_some();
     if let Some(v) = volume.as_ref().filter(|v| lvm::has_twin(v).unwrap_or(true)) {
         // The leg with every acknowledged write: the source under iofollow
         // (the helper maps it), else what the live table maps.

@@ -11,6 +11,7 @@
 //! `<live>.meta`, the metadata, and `<live>.record`, the text below,
 //! written after the metadata and removed before it.
 
+use crate::command::output_of;
 use crate::error::{Error, Result};
 use crate::table::{CopyOptions, Linear, Segment};
 use iofollow_policy::ratio::Ratio;
@@ -239,18 +240,10 @@ impl Record {
 }
 
 fn losetup(args: &[&str]) -> Result<String> {
-    let out = Command::new("losetup")
-        .args(args)
-        .output()
-        .map_err(|e| Error::new(format!("cannot run losetup: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(format!(
-            "losetup {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    output_of(
+        Command::new("losetup").args(args),
+        &format!("losetup {}", args.join(" ")),
+    )
 }
 
 /// The loop devices over `meta`.

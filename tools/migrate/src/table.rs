@@ -59,6 +59,11 @@ impl Linear {
     }
 }
 
+/// Whether `table` holds an iofollow segment: a migration is copying.
+pub fn is_iofollow(table: &[Segment]) -> bool {
+    table.iter().any(|s| s.target == "iofollow")
+}
+
 /// The device's table if it is one linear segment from sector 0, else why not.
 pub fn single_linear(name: &str, table: &[Segment]) -> Result<(u64, Linear)> {
     match table {
