@@ -516,6 +516,15 @@ md_first_recorded() {
 		awk -v n="${2:-1}" '$1 > 0 { for (b = 0; b < 8; b++) if (int($1 / 2 ^ b) % 2 && ++k == n) { print (NR - 1) * 8 + b; exit } }'
 }
 
+# verified_writes <dev> <MiB> <io size> <seed>: fio's arguments for <io
+# size> of random 4 KiB writes over the first <MiB> of <dev>, 100 a second,
+# each checksummed (crc32c) so that --verify_only reads them back later.
+verified_writes() {
+	echo --name=vm --filename="$1" --direct=1 --rw=randwrite --bs=4k --size="$2M" \
+		--io_size="$3" --rate_iops=100 --verify=crc32c --verify_backlog=64 --verify_state_save=0 \
+		--randseed="$4"
+}
+
 # resumed_from_checkpoint <name> <tool output> <copied at the kill> <total>:
 # iofollow-migrate carried the copy of <name> on from its checkpoint, and
 # the target (its kernel log since kmsg_mark) resumed with at least the

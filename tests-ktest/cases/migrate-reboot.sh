@@ -32,11 +32,7 @@ meta=$IOFOLLOW_MIGRATE_STATE_DIR/rbt-vm.meta
 table_kind() { dmsetup table rbt-vm | awk '{print $3}'; }
 
 # fio_job <seed>: 512 KiB of verified random writes, 100 a second.
-fio_job() {
-	echo --name=vm --filename=$vm --direct=1 --rw=randwrite --bs=4k --size=${MIB}M \
-		--io_size=512k --rate_iops=100 --verify=crc32c --verify_backlog=64 --verify_state_save=0 \
-		--randseed="$1"
-}
+fio_job() { verified_writes $vm $MIB 512k "$1"; }
 
 # killed_mid_copy <destination> <fio seed>: a migration to <destination>,
 # its copy paused once under way (so that a fast guest does not finish it),

@@ -31,11 +31,7 @@ devno() { dmsetup info -c --noheadings -o major,minor --separator : "$1"; }
 table_kind() { dmsetup table rsm-vm | awk '{print $3}'; }
 
 # fio_job <seed>: 1 MiB of verified random writes, 100 a second.
-fio_job() {
-	echo --name=vm --filename=$vm --direct=1 --rw=randwrite --bs=4k --size=${MIB}M \
-		--io_size=1M --rate_iops=100 --verify=crc32c --verify_backlog=64 --verify_state_save=0 \
-		--randseed="$1"
-}
+fio_job() { verified_writes $vm $MIB 1M "$1"; }
 
 # killed_mid_copy <destination> <fio seed>: a migration to <destination>,
 # its copy paused once under way (a slow guest must not finish it before
