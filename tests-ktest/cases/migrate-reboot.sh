@@ -10,7 +10,9 @@
 # destination. Then a device written between the runs (as a VM started
 # before the resume would): the plain 'migrate' (another destination
 # refused first) withdraws the checkpoint and copies every block again,
-# and the block written in between reads back from the destination.
+# and the block written in between reads back from the destination. Last,
+# a destination formatted between the runs: the run refuses to overwrite
+# it and keeps the record until 'abort'.
 # suite: parallel
 . "$(dirname "$0")/../lib.sh"
 load_module
@@ -21,11 +23,13 @@ src=$(make_loop $MIB)
 fill "$src" $MIB migrate-reboot
 dst_loop=$(make_loop $MIB)
 dst2_loop=$(make_loop $MIB)
+dst3_loop=$(make_loop $MIB)
 other_loop=$(make_loop $MIB)
 # Listed before the live device, so removed after it if the case fails.
 echo iofollow-src-rbt-vm >>"$DM_LIST"
 dst=$(slow_dev rbtdst "$dst_loop" 0 100)
 dst2=$(slow_dev rbtdst2 "$dst2_loop" 0 100)
+dst3=$(slow_dev rbtdst3 "$dst3_loop" 0 100)
 dm_create rbt-vm "0 $(sectors "$src") linear $src 0"
 vm=/dev/mapper/rbt-vm
 meta=$IOFOLLOW_MIGRATE_STATE_DIR/rbt-vm.meta
@@ -124,3 +128,33 @@ grep -q "verified and switched: rbt-vm now maps $dst2" "$SCRATCH/again.out" ||
 cmp -s "$SCRATCH/between" <(direct_read_at "$dst2_loop" $((block * 65536)) 65536) ||
 	fail "block $block, written between the runs, is not on the destination"
 note "killed at $KILLED_AT of $TOTAL blocks, recorded block $block written between the runs: the checkpoint was withdrawn, the copy started over, verified and switched; the write is on the destination"
+
+# 3. The destination formatted between the runs, as by someone who took
+# the migration for dead: neither the checkpoint nor a copy started over
+# may overwrite it. The source holds a file system of its own, which the
+# copy may have brought over: that one does not stop a run.
+original=$(dmsetup table rbt-vm)
+mkfs.ext4 -q -F $vm || fail "mkfs.ext4 of rbt-vm failed"
+killed_mid_copy "$dst3" 3
+rebooted "$original" rbtdst3 "$dst3_loop"
+out=$("$MIGRATE" migrate --dry-run --chunk 64 rbt-vm "$dst3" 2>&1) ||
+	fail "the destination holding only the copy was refused: $out"
+grep -qF "carry on the migration to $dst3 from its checkpoint" <<<"$out" ||
+	fail "the dry run before the format said '$out'"
+mkfs.ext4 -q -F "$dst3" || fail "mkfs.ext4 of the destination failed"
+uuid=$(blkid -p -s UUID -o value "$dst3")
+[ -n "$uuid" ] || fail "no file system on $dst3 after mkfs: test proves nothing"
+for run in "resume rbt-vm" "migrate --chunk 64 rbt-vm $dst3"; do
+	# shellcheck disable=SC2086
+	out=$("$MIGRATE" $run 2>&1) && fail "'$run' overwrote the file system made on $dst3"
+	grep -qF "$dst3 holds a file system (ext4), which rbt-vm does not: it was written since the migration was recorded" <<<"$out" ||
+		fail "'$run' said '$out'"
+done
+[ "$(table_kind)" = linear ] || fail "a refused run changed the table: $(dmsetup table rbt-vm)"
+[ -s "$IOFOLLOW_MIGRATE_STATE_DIR/rbt-vm.record" ] || fail "a refused run dropped the record"
+[ "$(blkid -p -s UUID -o value "$dst3")" = "$uuid" ] || fail "the file system made on $dst3 was overwritten"
+"$MIGRATE" abort rbt-vm >"$SCRATCH/abort.out" 2>&1 || fail "abort failed: $(cat "$SCRATCH/abort.out")"
+[ ! -e "$meta" ] && [ ! -e "$IOFOLLOW_MIGRATE_STATE_DIR/rbt-vm.record" ] ||
+	fail "abort kept the record: $(ls "$IOFOLLOW_MIGRATE_STATE_DIR")"
+[ "$(blkid -p -s UUID -o value "$dst3")" = "$uuid" ] || fail "abort overwrote the file system made on $dst3"
+note "killed at $KILLED_AT of $TOTAL blocks, the destination formatted between the runs: resume and migrate refused, the file system and the record kept until abort"

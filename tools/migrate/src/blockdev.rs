@@ -140,9 +140,56 @@ pub fn parse_blkid_export(text: &str) -> Signatures {
     Signatures { found }
 }
 
+/// What `blkid -p -o export` said of a device: its exit status (0: found,
+/// 2: nothing, 8: more than one signature it cannot tell apart) and its
+/// `KEY=value` lines but the device's own name, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    pub code: i32,
+    pub lines: Vec<String>,
+}
+
+impl Probe {
+    /// From blkid's exit status and output.
+    pub fn new(code: i32, stdout: &str) -> Self {
+        let lines = stdout
+            .lines()
+            .filter(|l| !l.starts_with("DEVNAME="))
+            .map(str::to_string)
+            .collect();
+        Self { code, lines }
+    }
+
+    /// Whether blkid found nothing on the device.
+    pub fn is_blank(&self) -> bool {
+        self.code == 2
+    }
+
+    /// What it found, for a message.
+    pub fn describe(&self) -> String {
+        let found = parse_blkid_export(&self.lines.join("\n")).found;
+        if self.code == 0 && !found.is_empty() {
+            found.join(" and ")
+        } else {
+            format!(
+                "signatures blkid cannot tell apart (blkid exit {})",
+                self.code
+            )
+        }
+    }
+}
+
 /// Probes `path` with `blkid -p` (libblkid's low-level probe, which reads
-/// the device itself rather than a cache).
-pub fn probe_signatures(path: &Path) -> Result<Signatures> {
+/// the device itself rather than a cache); `Err` if blkid cannot run or
+/// fails for another reason than what it found.
+pub fn probe(path: &Path) -> Result<Probe> {
+    // The device's page cache may hold blocks read before the device was
+    // written through another node (udev's probe of a device over a loop
+    // written directly): dropped first, where the caller may.
+    let _ = std::process::Command::new("blockdev")
+        .arg("--flushbufs")
+        .arg(path)
+        .output();
     let out = std::process::Command::new("blkid")
         .args(["-p", "-o", "export"])
         .arg(path)
@@ -154,15 +201,33 @@ pub fn probe_signatures(path: &Path) -> Result<Signatures> {
             ))
         })?;
     match out.status.code() {
-        // 2: nothing found.
-        Some(2) => Ok(Signatures::default()),
-        Some(0) => Ok(parse_blkid_export(&String::from_utf8_lossy(&out.stdout))),
+        Some(code @ (0 | 2 | 8)) => Ok(Probe::new(code, &String::from_utf8_lossy(&out.stdout))),
         _ => Err(Error::new(format!(
             "cannot probe {} for data: blkid said {}; pass --force to skip the probe",
             path.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         ))),
     }
+}
+
+/// What a low-level probe finds on `path` (as `probe`).
+pub fn probe_signatures(path: &Path) -> Result<Signatures> {
+    let p = probe(path)?;
+    match p.code {
+        0 => Ok(parse_blkid_export(&p.lines.join("\n"))),
+        2 => Ok(Signatures::default()),
+        _ => Ok(Signatures {
+            found: vec![p.describe()],
+        }),
+    }
+}
+
+/// Why a destination that holds a partial copy of the source, probed as
+/// `dest`, holds data the source (probed as `source`) does not: `None` if
+/// it is blank or shows what the source shows (a signature the copy
+/// brought over, as every block the checkpoint holds is the source's).
+pub fn foreign_data(dest: &Probe, source: &Probe) -> Option<String> {
+    (!dest.is_blank() && dest != source).then(|| dest.describe())
 }
 
 /// Why `dev` may have been written since it appeared (created, activated

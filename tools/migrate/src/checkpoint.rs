@@ -151,6 +151,9 @@ pub fn carry_on(
         allow,
     )?;
     blockdev::ensure_unused(Path::new(&dest_path))?;
+    if !how.force {
+        refuse_foreign_data(live, &dest_path)?;
+    }
     let Some(stop) = stop else {
         println!(
             "{live}: carry on the migration to {} from its checkpoint in {} (if neither \
@@ -200,6 +203,25 @@ pub fn carry_on(
         control::carry_on(dm, plan, ui, stop, opts)
     };
     drive(dm, &plan, mv.as_ref(), how, group, stop, steps)
+}
+
+/// `Err` if the destination at `dest_path` holds data that the source,
+/// read through `live` (which maps it), does not: the destination holds a
+/// partial copy of the source and nothing else, unless someone wrote it
+/// since the migration was recorded (formatted it, taking the migration
+/// for dead), and the copy carried on, or started over, would overwrite
+/// that.
+fn refuse_foreign_data(live: &str, dest_path: &str) -> Result<()> {
+    let source = blockdev::probe(Path::new(&format!("/dev/mapper/{live}")))?;
+    let dest = blockdev::probe(Path::new(dest_path))?;
+    match blockdev::foreign_data(&dest, &source) {
+        None => Ok(()),
+        Some(what) => Err(Error::new(format!(
+            "{dest_path} holds {what}, which {live} does not: it was written since the \
+             migration was recorded; refusing to overwrite it ('iofollow-migrate abort {live}' \
+             drops the record, --force carries the copy on over it)"
+        ))),
+    }
 }
 
 /// Whether `dev`, the migration's `what`, is the device recorded as

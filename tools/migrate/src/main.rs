@@ -148,6 +148,11 @@ struct ResumeArgs {
     /// Retries after the copy stops on an IO error, before giving up.
     #[arg(long, default_value_t = 3)]
     retries: u32,
+    /// Carry a migration whose table is gone on over a destination that
+    /// now holds a file system, a partition table or a signature the
+    /// source does not.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -436,6 +441,7 @@ fn migrate_volume(
         verify: args.verify,
         retries: args.retries,
         json,
+        force: args.force,
     };
     if being_copied {
         // Left copying by a run that has gone: the same migration goes on.
@@ -580,6 +586,8 @@ struct Drive {
     verify: bool,
     retries: u32,
     json: bool,
+    /// Overwrite a destination that holds data (`--force`).
+    force: bool,
 }
 
 /// The run's progress and end: `steps` starts (`control::run`) or carries
@@ -679,6 +687,7 @@ fn resume(args: &ResumeArgs, json: bool) -> Result<ExitCode> {
         verify: args.verify,
         retries: args.retries,
         json,
+        force: args.force,
     };
     let copying = table::is_iofollow(&dm.table(&live)?);
     match record::Record::load(&live)? {

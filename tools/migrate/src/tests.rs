@@ -773,6 +773,46 @@ fn blkid_probe_output_names_what_would_be_overwritten() {
 }
 
 #[test]
+fn a_destination_carried_on_may_hold_only_what_the_source_holds() {
+    use crate::blockdev::{foreign_data, Probe};
+    let ext4 = |uuid: &str, dev: &str| {
+        let out =
+            format!("DEVNAME={dev}\nUUID={uuid}\nBLOCK_SIZE=1024\nTYPE=ext4\nUSAGE=filesystem\n");
+        Probe::new(0, &out)
+    };
+    let blank = Probe::new(2, "");
+    // Nothing copied yet, or a block without a signature.
+    assert_eq!(foreign_data(&blank, &ext4("a", "/dev/mapper/vm")), None);
+    assert_eq!(foreign_data(&blank, &blank), None);
+    // The source's file system, copied with its first block: the device
+    // names differ, nothing else does.
+    assert_eq!(
+        foreign_data(&ext4("a", "/dev/sdc"), &ext4("a", "/dev/mapper/vm")),
+        None
+    );
+    // Formatted since: another file system, or one on a blank source.
+    let other = Some("a file system (ext4)".to_string());
+    assert_eq!(
+        foreign_data(&ext4("b", "/dev/sdc"), &ext4("a", "/dev/mapper/vm")),
+        other
+    );
+    assert_eq!(foreign_data(&ext4("b", "/dev/sdc"), &blank), other);
+    let gpt = Probe::new(0, "PTUUID=1\nPTTYPE=gpt\n");
+    assert_eq!(
+        foreign_data(&gpt, &ext4("a", "/dev/mapper/vm")).as_deref(),
+        Some("a gpt partition table")
+    );
+    // Two signatures blkid cannot tell apart are the source's only if the
+    // source shows the same.
+    let ambivalent = Probe::new(8, "");
+    assert_eq!(foreign_data(&ambivalent, &ambivalent), None);
+    assert_eq!(
+        foreign_data(&ambivalent, &blank).as_deref(),
+        Some("signatures blkid cannot tell apart (blkid exit 8)")
+    );
+}
+
+#[test]
 fn set_sends_its_messages_to_a_running_migration_only() {
     use iofollow_policy::message::Message;
     use iofollow_policy::ratio::Ratio;
