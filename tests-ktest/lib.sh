@@ -420,6 +420,24 @@ MIGRATE=$REPO/target/release/iofollow-migrate
 # /var/lib, is the host's, read-only in the guest).
 export IOFOLLOW_MIGRATE_STATE_DIR=$SCRATCH/state
 
+# mount_crash_state [mkfs]: the crash test's disk "iofstate" (made an ext4
+# file system first with mkfs) mounted, iofollow-migrate's state directory
+# on it (tests-ktest/crash/write and check, "tool" mode).
+mount_crash_state() {
+	local disk=/dev/disk/by-id/virtio-iofstate
+	[ -b $disk ] || fail "disk iofstate missing"
+	[ -z "${1:-}" ] || mkfs.ext4 -q -F $disk || fail "mkfs.ext4 of $disk failed"
+	mkdir -p /run/iofstate && mount $disk /run/iofstate || fail "cannot mount $disk"
+	export IOFOLLOW_MIGRATE_STATE_DIR=/run/iofstate
+	case_cleanup() {
+		local d
+		for d in $(losetup -nO NAME -j /run/iofstate/crash.meta); do
+			losetup -d "$d"
+		done
+		umount /run/iofstate
+	}
+}
+
 # lvm_env: LVM confined to this case's loop devices, its metadata backups
 # in the scratch directory (the guest's /etc is read-only).
 lvm_env() {

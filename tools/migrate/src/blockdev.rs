@@ -302,7 +302,8 @@ pub fn stable_id(dev: DiskId) -> Option<String> {
         let disk = read_dev(&dir.join("../dev")).ok()?;
         return Some(format!("{} partition {n}", stable_id(disk)?));
     }
-    ["wwid", "device/wwid", "device/serial"]
+    // SCSI and NVMe: a WWID; virtio-blk: the disk's serial.
+    ["wwid", "device/wwid", "serial", "device/serial"]
         .iter()
         .find_map(|f| read_trimmed(&dir.join(f)))
         .map(|id| format!("disk:{id}"))
