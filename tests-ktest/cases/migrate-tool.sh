@@ -112,7 +112,8 @@ note "$refusals refusals, each with its message; the volume unchanged; --dry-run
 # copy from there) so that the interrupt lands mid-copy.
 set_slow tooldst "$dst_loop" 0 60000
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
-	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --verify_state_save=0 --randseed=7)
+	--io_size=1M --rate_iops=200 --verify=crc32c --verify_backlog=64 --verify_state_save=0 --randseed=7
+	--disk_util=0)
 "$MIGRATE" migrate --raw-destination --chunk 64 toolvg/vm "$dst" >"$SCRATCH/int.out" 2>&1 &
 tool=$!
 until [ "$(dmsetup table toolvg-vm | awk '{print $3}')" = iofollow ]; do
@@ -158,7 +159,8 @@ note "set --ratio 7:3 in the status and table, status lists it; Ctrl-C: exit 130
 # before the copy starts), with --verify.
 set_slow tooldst "$dst_loop" 0 5
 fio_job=(--name=vm --filename=/dev/toolvg/vm --direct=1 --rw=randwrite --bs=4k --size=32M
-	--io_size=3M --rate_iops=200 --verify=crc32c --verify_backlog=64 --verify_state_save=0 --randseed=11)
+	--io_size=3M --rate_iops=200 --verify=crc32c --verify_backlog=64 --verify_state_save=0 --randseed=11
+	--disk_util=0)
 fio "${fio_job[@]}" --output="$SCRATCH/fio2" &
 writer=$!
 "$MIGRATE" migrate --raw-destination --chunk 16 --verify toolvg/vm "$dst" >"$SCRATCH/run.out" 2>&1 &
