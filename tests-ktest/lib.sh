@@ -546,16 +546,19 @@ verified_writes() {
 		--randseed="$4" --disk_util=0
 }
 
-# resumed_from_checkpoint <name> <tool output> <copied at the kill> <total>:
+# resumed_from_checkpoint <name> <tool output> <at least> <total> [<kind>]:
 # iofollow-migrate carried the copy of <name> on from its checkpoint, and
-# the target (its kernel log since kmsg_mark) resumed with at least the
-# blocks copied at the kill; KEPT is how many.
+# the target (its kernel log since kmsg_mark) resumed from the metadata's
+# <kind> ("checkpoint", a clean one, by default; "last commit" after a
+# crash) with at least <at least> of <total> blocks (those copied at a
+# kill); KEPT is how many.
 resumed_from_checkpoint() {
+	local kind=${5:-checkpoint}
 	grep -q "not written since they appeared: the copy goes on from the checkpoint" "$2" ||
 		fail "$1: not carried on from the checkpoint: $(head -n 5 "$2")"
-	KEPT=$(kmsg_since_mark | sed -n "s/.* $1 ([0-9]*:[0-9]*): resumed from the metadata's checkpoint [0-9]*: \([0-9]*\) of $4 blocks migrated.*/\1/p" | head -n 1)
-	[ -n "$KEPT" ] || fail "$1: the target did not resume from the checkpoint: $(kmsg_since_mark | grep iofollow | tail -n 3)"
-	[ "$KEPT" -ge "$3" ] || fail "$1: the checkpoint kept $KEPT blocks, $3 were copied at the kill"
+	KEPT=$(kmsg_since_mark | sed -n "s/.* $1 ([0-9]*:[0-9]*): resumed from the metadata's $kind [0-9]*: \([0-9]*\) of $4 blocks migrated.*/\1/p" | head -n 1)
+	[ -n "$KEPT" ] || fail "$1: the target did not resume from the metadata's $kind: $(kmsg_since_mark | grep iofollow | tail -n 3)"
+	[ "$KEPT" -ge "$3" ] || fail "$1: the checkpoint kept $KEPT blocks, fewer than $3"
 }
 
 # wait_recorded <name> <seconds>: polls until every migrated block is
